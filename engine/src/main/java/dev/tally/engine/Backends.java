@@ -1,0 +1,73 @@
+package dev.tally.engine;
+
+import dev.tally.engine.meta.MetaBackend;
+
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The backend of each device. CPU and META are always present; CUDA is loaded on first use and fails with one clear
+ * message (where it looked for the libraries) when the machine has no GPU stack.
+ */
+public final class Backends {
+    private static final Map<Device, Backend> BACKENDS = new ConcurrentHashMap<>();
+
+    private Backends() {}
+
+    public static Backend of(Device device) {
+        Backend b = BACKENDS.get(device);
+        if (b != null) return b;
+        synchronized (Backends.class) {
+            return BACKENDS.computeIfAbsent(device, Backends::create);
+        }
+    }
+
+    private static Backend create(Device device) {
+        return switch (device) {
+            case Device.Meta m -> new MetaBackend();
+            case Device.Cpu c -> newInstance("dev.tally.engine.cpu.CpuBackend", device);
+            case Device.Cuda c -> newInstance("dev.tally.engine.cuda.CudaBackend", device);
+        };
+    }
+
+    private static Backend newInstance(String className, Device device) {
+        try {
+            Class<?> k = Class.forName(className);
+            try {
+                return (Backend) k.getConstructor(Device.class).newInstance(device);
+            } catch (NoSuchMethodException e) {
+                return (Backend) k.getConstructor().newInstance();
+            }
+        } catch (java.lang.reflect.InvocationTargetException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof RuntimeException re) throw re;
+            throw new IllegalStateException("could not start the " + device + " backend: " + cause, cause);
+        } catch (ReflectiveOperationException e) {
+            throw new IllegalStateException("no backend for " + device + " (" + className + " missing)", e);
+        }
+    }
+
+    /** True when a CUDA device can be used on this machine (libraries, driver and at least one GPU). */
+    public static boolean cudaAvailable() {
+        try {
+            of(Device.cuda(0));
+            return true;
+        } catch (RuntimeException | LinkageError e) {
+            return false;
+        }
+    }
+
+    /** Resolves a user's device string; "auto" means CUDA when available, else CPU (with a message on stderr). */
+    public static Device resolve(String name) {
+        if (name.trim().equalsIgnoreCase("auto")) {
+            try {
+                of(Device.cuda(0));
+                return Device.cuda(0);
+            } catch (RuntimeException | LinkageError e) {
+                System.err.println("tally: no usable CUDA device (" + e.getMessage() + "); running on cpu");
+                return Device.CPU;
+            }
+        }
+        return Device.parse(name);
+    }
+}

@@ -1,0 +1,143 @@
+package dev.tally.engine;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The primitive op set every device implements with the same semantics (CPU is the reference, META checks shapes and
+ * does nothing). Composite math (attention, losses, optimizer updates) lives above, built from these.
+ *
+ * <p>Conventions:
+ * <ul>
+ * <li>Destination passing: every output is a tensor the caller booked beforehand (memory is declared before use); no op
+ * allocates device memory. Outputs are overwritten unless the method says it accumulates.</li>
+ * <li>Inputs may be any strided view (transposed, sliced, expanded); outputs may be strided views but must not alias
+ * inputs unless the method allows it (elementwise ops allow out == input exactly).</li>
+ * <li>Floating inputs of any float dtype; arithmetic and accumulation in fp32 at least; results rounded to the output dtype
+ * (bf16 round-to-nearest-even).</li>
+ * <li>Shape errors are {@link IllegalArgumentException}s naming the op, the shapes and the tensors' labels
+ * (see {@link Checks}); every backend calls {@link Checks} first.</li>
+ * </ul>
+ */
+public interface Ops {
+    Device device();
+
+    // ---------------- data movement ----------------
+
+    /** Every element of {@code out} = value. */
+    void fill(Tensor out, double value);
+
+    /** dst = src elementwise (same shape, or src broadcastable to dst); converts dtype (that is the cast op). */
+    void copy(Tensor src, Tensor dst);
+
+    /** Host → device: {@code src} holds dst.numel() values of dst.dtype, row-major contiguous. */
+    void copyFromHost(MemorySegment src, Tensor dst);
+
+    /** Device → host: writes src.numel() values of src.dtype, row-major contiguous, into {@code dst}. */
+    void copyToHost(Tensor src, MemorySegment dst);
+
+    // ---------------- elementwise ----------------
+
+    /** out = f(x). */
+    void unary(UnaryOp op, Tensor x, Tensor out);
+
+    /** dx = dy · f'(x) (x is the forward input). */
+    void unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx);
+
+    /** out = a ∘ b with numpy broadcasting: out's shape is the broadcast of a's and b's. */
+    void binary(BinaryOp op, Tensor a, Tensor b, Tensor out);
+
+    /** out = a ∘ s for a scalar s. */
+    void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out);
+
+    /** out = alpha·x + beta·y (x, y broadcastable to out); the workhorse of optimizer updates. */
+    void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out);
+
+    // ---------------- reductions ----------------
+
+    /** Reduces {@code x} along {@code dim} into {@code out}, whose shape is x's with that dim set to 1 (keepdim). */
+    void reduce(ReduceOp op, Tensor x, int dim, Tensor out);
+
+    /** Reduces every element of {@code x} into the single element of {@code out}. */
+    void reduceAll(ReduceOp op, Tensor x, Tensor out);
+
+    // ---------------- neural-network primitives ----------------
+
+    /**
+     * Softmax over the last dim. With {@code causal}, x's last two dims are (R, C) and element [i, j] is masked
+     * (probability 0) when j > i + (C − R).
+     */
+    void softmax(Tensor x, Tensor out, boolean causal);
+
+    /** log-softmax over the last dim. */
+    void logSoftmax(Tensor x, Tensor out);
+
+    /** dx = y ∘ (dy − Σ_last(dy ∘ y)) given the softmax output y. */
+    void softmaxBackward(Tensor y, Tensor dy, Tensor dx);
+
+    /**
+     * RMSNorm over the last dim: out = x · rstd · weight, rstd = 1/sqrt(mean(x²) + eps). {@code rstd} (F32, shape = x's
+     * shape without the last dim) receives the per-row rstd for backward; may be null.
+     */
+    void rmsNorm(Tensor x, Tensor weight, double eps, Tensor out, Tensor rstd);
+
+    /** Gradients of RMSNorm given the saved rstd: writes dx, and (if non-null) dweight = Σ_rows dy ∘ x ∘ rstd. */
+    void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight);
+
+    /**
+     * Rotary position embedding, HF LLaMA "rotate_half" layout: x is [..., T, H, Dh] (Dh even), pairs (i, i + Dh/2),
+     * angle = (t + positionOffset) · base^(−2i/Dh) for i in [0, Dh/2). {@code inverse} rotates by −angle (the backward).
+     */
+    void rope(Tensor x, Tensor out, int positionOffset, double base, boolean inverse);
+
+    /** out[n, :] = table[ids[n], :] for ids (I32/I64, any shape N…) and table [V, D]; out is [N…, D]. Negative ids give 0. */
+    void embedding(Tensor table, Tensor ids, Tensor out);
+
+    /** table[ids[n], :] += src[n, :] (accumulates; repeated ids add up; negative ids skipped). */
+    void scatterAddRows(Tensor ids, Tensor src, Tensor table);
+
+    /** out[n] = x[n, ids[n]] for x [N, C]; ids outside [0, C) give 0 (tiles of a vocabulary, ignore_index). */
+    void gatherColumns(Tensor x, Tensor ids, Tensor out);
+
+    /** x[n, ids[n]] += src[n] for x [N, C]; ids outside [0, C) are skipped. */
+    void scatterAddColumns(Tensor ids, Tensor src, Tensor x);
+
+    // ---------------- linear algebra ----------------
+
+    /**
+     * out = alpha · a @ b + beta · out (beta = 0 ignores out's old contents, NaNs included). a is [..., m, k], b is
+     * [..., k, n], out is [..., m, n]; batch dims of a and b broadcast to out's. Transposed operands are just views.
+     * fp32 accumulation.
+     */
+    void matmul(Tensor a, Tensor b, Tensor out, double alpha, double beta);
+
+    /**
+     * Thin SVD in fp32 of a [m, n], k = min(m, n): u [m, k], s [k] (descending), vt [k, n]. Singular vectors are defined
+     * up to sign; no sign convention is promised.
+     */
+    void svd(Tensor a, Tensor u, Tensor s, Tensor vt);
+
+    // ---------------- random ----------------
+
+    /**
+     * Counter-based random numbers, the same stream on every backend: Philox-4x32-10 with key = seed (low, high 32 bits),
+     * counter = (offset + i/4) as (lo, hi, 0, 0) for flattened element i, lane i % 4. UNIFORM uses
+     * u = ((r >>> 8) + 0.5) · 2^-24; NORMAL uses Box–Muller on lane pairs (0,1) and (2,3):
+     * z0 = sqrt(−2 ln u0)·cos(2π u1), z1 = sqrt(−2 ln u0)·sin(2π u1).
+     */
+    void random(Tensor out, Distribution dist, long seed, long offset, double a, double b);
+
+    // ---------------- 8-bit block quantization ----------------
+
+    /**
+     * Block-wise dynamic quantization (bitsandbytes): for each block of {@code blockSize} elements of x (flattened),
+     * absmax[b] = max |x|, q = index of the nearest entry of the sorted 256-entry {@code code} to x/absmax
+     * (round to nearest by midpoint). With {@code signed}, a code whose sign differs from x's is moved one step toward it.
+     */
+    void quantizeBlockwise(Tensor x, Tensor code, Tensor absmax, Tensor q, int blockSize, boolean signed);
+
+    /** out = code[q] · absmax[block]. */
+    void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize);
+
+    /** Waits for queued work (no-op on CPU and META); device errors surface here at the latest. */
+    default void synchronize() {}
+}

@@ -1,0 +1,2 @@
+/** Tally autograd. */
+package dev.tally.autograd;

@@ -1,0 +1,2 @@
+/** Tally cli. */
+package dev.tally.cli;

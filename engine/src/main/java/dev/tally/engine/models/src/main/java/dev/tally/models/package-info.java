@@ -1,0 +1,2 @@
+/** Tally models. */
+package dev.tally.models;

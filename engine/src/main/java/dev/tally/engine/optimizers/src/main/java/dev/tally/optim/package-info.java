@@ -1,0 +1,2 @@
+/** Tally optimizers. */
+package dev.tally.optim;

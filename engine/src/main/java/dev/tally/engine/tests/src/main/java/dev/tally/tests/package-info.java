@@ -1,0 +1,2 @@
+/** Tally tests. */
+package dev.tally.tests;
