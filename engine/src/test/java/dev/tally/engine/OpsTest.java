@@ -178,6 +178,18 @@ class OpsTest {
     }
 
     @ParameterizedTest @MethodSource("devices")
+    void whereSelectsWithoutLettingNonFiniteValuesThrough(Device d) {
+        try (Fixtures f = fx(d)) {
+            Tensor g = f.zeros(DType.F32, 2, 3);
+            g.copyFrom(new double[] {1, Double.NaN, 3, Double.POSITIVE_INFINITY, 5, 6});
+            Tensor mask = f.zeros(DType.F32, 2, 3), zero = f.zeros(DType.F32, 1), out = f.zeros(DType.F32, 2, 3);
+            g.ops().unary(UnaryOp.ISFINITE, g, mask);
+            g.ops().where(mask, g, zero, out);
+            assertClose(out.toDoubleArray(), new double[] {1, 0, 3, 0, 5, 6}, 0, "where");
+        }
+    }
+
+    @ParameterizedTest @MethodSource("devices")
     void reductionsAlongEveryDim(Device d) {
         try (Fixtures f = fx(d)) {
             int[] shape = {3, 5, 7};

@@ -122,6 +122,18 @@ final class CpuOps implements Ops {
         });
     }
 
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        Checks.where(CPU, cond, a, b, out);
+        Tensor ce = cond.expand(out.shape()), ae = a.expand(out.shape()), be = b.expand(out.shape());
+        Buf c = new Buf(ce), x = new Buf(ae), y = new Buf(be), o = new Buf(out);
+        Strided.rows(new Tensor[] {ce, ae, be, out}, (offs, inner, n) -> {
+            for (int j = 0; j < n; j++) {
+                boolean pick = c.get(offs[0] + j * inner[0]) != 0;
+                o.set(offs[3] + j * inner[3], pick ? x.get(offs[1] + j * inner[1]) : y.get(offs[2] + j * inner[2]));
+            }
+        });
+    }
+
     // ---------------- reductions ----------------
 
     /** Running state of one reduction, in double. */
