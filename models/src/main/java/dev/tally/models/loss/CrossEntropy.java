@@ -9,8 +9,9 @@ import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
 
 /**
- * The ordinary way, and the reference for {@link CutCrossEntropy}: the N×V fp32 logits are materialized (and turned
- * into their own gradient in backward), so this path books 4·N·V bytes of loss memory.
+ * The ordinary way, and the reference for {@link CutCrossEntropy}: the N×V fp32 logits are materialized in forward and
+ * their gradient is a second N×V buffer in backward — what an autograd framework holds — so this path books 8·N·V
+ * bytes of loss memory at its peak.
  */
 public final class CrossEntropy implements LinearCrossEntropy {
 
@@ -49,22 +50,24 @@ public final class CrossEntropy implements LinearCrossEntropy {
         State s = (State) saved;
         Ops ops = dE.ops();
         int n = s.logits.dim(0);
-        // d logits = (softmax − onehot) · mask · dLoss / count, computed in place of the logits
-        ops.binary(BinaryOp.SUB, s.logits, s.lse, s.logits);
-        ops.unary(UnaryOp.EXP, s.logits, s.logits);
+        // d logits = (softmax − onehot) · mask · dLoss / count
+        Tensor dLogits = arena.allocate("loss.ce.dlogits", DType.F32, s.logits.dims());
+        ops.binary(BinaryOp.SUB, s.logits, s.lse, dLogits);
+        ops.unary(UnaryOp.EXP, dLogits, dLogits);
         Tensor minusOne = arena.allocate("loss.ce.minus_one", DType.F32, n);
         Tensor g = arena.allocate("loss.ce.scale", DType.F32, 1);
         Tensor rowScale = arena.allocate("loss.ce.row_scale", DType.F32, n, 1);
         ops.fill(minusOne, -1);
-        ops.scatterAddColumns(s.targets, minusOne, s.logits);
+        ops.scatterAddColumns(s.targets, minusOne, dLogits);
         ops.binary(BinaryOp.DIV, dLoss, s.count, g);
         ops.binary(BinaryOp.MUL, s.mask.reshape(n, 1), g, rowScale);
-        ops.binary(BinaryOp.MUL, s.logits, rowScale, s.logits);
+        ops.binary(BinaryOp.MUL, dLogits, rowScale, dLogits);
         arena.free(rowScale);
         arena.free(g);
         arena.free(minusOne);
-        ops.matmul(s.logits, s.c, dE, 1, 0);
-        ops.matmul(s.logits.t(), s.e, dC, 1, 0);
+        ops.matmul(dLogits, s.c, dE, 1, 0);
+        ops.matmul(dLogits.t(), s.e, dC, 1, 0);
+        arena.free(dLogits);
         s.free();
     }
 }

@@ -201,17 +201,4 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         float[] avg = s.avg.toFloatArray();
         return IntStream.range(0, v).boxed().sorted(Comparator.comparingDouble(i -> avg[i])).mapToInt(Integer::intValue).toArray();
     }
-
-    /** Loss-arena bytes forward+backward book for these sizes, found by running them on META (the same code). */
-    public long peakLossBytes(int n, int d, int v, DType dtype) {
-        var ledger = new dev.tally.engine.MemoryLedger();
-        try (Arena in = new Arena(ledger, "inputs", dev.tally.engine.MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
-             Arena loss = new Arena(ledger, "loss", dev.tally.engine.MemoryCategory.LOSS, Device.META, 1L << 50)) {
-            Tensor e = in.allocate("e", dtype, n, d), c = in.allocate("c", dtype, v, d), t = in.allocate("t", DType.I64, n);
-            Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1);
-            Tensor de = in.allocate("de", dtype, n, d), dc = in.allocate("dc", dtype, v, d);
-            backward(forward(e, c, t, l, loss), g, de, dc, loss);
-            return loss.highWater();
-        }
-    }
 }
