@@ -74,13 +74,14 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         Tensor mask = arena.allocate("loss.cce.mask", DType.F32, n);
         Tensor count = arena.allocate("loss.cce.count", DType.F32, 1);
         Tensor avg = options.filtering() && options.sortVocab() ? arena.allocate("loss.cce.logit_avg", DType.F32, v) : null;
-        try (var scope = arena.scope()) {
-            Tensor tile = arena.allocate("loss.cce.tile", DType.F32, nb, vt);
-            Tensor tileLse = arena.allocate("loss.cce.tile_lse", DType.F32, nb, 1);
-            Tensor rows = arena.allocate("loss.cce.rows", DType.F32, Math.max(nb, vt), d);
-            Tensor dot = arena.allocate("loss.cce.dot", DType.F32, nb, 1);
-            Tensor colSum = avg == null ? null : arena.allocate("loss.cce.col_sum", DType.F32, 1, vt);
-            Tensor partial = arena.allocate("loss.cce.partial", DType.F32, 1);
+        Temps temps = new Temps(arena);
+        try {
+            Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
+            Tensor tileLse = temps.add("loss.cce.tile_lse", DType.F32, nb, 1);
+            Tensor rows = temps.add("loss.cce.rows", DType.F32, Math.max(nb, vt), d);
+            Tensor dot = temps.add("loss.cce.dot", DType.F32, nb, 1);
+            Tensor colSum = avg == null ? null : temps.add("loss.cce.col_sum", DType.F32, 1, vt);
+            Tensor partial = temps.add("loss.cce.partial", DType.F32, 1);
             ops.fill(lse, Double.NEGATIVE_INFINITY);
             ops.fill(loss, 0);
             if (avg != null) ops.fill(avg, 0);
@@ -116,6 +117,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             }
             ops.binary(BinaryOp.DIV, loss, count, loss);
             if (avg != null) ops.binary(BinaryOp.DIV, avg, count, avg);
+        } finally {
+            temps.freeAll();
         }
         return new State(arena, e, c, targets, lse, mask, count, avg);
     }
@@ -132,14 +135,15 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         int[] position = new int[data ? v : 0];
         for (int i = 0; i < position.length; i++) position[order[i]] = i;
         long tiles = 0, skippedE = 0, skippedC = 0;
-        try (var scope = arena.scope()) {
-            Tensor tile = arena.allocate("loss.cce.tile", DType.F32, nb, vt);
-            Tensor rows = arena.allocate("loss.cce.rows", DType.F32, vt, d);
-            Tensor ids = arena.allocate("loss.cce.tile_ids", DType.I32, vt);
-            Tensor local = arena.allocate("loss.cce.local_targets", DType.I32, nb);
-            Tensor minusOne = arena.allocate("loss.cce.minus_one", DType.F32, nb);
-            Tensor scale = arena.allocate("loss.cce.scale", DType.F32, 1);
-            Tensor maxAbs = arena.allocate("loss.cce.max_abs", DType.F32, 1);
+        Temps temps = new Temps(arena);
+        try {
+            Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
+            Tensor rows = temps.add("loss.cce.rows", DType.F32, vt, d);
+            Tensor ids = temps.add("loss.cce.tile_ids", DType.I32, vt);
+            Tensor local = temps.add("loss.cce.local_targets", DType.I32, nb);
+            Tensor minusOne = temps.add("loss.cce.minus_one", DType.F32, nb);
+            Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
+            Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
             ops.fill(dE, 0);
             ops.fill(dC, 0);
             ops.fill(minusOne, -1);
@@ -189,6 +193,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     }
                 }
             }
+        } finally {
+            temps.freeAll();
         }
         lastStats = new FilterStats(tiles, skippedE, skippedC);
         s.free();
