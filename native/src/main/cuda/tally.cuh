@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <stddef.h>
 
 #define TALLY_MAX_RANK 8
 
@@ -19,6 +20,11 @@ struct TDesc {
     int dims[TALLY_MAX_RANK];
     long long strides[TALLY_MAX_RANK];
 };
+
+// The host writes this struct byte by byte (KernelArg.Desc): keep the two in step.
+static_assert(sizeof(TDesc) == 120, "TDesc layout changed: update KernelArg.Desc");
+static_assert(offsetof(TDesc, numel) == 16 && offsetof(TDesc, dims) == 24 && offsetof(TDesc, strides) == 56,
+              "TDesc layout changed: update KernelArg.Desc");
 
 // Element offset (in elements) of row-major flat index i.
 __device__ __forceinline__ long long offset_of(const TDesc& t, long long i) {
