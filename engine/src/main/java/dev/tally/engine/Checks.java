@@ -102,6 +102,13 @@ public final class Checks {
         floating("axpby", out);
     }
 
+    public static void where(Device dev, Tensor cond, Tensor a, Tensor b, Tensor out) {
+        sameDevice("where", dev, cond, a, b, out);
+        broadcastsTo("where", cond, out);
+        broadcastsTo("where", a, out);
+        broadcastsTo("where", b, out);
+    }
+
     public static void reduce(Device dev, ReduceOp op, Tensor x, int dim, Tensor out) {
         String n = "reduce " + op;
         sameDevice(n, dev, x, out);

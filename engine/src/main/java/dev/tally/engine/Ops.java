@@ -52,6 +52,12 @@ public interface Ops {
     /** out = alpha·x + beta·y (x, y broadcastable to out); the workhorse of optimizer updates. */
     void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out);
 
+    /**
+     * out = cond ≠ 0 ? a : b, with cond, a, b broadcast to out. Unlike masking by multiplication it never lets a NaN or
+     * infinity of the unselected side through (8-bit AdamW skips non-finite gradient elements this way).
+     */
+    void where(Tensor cond, Tensor a, Tensor b, Tensor out);
+
     // ---------------- reductions ----------------
 
     /** Reduces {@code x} along {@code dim} into {@code out}, whose shape is x's with that dim set to 1 (keepdim). */

@@ -47,6 +47,7 @@ public final class MetaBackend implements Backend, Ops {
     @Override public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) { Checks.binary(Device.META, op, a, b, out); }
     @Override public void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) { Checks.binaryScalar(Device.META, op, a, out); }
     @Override public void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) { Checks.axpby(Device.META, x, y, out); }
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) { Checks.where(Device.META, cond, a, b, out); }
     @Override public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) { Checks.reduce(Device.META, op, x, dim, out); }
     @Override public void reduceAll(ReduceOp op, Tensor x, Tensor out) { Checks.reduceAll(Device.META, op, x, out); }
     @Override public void softmax(Tensor x, Tensor out, boolean causal) { Checks.softmax(Device.META, "softmax", x, out, causal); }

@@ -1,0 +1,111 @@
+package dev.tally.optim;
+
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+
+import java.util.List;
+
+/**
+ * 8-bit AdamW as bitsandbytes' block-wise optimizer kernel computes it: both moments stored as uint8 codes of the
+ * dynamic maps (signed for m, unsigned for v) with one fp32 absmax per block of 256; each step dequantizes, updates in
+ * fp32, and requantizes with the new absmax (nearest code). Gradient elements that are NaN/inf zero their states and
+ * leave the weight untouched. Parameters with fewer than min_8bit_size elements keep fp32 moments (same math).
+ * Weight decay: W ← W·(1 − lr·wd) after the update (plain), or GaLore's W ← W − lr·wd·W after the back-projection.
+ */
+final class Adam8bitRule implements Rule {
+    static final int BLOCK = 256;
+
+    private final boolean underGalore;
+    private final Tensor qmapSigned;
+    private final Tensor qmapUnsigned;
+
+    /** The code maps are booked once by the optimizer and shared by every parameter. */
+    Adam8bitRule(boolean underGalore, Tensor qmapSigned, Tensor qmapUnsigned) {
+        this.underGalore = underGalore;
+        this.qmapSigned = qmapSigned;
+        this.qmapUnsigned = qmapUnsigned;
+    }
+
+    static boolean quantized(Shape g, Hyper h) { return g.numel() >= h.i("min_8bit_size"); }
+
+    @Override public List<StateSpec> specs(Shape g) {
+        throw new UnsupportedOperationException("use specs(shape, hyper)");
+    }
+
+    static List<StateSpec> specs(Shape g, Hyper h) {
+        if (!quantized(g, h)) {
+            return List.of(new StateSpec("exp_avg", DType.F32, g, StateSpec.Kind.MOMENT),
+                    new StateSpec("exp_avg_sq", DType.F32, g, StateSpec.Kind.MOMENT));
+        }
+        int n = Math.toIntExact(g.numel());
+        Shape blocks = Shape.of((n + BLOCK - 1) / BLOCK);
+        return List.of(new StateSpec("state1", DType.U8, Shape.of(n), StateSpec.Kind.QUANTIZED),
+                new StateSpec("state2", DType.U8, Shape.of(n), StateSpec.Kind.QUANTIZED),
+                new StateSpec("absmax1", DType.F32, blocks, StateSpec.Kind.ABSMAX),
+                new StateSpec("absmax2", DType.F32, blocks, StateSpec.Kind.ABSMAX));
+    }
+
+    private Tensor mask;
+
+    @Override public void direction(Step s, Tensor g, Tensor delta) {
+        double b1 = s.h.tuple("betas", 0), b2 = s.h.tuple("betas", 1), eps = s.h.d("eps");
+        boolean q = quantized(g.shape(), s.h);
+        int n = Math.toIntExact(g.numel());
+        Tensor gf = g.isContiguous() ? g.reshape(n) : copyFlat(s, g);
+        Tensor s1, s2;
+        if (q) {
+            s1 = s.tmp(n);
+            s2 = s.tmp(n);
+            s.ops.dequantizeBlockwise(s.state.get("state1"), qmapSigned, s.state.get("absmax1"), s1, BLOCK);
+            s.ops.dequantizeBlockwise(s.state.get("state2"), qmapUnsigned, s.state.get("absmax2"), s2, BLOCK);
+        } else {
+            s1 = s.state.get("exp_avg").reshape(n);
+            s2 = s.state.get("exp_avg_sq").reshape(n);
+        }
+        Tensor zero = s.tmp(1);
+        s.ops.fill(zero, 0);
+        mask = s.tmp(n);
+        s.ops.unary(UnaryOp.ISFINITE, gf, mask);
+        Tensor g0 = s.tmp(n);
+        s.ops.where(mask, gf, zero, g0);
+        Tensor sq = s.tmp(n);
+        s.ops.unary(UnaryOp.SQUARE, g0, sq);
+        s.ema(s2, b2, sq);
+        s.ema(s1, b1, g0);
+        s.ops.where(mask, s1, zero, s1);
+        s.ops.where(mask, s2, zero, s2);
+        double c1 = 1 - Math.pow(b1, s.t()), c2 = Math.sqrt(1 - Math.pow(b2, s.t()));
+        Tensor d = delta.isContiguous() ? delta.reshape(n) : s.tmp(n);
+        s.ops.unary(UnaryOp.SQRT, s2, sq);
+        s.ops.binaryScalar(BinaryOp.ADD, sq, c2 * eps, sq);
+        s.ops.binary(BinaryOp.DIV, s1, sq, d);
+        s.ops.binaryScalar(BinaryOp.MUL, d, s.lr * c2 / c1, d);
+        if (!delta.isContiguous()) s.ops.copy(d.reshape(delta.dims()), delta);
+        if (q) {
+            s.ops.quantizeBlockwise(s1, qmapSigned, s.state.get("absmax1"), s.state.get("state1"), BLOCK, true);
+            s.ops.quantizeBlockwise(s2, qmapUnsigned, s.state.get("absmax2"), s.state.get("state2"), BLOCK, false);
+        }
+        if (underGalore) mask = null;
+    }
+
+    private static Tensor copyFlat(Step s, Tensor g) {
+        Tensor c = s.tmp(g.shape());
+        s.ops.copy(g, c);
+        return c.reshape(Math.toIntExact(g.numel()));
+    }
+
+    @Override public void decayAfter(Step s, Tensor w) {
+        double wd = s.h.d("weight_decay");
+        if (wd <= 0) return;
+        if (underGalore) {
+            s.ops.axpby(1, w, -s.lr * wd, w, w);
+        } else {
+            Tensor decayed = s.tmp(w.shape());
+            s.ops.binaryScalar(BinaryOp.MUL, w, 1 - s.lr * wd, decayed);
+            s.ops.where(mask.reshape(w.dims()), decayed, w, w);
+        }
+    }
+}

@@ -1,0 +1,86 @@
+package dev.tally.optim;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The optimizers by the names users know them — one registry for the library and the CLI — with their defaults. */
+public enum OptimizerKind {
+    ADAMW("adamw", Projection.NONE),
+    ADAFACTOR("adafactor", Projection.NONE),
+    CAME("came", Projection.NONE),
+    ADAMW8BIT("adamw8bit", Projection.NONE),
+    GALORE_ADAMW("galore_adamw", Projection.SVD),
+    GALORE_ADAFACTOR("galore_adafactor", Projection.SVD),
+    GALORE_ADAMW8BIT("galore_adamw8bit", Projection.SVD),
+    APOLLO("apollo", Projection.RANDOM),
+    APOLLO_MINI("apollo_mini", Projection.RANDOM);
+
+    /** How the method projects gradients of the matrices it targets. */
+    public enum Projection { NONE, SVD, RANDOM }
+
+    private final String userName;
+    private final Projection projection;
+
+    OptimizerKind(String userName, Projection projection) {
+        this.userName = userName;
+        this.projection = projection;
+    }
+
+    public String userName() { return userName; }
+    public Projection projection() { return projection; }
+
+    public static OptimizerKind parse(String name) {
+        String n = name.trim().toLowerCase(Locale.ROOT).replace('-', '_');
+        for (OptimizerKind k : values()) if (k.userName.equals(n)) return k;
+        throw new IllegalArgumentException("unknown optimizer '" + name + "' (known: "
+                + String.join(", ", Arrays.stream(values()).map(OptimizerKind::userName).toList()) + ")");
+    }
+
+    /** Default hyperparameters, as the reference implementations define them. */
+    public Map<String, Object> defaults() {
+        Map<String, Object> d = new LinkedHashMap<>();
+        List<Double> adamBetas = List.of(0.9, 0.999);
+        switch (this) {
+            case ADAMW -> { // torch.optim.AdamW
+                d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-8); d.put("weight_decay", 1e-2);
+                d.put("amsgrad", false); d.put("maximize", false); d.put("state_dtype", "f32");
+            }
+            case ADAFACTOR, GALORE_ADAFACTOR -> { // HF transformers Adafactor
+                d.put("lr", null); d.put("eps", List.of(1e-30, 1e-3)); d.put("clip_threshold", 1.0); d.put("decay_rate", -0.8);
+                d.put("beta1", null); d.put("weight_decay", 0.0); d.put("scale_parameter", true); d.put("relative_step", true);
+                d.put("warmup_init", false);
+            }
+            case CAME -> {
+                d.put("lr", null); d.put("eps", List.of(1e-30, 1e-16)); d.put("clip_threshold", 1.0);
+                d.put("betas", List.of(0.9, 0.999, 0.9999)); d.put("weight_decay", 0.0);
+            }
+            case ADAMW8BIT, GALORE_ADAMW8BIT -> { // bitsandbytes AdamW8bit / GaLoreAdamW8bit
+                d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-8); d.put("weight_decay", 1e-2);
+                d.put("min_8bit_size", 4096L);
+            }
+            case GALORE_ADAMW -> {
+                d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-6); d.put("weight_decay", 0.0); d.put("correct_bias", true);
+            }
+            case APOLLO, APOLLO_MINI -> {
+                d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-6); d.put("weight_decay", 0.0); d.put("correct_bias", true);
+                d.put("scale_front", false); d.put("disable_nl", false); d.put("proj", "random");
+                d.put("scale_type", this == APOLLO ? "channel" : "tensor");
+            }
+        }
+        if (projection != Projection.NONE) {
+            d.put("rank", this == APOLLO_MINI ? 1L : 128L);
+            d.put("update_proj_gap", 200L);
+            d.put("scale", this == APOLLO_MINI ? 128.0 : 1.0);
+            d.put("proj_type", "std");
+        }
+        return d;
+    }
+
+    /** The reference grouping rule: project the linear weights of attention and MLP blocks, nothing else. */
+    public static boolean projectsByName(String parameterName, int rank) {
+        return rank == 2 && (parameterName.contains("attn") || parameterName.contains("mlp"));
+    }
+}

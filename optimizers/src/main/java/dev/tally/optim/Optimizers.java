@@ -1,0 +1,123 @@
+package dev.tally.optim;
+
+import dev.tally.autograd.Parameter;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Builds optimizers by name, validating every hyperparameter before any memory is booked. */
+public final class Optimizers {
+    private static final List<String> PROJECTION_KEYS = List.of("rank", "update_proj_gap", "scale", "proj_type");
+
+    private Optimizers() {}
+
+    /**
+     * The reference grouping: for GaLore and APOLLO, 2-D parameters whose name contains "attn" or "mlp" are projected;
+     * everything else (embeddings, head, norms) gets the plain inner optimizer.
+     */
+    public static TallyOptimizer create(String name, Map<String, ?> hparams, List<Parameter> params) {
+        OptimizerKind kind = OptimizerKind.parse(name);
+        List<Parameter> projected = new ArrayList<>(), plain = new ArrayList<>();
+        for (Parameter p : params) {
+            boolean proj = kind.projection() != OptimizerKind.Projection.NONE
+                    && OptimizerKind.projectsByName(p.name(), p.value().rank());
+            (proj ? projected : plain).add(p);
+        }
+        return create(kind, hparams, projected, plain);
+    }
+
+    /** Explicit groups: {@code projected} get the method's projection, {@code plain} the plain inner optimizer. */
+    public static TallyOptimizer create(OptimizerKind kind, Map<String, ?> hparams, List<Parameter> projected, List<Parameter> plain) {
+        Hyper h = new Hyper(kind.userName(), kind.defaults(), hparams);
+        validate(kind, h);
+        List<TallyOptimizer.Group> groups = new ArrayList<>();
+        if (!projected.isEmpty()) {
+            if (kind.projection() == OptimizerKind.Projection.NONE) {
+                throw new IllegalArgumentException(kind.userName() + " has no low-rank projection; use galore_* or apollo*");
+            }
+            int rank = h.i("rank");
+            for (Parameter p : projected) {
+                if (p.value().rank() != 2) throw new IllegalArgumentException(kind.userName() + ": cannot project " + p + " (not a matrix)");
+                int small = Math.min(p.value().dim(0), p.value().dim(1));
+                if (rank > small) {
+                    throw new IllegalArgumentException(kind.userName() + ": rank " + rank + " exceeds the smaller dimension " + small
+                            + " of " + p.name() + " " + p.value().shape());
+                }
+            }
+            groups.add(new TallyOptimizer.Group(List.copyOf(projected), h, true));
+        }
+        if (!plain.isEmpty()) groups.add(new TallyOptimizer.Group(List.copyOf(plain), h, false));
+        return new TallyOptimizer(kind, groups);
+    }
+
+    static void validate(OptimizerKind kind, Hyper h) {
+        String n = kind.userName();
+        if (h.isNull("lr")) {
+            boolean relative = h.keys().contains("relative_step") && h.b("relative_step");
+            if (!relative) throw new IllegalArgumentException(n + ": lr is required" + (kind == OptimizerKind.CAME ? " (CAME has no default)" : ""));
+        } else {
+            if (!(h.d("lr") >= 0)) throw new IllegalArgumentException(n + ": lr must be >= 0, got " + h.d("lr"));
+            if (h.keys().contains("relative_step") && h.b("relative_step")) {
+                throw new IllegalArgumentException(n + ": a manual lr cannot be combined with relative_step=true (set relative_step=false)");
+            }
+            if (kind == OptimizerKind.CAME && h.d("lr") <= 0) throw new IllegalArgumentException(n + ": lr must be > 0");
+        }
+        if (h.keys().contains("betas")) {
+            int k = kind == OptimizerKind.CAME ? 3 : 2;
+            if (h.tupleSize("betas") != k) throw new IllegalArgumentException(n + ": betas needs " + k + " values");
+            for (int i = 0; i < k; i++) h.requireBeta("betas", i);
+        }
+        if (h.keys().contains("beta1") && !h.isNull("beta1")) {
+            double b = h.d("beta1");
+            if (!(b >= 0 && b < 1)) throw new IllegalArgumentException(n + ": beta1 must be in [0, 1), got " + b);
+        }
+        h.requireNonNegative("weight_decay");
+        if (h.keys().contains("eps") && !(h.asMap().get("eps") instanceof List)) h.requireNonNegative("eps");
+        if (h.keys().contains("amsgrad") && h.b("amsgrad")) throw new IllegalArgumentException(n + ": amsgrad is not supported");
+        if (h.keys().contains("maximize") && h.b("maximize")) throw new IllegalArgumentException(n + ": maximize is not supported");
+        if (h.keys().contains("state_dtype")) {
+            var dt = dev.tally.engine.DType.parse(h.s("state_dtype"));
+            if (dt != dev.tally.engine.DType.F32 && dt != dev.tally.engine.DType.BF16) {
+                throw new IllegalArgumentException(n + ": state_dtype must be f32 or bf16, got " + h.s("state_dtype"));
+            }
+        }
+        if (kind.projection() != OptimizerKind.Projection.NONE) {
+            if (h.i("rank") < 1) throw new IllegalArgumentException(n + ": rank must be >= 1, got " + h.i("rank"));
+            if (h.i("update_proj_gap") < 1) throw new IllegalArgumentException(n + ": update_proj_gap must be >= 1");
+            h.requireNonNegative("scale");
+            if (!h.s("proj_type").equals("std")) throw new IllegalArgumentException(n + ": only proj_type 'std' is implemented, got " + h.s("proj_type"));
+        }
+        if (h.keys().contains("scale_type") && !List.of("channel", "tensor").contains(h.s("scale_type"))) {
+            throw new IllegalArgumentException(n + ": scale_type must be channel or tensor, got " + h.s("scale_type"));
+        }
+        if (h.keys().contains("proj") && !h.s("proj").equals("random")) {
+            throw new IllegalArgumentException(n + ": only proj 'random' is implemented, got " + h.s("proj"));
+        }
+        if (h.keys().contains("min_8bit_size") && h.i("min_8bit_size") < 0) throw new IllegalArgumentException(n + ": min_8bit_size must be >= 0");
+    }
+
+    /** Hyperparameters as given on a command line ("lr=0.01", "betas=0.9,0.95"): numbers, booleans, null, lists. */
+    public static Map<String, Object> parseAssignments(List<String> kv) {
+        Map<String, Object> m = new HashMap<>();
+        for (String s : kv) {
+            int eq = s.indexOf('=');
+            if (eq <= 0) throw new IllegalArgumentException("hyperparameter '" + s + "' should look like key=value");
+            String k = s.substring(0, eq).trim(), v = s.substring(eq + 1).trim();
+            Object val;
+            if (v.equalsIgnoreCase("null") || v.equalsIgnoreCase("none")) val = null;
+            else if (v.equalsIgnoreCase("true") || v.equalsIgnoreCase("false")) val = Boolean.parseBoolean(v);
+            else if (v.contains(",") || v.startsWith("[")) val = dev.tally.engine.io.Json.parse(v.startsWith("[") ? v : "[" + v + "]");
+            else {
+                try {
+                    val = v.matches("-?\\d+") ? (Object) Long.parseLong(v) : (Object) Double.parseDouble(v);
+                } catch (NumberFormatException e) {
+                    val = v;
+                }
+            }
+            m.put(k, val);
+        }
+        return m;
+    }
+}
