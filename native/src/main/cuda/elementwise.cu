@@ -124,3 +124,14 @@ extern "C" __global__ void tally_axpby(double alpha, TDesc x, double beta, TDesc
         st(out, offset_of(out, i), (float) v);
     }
 }
+
+// out = cond != 0 ? a : b (all expanded to out's shape); the unselected side is never read into the result.
+extern "C" __global__ void tally_where(TDesc cond, TDesc a, TDesc b, TDesc out) {
+    bool ints = !is_floating(out.dtype);
+    GRID_STRIDE(i, out.numel) {
+        bool pick = ld(cond, offset_of(cond, i)) != 0.f;
+        const TDesc& src = pick ? a : b;
+        long long so = offset_of(src, i), o = offset_of(out, i);
+        if (ints) st_long(out, o, ld_long(src, so)); else st(out, o, ld(src, so));
+    }
+}

@@ -208,6 +208,13 @@ final class CudaOps implements Ops {
                 expanded(y, out.shape()), d(out));
     }
 
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        Checks.where(device, cond, a, b, out);
+        if (out.numel() == 0) return;
+        k().launch("tally_where", blocksFor(out.numel()), THREADS, expanded(cond, out.shape()), expanded(a, out.shape()),
+                expanded(b, out.shape()), d(out));
+    }
+
     // ---------------- reductions ----------------
 
     @Override public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
