@@ -34,7 +34,7 @@ extern "C" __global__ void tally_quantize_blockwise(TDesc x, TDesc code, TDesc a
             float v = ld(x, offset_of(x, i));
             float xn = amax == 0.f ? 0.f : v / amax;
             int idx = nearest_code(c, xn, is_signed);
-            if (is_signed && (signbit(c[idx]) != signbit(v))) {
+            if (is_signed && ((signbit(c[idx]) != 0) != (signbit(v) != 0))) {
                 idx += v > 0.f ? 1 : -1;
                 idx = max(0, min(255, idx));
             }

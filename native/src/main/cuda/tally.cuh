@@ -28,6 +28,8 @@ static_assert(offsetof(TDesc, numel) == 16 && offsetof(TDesc, dims) == 24 && off
 
 // Element offset (in elements) of row-major flat index i.
 __device__ __forceinline__ long long offset_of(const TDesc& t, long long i) {
+    // the host coalesces elementwise launches, so contiguous views arrive as rank 1: no 64-bit divisions
+    if (t.rank == 1) return i * t.strides[0];
     long long off = 0;
     for (int d = t.rank - 1; d >= 0; --d) {
         int n = t.dims[d];

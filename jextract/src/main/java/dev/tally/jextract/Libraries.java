@@ -39,7 +39,9 @@ public final class Libraries {
             throw new IllegalStateException("native library '" + key + "' is not loaded (" + symbol
                     + " was called before the CUDA backend bound its libraries)");
         }
-        MemorySegment address = lookup.find(symbol).orElseThrow(() -> new UnsatisfiedLinkError(
+        // cublas_v2.h maps cublasCreate to cublasCreate_v2; should a release export only the plain name, take that
+        String plain = symbol.endsWith("_v2") ? symbol.substring(0, symbol.length() - 3) : symbol;
+        MemorySegment address = lookup.find(symbol).or(() -> lookup.find(plain)).orElseThrow(() -> new UnsatisfiedLinkError(
                 "symbol " + symbol + " not found in the bound '" + key + "' library (version mismatch?)"));
         return Linker.nativeLinker().downcallHandle(address, descriptor);
     }

@@ -69,13 +69,15 @@ final class CudaOps implements Ops {
     @Override public void fill(Tensor out, double value) {
         Checks.sameDevice("fill", device, out);
         if (out.numel() == 0) return;
-        k().launch("tally_fill", blocksFor(out.numel()), THREADS, d(out), new F64(value));
+        Desc[] c = Desc.coalesce(d(out));
+        k().launch("tally_fill", blocksFor(out.numel()), THREADS, c[0], new F64(value));
     }
 
     @Override public void copy(Tensor src, Tensor dst) {
         Checks.copy(device, src, dst);
         if (dst.numel() == 0) return;
-        k().launch("tally_copy", blocksFor(dst.numel()), THREADS, expanded(src, dst.shape()), d(dst));
+        Desc[] c = Desc.coalesce(expanded(src, dst.shape()), d(dst));
+        k().launch("tally_copy", blocksFor(dst.numel()), THREADS, c[0], c[1]);
     }
 
     @Override public void copyFromHost(MemorySegment src, Tensor dst) {
@@ -179,40 +181,43 @@ final class CudaOps implements Ops {
     @Override public void unary(UnaryOp op, Tensor x, Tensor out) {
         Checks.unary(device, op, x, out);
         if (out.numel() == 0) return;
-        k().launch("tally_unary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), d(x), d(out));
+        Desc[] c = Desc.coalesce(d(x), d(out));
+        k().launch("tally_unary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], c[1]);
     }
 
     @Override public void unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
         Checks.unaryBackward(device, op, x, dy, dx);
         if (dx.numel() == 0) return;
-        k().launch("tally_unary_backward", blocksFor(dx.numel()), THREADS, new I32(op.ordinal()), d(x), d(dy), d(dx));
+        Desc[] c = Desc.coalesce(d(x), d(dy), d(dx));
+        k().launch("tally_unary_backward", blocksFor(dx.numel()), THREADS, new I32(op.ordinal()), c[0], c[1], c[2]);
     }
 
     @Override public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
         Checks.binary(device, op, a, b, out);
         if (out.numel() == 0) return;
-        k().launch("tally_binary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()),
-                expanded(a, out.shape()), expanded(b, out.shape()), d(out));
+        Desc[] c = Desc.coalesce(expanded(a, out.shape()), expanded(b, out.shape()), d(out));
+        k().launch("tally_binary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], c[1], c[2]);
     }
 
     @Override public void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
         Checks.binaryScalar(device, op, a, out);
         if (out.numel() == 0) return;
-        k().launch("tally_binary_scalar", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), d(a), new F64(s), d(out));
+        Desc[] c = Desc.coalesce(d(a), d(out));
+        k().launch("tally_binary_scalar", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], new F64(s), c[1]);
     }
 
     @Override public void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
         Checks.axpby(device, x, y, out);
         if (out.numel() == 0) return;
-        k().launch("tally_axpby", blocksFor(out.numel()), THREADS, new F64(alpha), expanded(x, out.shape()), new F64(beta),
-                expanded(y, out.shape()), d(out));
+        Desc[] c = Desc.coalesce(expanded(x, out.shape()), expanded(y, out.shape()), d(out));
+        k().launch("tally_axpby", blocksFor(out.numel()), THREADS, new F64(alpha), c[0], new F64(beta), c[1], c[2]);
     }
 
     @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
         Checks.where(device, cond, a, b, out);
         if (out.numel() == 0) return;
-        k().launch("tally_where", blocksFor(out.numel()), THREADS, expanded(cond, out.shape()), expanded(a, out.shape()),
-                expanded(b, out.shape()), d(out));
+        Desc[] c = Desc.coalesce(expanded(cond, out.shape()), expanded(a, out.shape()), expanded(b, out.shape()), d(out));
+        k().launch("tally_where", blocksFor(out.numel()), THREADS, c[0], c[1], c[2], c[3]);
     }
 
     // ---------------- reductions ----------------

@@ -78,6 +78,51 @@ sealed interface KernelArg {
             return new Desc(base, dtype, d, s);
         }
 
+        /**
+         * The same elements with adjacent dimensions merged wherever every descriptor allows it (they all have the same
+         * dims: an elementwise launch), so a contiguous launch becomes rank 1 and the kernels skip index arithmetic.
+         */
+        static Desc[] coalesce(Desc... ds) {
+            int[] dims = ds[0].dims;
+            int r = dims.length;
+            if (r <= 1) return ds;
+            java.util.ArrayDeque<Integer> outDims = new java.util.ArrayDeque<>();
+            java.util.ArrayDeque<long[]> outStrides = new java.util.ArrayDeque<>();
+            long cur = dims[r - 1];
+            long[] curS = new long[ds.length];
+            for (int j = 0; j < ds.length; j++) curS[j] = ds[j].strides[r - 1];
+            for (int i = r - 2; i >= 0; i--) {
+                int d = dims[i];
+                if (d == 1) continue;
+                if (cur == 1) {
+                    cur = d;
+                    for (int j = 0; j < ds.length; j++) curS[j] = ds[j].strides[i];
+                    continue;
+                }
+                boolean merge = cur * d <= Integer.MAX_VALUE;
+                for (int j = 0; j < ds.length && merge; j++) merge = ds[j].strides[i] == curS[j] * cur;
+                if (merge) {
+                    cur *= d;
+                } else {
+                    outDims.addFirst((int) cur);
+                    outStrides.addFirst(curS.clone());
+                    cur = d;
+                    for (int j = 0; j < ds.length; j++) curS[j] = ds[j].strides[i];
+                }
+            }
+            outDims.addFirst((int) cur);
+            outStrides.addFirst(curS.clone());
+            int[] nd = outDims.stream().mapToInt(Integer::intValue).toArray();
+            long[][] st = outStrides.toArray(long[][]::new);
+            Desc[] out = new Desc[ds.length];
+            for (int j = 0; j < ds.length; j++) {
+                long[] s = new long[nd.length];
+                for (int i = 0; i < nd.length; i++) s[i] = st[i][j];
+                out[j] = new Desc(ds[j].base, ds[j].dtype, nd, s);
+            }
+            return out;
+        }
+
         long numel() {
             long n = 1;
             for (int d : dims) n *= d;

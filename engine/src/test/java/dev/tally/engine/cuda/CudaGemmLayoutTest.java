@@ -77,4 +77,20 @@ class CudaGemmLayoutTest {
                 () -> new Desc(0, DType.F32, new int[9], new long[9]));
         assertTrue(e.getMessage().contains("rank <= 8"), e.getMessage());
     }
+
+    @Test void elementwiseLaunchesCoalesceContiguousViewsToRankOne() {
+        Desc a = Desc.contiguous(0, DType.F32, 4, 5, 6), b = Desc.contiguous(0, DType.BF16, 4, 5, 6);
+        Desc[] c = Desc.coalesce(a, b);
+        assertArrayEquals(new int[]{120}, c[0].dims());
+        assertArrayEquals(new long[]{1}, c[1].strides());
+        // a broadcast operand (stride 0 on dim 1) keeps that dimension apart; size-1 dims vanish
+        Desc bc = new Desc(0, DType.F32, new int[]{4, 5, 6}, new long[]{6, 0, 1});
+        Desc[] m = Desc.coalesce(bc, a);
+        assertArrayEquals(new int[]{4, 5, 6}, m[0].dims());
+        Desc one = new Desc(0, DType.F32, new int[]{1, 5, 1, 6}, new long[]{99, 6, 7, 1});
+        assertArrayEquals(new int[]{30}, Desc.coalesce(one)[0].dims());
+        // a transposed view does not merge
+        Desc t = new Desc(0, DType.F32, new int[]{6, 4}, new long[]{1, 6});
+        assertArrayEquals(new long[]{1, 6}, Desc.coalesce(t)[0].strides());
+    }
 }
