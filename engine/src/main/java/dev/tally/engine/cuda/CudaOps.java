@@ -300,16 +300,18 @@ final class CudaOps implements Ops {
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         Checks.embedding(device, table, ids, out);
         if (out.numel() == 0) return;
-        idCheckContext = "embedding: an id in " + ids.label() + " is out of range for " + table.shape() + " (" + table.label() + ")";
+        idCheckContext = "embedding: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
         k().launch("tally_embedding", blocksFor(out.numel()), THREADS, d(table), d(ids), d(out), new Ptr(backend.errorWord()));
+        synchronize(); // a bad id throws here, at the call, as on the CPU (ids come from the host just before anyway)
     }
 
     @Override public void scatterAddRows(Tensor ids, Tensor src, Tensor table) {
         Checks.scatterAddRows(device, ids, src, table);
         if (src.numel() == 0) return;
         floatingTarget("scatterAddRows", table);
-        idCheckContext = "scatterAddRows: an id in " + ids.label() + " is out of range for " + table.shape() + " (" + table.label() + ")";
+        idCheckContext = "scatterAddRows: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
         k().launch("tally_scatter_add_rows", blocksFor(src.numel()), THREADS, d(ids), d(src), d(table), new Ptr(backend.errorWord()));
+        synchronize();
     }
 
     private static void floatingTarget(String op, Tensor t) {
@@ -418,7 +420,7 @@ final class CudaOps implements Ops {
 
     // ---------------- sync ----------------
 
-    /** Waits for the stream; then reports an out-of-range id a kernel recorded in the error word. */
+    /** Waits for the stream; then reports an out-of-range id a kernel recorded in the error word (IndexOutOfBoundsException, as the CPU). */
     @Override public void synchronize() {
         backend.synchronize();
         try (Arena a = Arena.ofConfined()) {
@@ -429,8 +431,7 @@ final class CudaOps implements Ops {
             if (code != 0) {
                 long value = word.get(ValueLayout.JAVA_LONG, 8);
                 Cuda.check(cuda_runtime_api_h.cudaMemset(MemorySegment.ofAddress(backend.errorWord()), 0, 16), "cudaMemset(error word)");
-                throw new IllegalArgumentException((idCheckContext == null ? "an id kernel" : idCheckContext) + " (id " + value
-                        + ", reported by the GPU at synchronize)");
+                throw new IndexOutOfBoundsException((idCheckContext == null ? "an id kernel" : idCheckContext) + " (id " + value + ")");
             }
         }
     }
