@@ -75,14 +75,15 @@ __device__ __forceinline__ long long ld_long(const TDesc& t, long long off) {
     }
 }
 
-// Float → storage dtype: bf16/f16 round to nearest even; integers truncate toward zero (as Java's casts).
+// Float → storage dtype, as the CPU backend: bf16/f16 round to nearest even; I8/U8 round to nearest (even), wrapping
+// like Java's (byte) cast; I32/I64 truncate toward zero.
 __device__ __forceinline__ void st(const TDesc& t, long long off, float v) {
     switch (t.dtype) {
         case DT_F32: reinterpret_cast<float*>(t.base)[off] = v; break;
         case DT_BF16: reinterpret_cast<__nv_bfloat16*>(t.base)[off] = __float2bfloat16_rn(v); break;
         case DT_F16: reinterpret_cast<__half*>(t.base)[off] = __float2half_rn(v); break;
-        case DT_I8: reinterpret_cast<signed char*>(t.base)[off] = (signed char) __float2int_rz(v); break;
-        case DT_U8: reinterpret_cast<unsigned char*>(t.base)[off] = (unsigned char) __float2int_rz(v); break;
+        case DT_I8: reinterpret_cast<signed char*>(t.base)[off] = (signed char) __float2int_rn(v); break;
+        case DT_U8: reinterpret_cast<unsigned char*>(t.base)[off] = (unsigned char) __float2int_rn(v); break;
         case DT_I32: reinterpret_cast<int*>(t.base)[off] = __float2int_rz(v); break;
         default: reinterpret_cast<long long*>(t.base)[off] = __float2ll_rz(v); break;
     }
