@@ -59,6 +59,9 @@ final class CudaOps implements Ops {
 
     private static Desc d(Tensor t) { return Desc.of(t); }
 
+    /** A descriptor for kernels that walk a tensor in flat order only: contiguous views become rank 1. */
+    private static Desc flat(Tensor t) { return Desc.coalesce(Desc.of(t))[0]; }
+
     /** {@code t} broadcast to {@code shape} (stride 0 along broadcast dims). */
     private static Desc expanded(Tensor t, Shape shape) {
         return Desc.of(t.shape().equals(shape) ? t : t.expand(shape));
@@ -236,7 +239,7 @@ final class CudaOps implements Ops {
 
     @Override public void reduceAll(ReduceOp op, Tensor x, Tensor out) {
         Checks.reduceAll(device, op, x, out);
-        k().launch("tally_reduce_all", 1, 1024, new I32(op.ordinal()), d(x), d(out));
+        k().launch("tally_reduce_all", 1, 1024, new I32(op.ordinal()), flat(x), d(out));
     }
 
     // ---------------- neural-network primitives ----------------
@@ -398,7 +401,7 @@ final class CudaOps implements Ops {
     @Override public void random(Tensor out, Distribution dist, long seed, long offset, double a, double b) {
         Checks.random(device, out);
         if (out.numel() == 0) return;
-        k().launch("tally_random", blocksFor((out.numel() + 3) / 4), THREADS, d(out), new I32(dist.ordinal()), new I64(seed),
+        k().launch("tally_random", blocksFor((out.numel() + 3) / 4), THREADS, flat(out), new I32(dist.ordinal()), new I64(seed),
                 new I64(offset), new F64(a), new F64(b));
     }
 
@@ -408,14 +411,14 @@ final class CudaOps implements Ops {
         Checks.quantize(device, x, code, absmax, q, blockSize);
         if (x.numel() == 0) return;
         long blocks = (x.numel() + blockSize - 1) / blockSize;
-        k().launch("tally_quantize_blockwise", rowBlocks(blocks), THREADS, d(x), d(code), d(absmax), d(q), new I32(blockSize),
+        k().launch("tally_quantize_blockwise", rowBlocks(blocks), THREADS, flat(x), d(code), d(absmax), flat(q), new I32(blockSize),
                 new I32(signed ? 1 : 0));
     }
 
     @Override public void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize) {
         Checks.dequantize(device, q, code, absmax, out, blockSize);
         if (out.numel() == 0) return;
-        k().launch("tally_dequantize_blockwise", blocksFor(out.numel()), THREADS, d(q), d(code), d(absmax), d(out), new I32(blockSize));
+        k().launch("tally_dequantize_blockwise", blocksFor(out.numel()), THREADS, flat(q), d(code), d(absmax), flat(out), new I32(blockSize));
     }
 
     // ---------------- sync ----------------
