@@ -2,7 +2,7 @@
 // (lo, hi, 0, 0), lane i % 4. One thread per block of 4 elements; values computed in fp64 as the CPU does.
 #include "tally.cuh"
 
-__device__ __forceinline__ void philox(unsigned c[4], unsigned k0, unsigned k1) {
+TALLY_HD void philox(unsigned c[4], unsigned k0, unsigned k1) {
     for (int round = 0; round < 10; round++) {
         if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
         unsigned long long p0 = (unsigned long long) 0xD2511F53u * c[0];
@@ -13,7 +13,7 @@ __device__ __forceinline__ void philox(unsigned c[4], unsigned k0, unsigned k1) 
     }
 }
 
-__device__ __forceinline__ double uniform01(unsigned r) { return ((double) (r >> 8) + 0.5) * 0x1.0p-24; }
+TALLY_HD double uniform01(unsigned r) { return ((double) (r >> 8) + 0.5) * 0x1.0p-24; }
 
 // dist 0 = UNIFORM [a, b), 1 = NORMAL (mean a, std b)
 extern "C" __global__ void tally_random(TDesc out, int dist, unsigned long long seed, unsigned long long offset, double a, double b) {

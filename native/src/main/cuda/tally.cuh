@@ -26,8 +26,11 @@ static_assert(sizeof(TDesc) == 120, "TDesc layout changed: update KernelArg.Desc
 static_assert(offsetof(TDesc, numel) == 16 && offsetof(TDesc, dims) == 24 && offsetof(TDesc, strides) == 56,
               "TDesc layout changed: update KernelArg.Desc");
 
+// Pure index/bit arithmetic is also compiled for the host, where a test checks it without a GPU.
+#define TALLY_HD __host__ __device__ __forceinline__
+
 // Element offset (in elements) of row-major flat index i.
-__device__ __forceinline__ long long offset_of(const TDesc& t, long long i) {
+TALLY_HD long long offset_of(const TDesc& t, long long i) {
     // the host coalesces elementwise launches, so contiguous views arrive as rank 1: no 64-bit divisions
     if (t.rank == 1) return i * t.strides[0];
     long long off = 0;
@@ -40,7 +43,7 @@ __device__ __forceinline__ long long offset_of(const TDesc& t, long long i) {
 }
 
 // Offset of element (row r, column 0) when the tensor is seen as rows over its last dimension.
-__device__ __forceinline__ long long row_offset(const TDesc& t, long long r) {
+TALLY_HD long long row_offset(const TDesc& t, long long r) {
     long long off = 0;
     for (int d = t.rank - 2; d >= 0; --d) {
         int n = t.dims[d];
