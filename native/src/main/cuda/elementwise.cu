@@ -7,11 +7,11 @@ enum { U_NEG, U_ABS, U_EXP, U_LOG, U_SQRT, U_RSQRT, U_SQUARE, U_RECIPROCAL, U_SI
        U_RELU, U_SIGN, U_ISFINITE };
 enum { B_ADD, B_SUB, B_MUL, B_DIV, B_MAX, B_MIN, B_POW, B_LOGADDEXP, B_EQ, B_NE, B_LT, B_LE, B_GT, B_GE };
 
-__device__ __forceinline__ float sigmoidf(float x) {
+TALLY_HD float sigmoidf(float x) {
     return x >= 0.f ? 1.f / (1.f + expf(-x)) : expf(x) / (1.f + expf(x));
 }
 
-__device__ __forceinline__ float unary_f(int op, float x) {
+TALLY_HD float unary_f(int op, float x) {
     switch (op) {
         case U_NEG: return -x;
         case U_ABS: return fabsf(x);
@@ -32,7 +32,7 @@ __device__ __forceinline__ float unary_f(int op, float x) {
     }
 }
 
-__device__ __forceinline__ float unary_grad(int op, float x, float dy) {
+TALLY_HD float unary_grad(int op, float x, float dy) {
     switch (op) {
         case U_NEG: return -dy;
         case U_ABS: return x > 0.f ? dy : x < 0.f ? -dy : 0.f;
@@ -52,18 +52,18 @@ __device__ __forceinline__ float unary_grad(int op, float x, float dy) {
     }
 }
 
-__device__ __forceinline__ float binary_f(int op, float a, float b) {
+TALLY_HD float binary_f(int op, float a, float b) {
     switch (op) {
         case B_ADD: return a + b;
         case B_SUB: return a - b;
         case B_MUL: return a * b;
         case B_DIV: return a / b;
-        case B_MAX: return (a != a || b != b) ? __int_as_float(0x7fc00000) : fmaxf(a, b);
-        case B_MIN: return (a != a || b != b) ? __int_as_float(0x7fc00000) : fminf(a, b);
+        case B_MAX: return (a != a || b != b) ? tally_nan() : fmaxf(a, b);
+        case B_MIN: return (a != a || b != b) ? tally_nan() : fminf(a, b);
         case B_POW: return powf(a, b);
         case B_LOGADDEXP: {
             float m = fmaxf(a, b);
-            if (a != a || b != b) return __int_as_float(0x7fc00000);
+            if (a != a || b != b) return tally_nan();
             if (isinf(m)) return m;
             return m + log1pf(expf(-fabsf(a - b)));
         }

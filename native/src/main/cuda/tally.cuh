@@ -29,6 +29,8 @@ static_assert(offsetof(TDesc, numel) == 16 && offsetof(TDesc, dims) == 24 && off
 // Pure index/bit arithmetic is also compiled for the host, where a test checks it without a GPU.
 #define TALLY_HD __host__ __device__ __forceinline__
 
+TALLY_HD float tally_nan() { return nanf(""); }
+
 // Element offset (in elements) of row-major flat index i.
 TALLY_HD long long offset_of(const TDesc& t, long long i) {
     // the host coalesces elementwise launches, so contiguous views arrive as rank 1: no 64-bit divisions

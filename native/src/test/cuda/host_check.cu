@@ -1,6 +1,7 @@
 // Host-side check of the kernels' pure arithmetic (no GPU needed): nvcc compiles this for the CPU; the engine test
 // CudaKernelHostCheckTest runs it and compares with the CPU backend's Philox and Tensor index arithmetic.
-// Output: "philox SEED CTR r0 r1 r2 r3", "uniform R U", "offset I OFF", "row R OFF" lines.
+// Output: "philox SEED CTR r0 r1 r2 r3", "uniform R U", "offset I OFF", "row R OFF", "unary OP X Y",
+// "grad OP X DY Y", "binary OP A B Y" lines (OP = the enum ordinal the host passes).
 #include <stdio.h>
 #include "../../main/cuda/tally_kernels.cu"
 
@@ -21,5 +22,15 @@ int main() {
     t.strides[0] = 1; t.strides[1] = 15; t.strides[2] = 3;
     for (long long i = 0; i < 60; i += 7) printf("offset %lld %lld\n", i, offset_of(t, i));
     for (long long r = 0; r < 12; r += 5) printf("row %lld %lld\n", r, row_offset(t, r));
+    float xs[] = {-2.5f, -1.0f, -0.0f, 0.0f, 0.3f, 1.0f, 3.75f};
+    for (int op = U_NEG; op <= U_ISFINITE; op++)
+        for (float x : xs) {
+            printf("unary %d %.9g %.9g\n", op, x, unary_f(op, x));
+            printf("grad %d %.9g %.9g %.9g\n", op, x, 0.75f, unary_grad(op, x, 0.75f));
+        }
+    float as[] = {-2.0f, -0.5f, 0.0f, 1.5f, 3.0f};
+    for (int op = B_ADD; op <= B_GE; op++)
+        for (float a : as)
+            for (float b : as) printf("binary %d %.9g %.9g %.9g\n", op, a, b, binary_f(op, a, b));
     return 0;
 }

@@ -1,6 +1,8 @@
 package dev.tally.engine.cuda;
 
+import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
+import dev.tally.engine.UnaryOp;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Tensor;
@@ -33,6 +35,46 @@ class CudaKernelHostCheckTest {
         return null;
     }
 
+    /** printf's %g spelling: nan, -nan, inf, -inf besides numbers. */
+    private static double c(String v) {
+        return switch (v) {
+            case "nan", "-nan" -> Double.NaN;
+            case "inf" -> Double.POSITIVE_INFINITY;
+            case "-inf" -> Double.NEGATIVE_INFINITY;
+            default -> Double.parseDouble(v);
+        };
+    }
+
+    /** The kernel's float result for one op code against the CPU backend's op of the enum constant with that ordinal. */
+    private static void checkElementwise(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+        long mark = arena.mark();
+        try {
+            Tensor x = arena.allocate("x", DType.F32, 1), y = arena.allocate("y", DType.F32, 1), out = arena.allocate("o", DType.F32, 1);
+            int op = Integer.parseInt(f[1]);
+            double got = c(f[f.length - 1]);
+            x.copyFrom(new double[]{c(f[2])});
+            switch (f[0]) {
+                case "unary" -> cpu.unary(UnaryOp.values()[op], x, out);
+                case "grad" -> {
+                    y.copyFrom(new double[]{c(f[3])});
+                    cpu.unaryBackward(UnaryOp.values()[op], x, y, out);
+                }
+                default -> {
+                    y.copyFrom(new double[]{c(f[3])});
+                    cpu.binary(BinaryOp.values()[op], x, y, out);
+                }
+            }
+            double want = out.item();
+            if (Double.isNaN(want)) {
+                assertTrue(Double.isNaN(got), line + ": expected NaN");
+            } else {
+                assertEquals(want, got, 2e-6 * Math.max(1, Math.abs(want)), line + " (cpu " + want + ")");
+            }
+        } finally {
+            arena.release(mark);
+        }
+    }
+
     @Test void kernelArithmeticMatchesTheCpuBackend(@TempDir Path tmp) throws IOException, InterruptedException {
         Path nvcc = nvcc();
         assumeTrue(nvcc != null, "skipped: nvcc not installed (set NVCC or CUDA_HOME)");
@@ -46,9 +88,9 @@ class CudaKernelHostCheckTest {
         List<String> lines = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
         assertEquals(0, run.waitFor());
 
-        int philox = 0, uniform = 0, offsets = 0, rows = 0;
+        int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0;
         try (dev.tally.engine.Arena arena = new dev.tally.engine.Arena(new MemoryLedger(), "views", MemoryCategory.OTHER,
-                dev.tally.engine.Device.CPU, 1024)) {
+                dev.tally.engine.Device.CPU, 4096)) {
             // the same view as host_check.cu: [3, 4, 5] with strides (1, 15, 3) = a permuted contiguous [4, 5, 3]
             Tensor base = arena.allocate("base", DType.F32, 4, 5, 3);
             Tensor view = base.permute(2, 0, 1);
@@ -80,11 +122,16 @@ class CudaKernelHostCheckTest {
                         assertEquals((r / 4) * view.stride(0) + (r % 4) * view.stride(1), Long.parseLong(f[2]), line);
                         rows++;
                     }
+                    case "unary", "grad", "binary" -> {
+                        checkElementwise(f, base.ops(), arena, line);
+                        elementwise++;
+                    }
                     default -> fail("unexpected line " + line);
                 }
             }
         }
         assertEquals(20, philox);
+        assertEquals(7 * 2 * UnaryOp.values().length + 25 * BinaryOp.values().length, elementwise, "every op code checked");
         assertEquals(5, uniform);
         assertTrue(offsets >= 8 && rows >= 3, lines.toString());
         // Random123's known answer for Philox4x32-10, counter 0 and key 0
