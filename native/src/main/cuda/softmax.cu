@@ -2,8 +2,14 @@
 #include "tally.cuh"
 
 // causal: x's last two dims are (R, C); element j of row i is kept when j <= i + (C − R).
+// Rows up to this many elements stay in shared memory between the passes (one read, one write of global memory);
+// each thread caches exactly the columns it visits in every pass, so no extra barrier is needed.
+#define SOFTMAX_CACHE 8192
+
 extern "C" __global__ void tally_softmax(TDesc x, TDesc out, int causal, long long rows) {
+    __shared__ float cache[SOFTMAX_CACHE];
     int n = last_dim(x);
+    bool cached = n <= SOFTMAX_CACHE;
     int r_dim = x.rank >= 2 ? x.dims[x.rank - 2] : 1;
     long long sx = last_stride(x), so = last_stride(out);
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -11,14 +17,23 @@ extern "C" __global__ void tally_softmax(TDesc x, TDesc out, int causal, long lo
         long long keepl = causal ? (r % r_dim) + (n - r_dim) + 1 : n;
         int keep = (int) (keepl < 0 ? 0 : keepl > n ? n : keepl);
         float m = -INFINITY;
-        for (int j = threadIdx.x; j < keep; j += blockDim.x) m = fmaxf(m, ld(x, xb + j * sx));
+        for (int j = threadIdx.x; j < keep; j += blockDim.x) {
+            float v = ld(x, xb + j * sx);
+            if (cached) cache[j] = v;
+            m = NanMaxOp()(m, v);
+        }
         m = block_reduce(m, NanMaxOp(), -INFINITY);
         if (m == -INFINITY) m = 0.f;  // every kept input is -inf: 0/0 gives NaN, as in PyTorch and the CPU reference
         float s = 0.f;
-        for (int j = threadIdx.x; j < keep; j += blockDim.x) s += expf(ld(x, xb + j * sx) - m);
+        for (int j = threadIdx.x; j < keep; j += blockDim.x) {
+            float e = expf((cached ? cache[j] : ld(x, xb + j * sx)) - m);
+            if (cached) cache[j] = e;
+            s += e;
+        }
         s = block_reduce(s, SumOp(), 0.f);
         for (int j = threadIdx.x; j < n; j += blockDim.x) {
-            st(out, ob + j * so, j < keep ? expf(ld(x, xb + j * sx) - m) / s : 0.f);
+            float e = j < keep ? (cached ? cache[j] : expf(ld(x, xb + j * sx) - m)) / s : 0.f;  // nothing kept: all 0
+            st(out, ob + j * so, e);
         }
         __syncthreads();
     }
