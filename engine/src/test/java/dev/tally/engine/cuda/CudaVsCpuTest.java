@@ -176,6 +176,14 @@ class CudaVsCpuTest {
         }
     }
 
+    @Test void softmaxOfRowsLongerThanTheSharedMemoryCache() {
+        Pair x = rand(DType.F32, 3, 9000), out = zeros(DType.F32, 3, 9000), lse = zeros(DType.F32, 3, 1);
+        both(new Pair[]{x, out}, (t, g) -> t[0].ops().softmax(t[0], t[1], true));
+        same(out, 1e-6, "causal softmax, 9000 columns");
+        both(new Pair[]{x, lse}, (t, g) -> t[0].ops().reduce(ReduceOp.LOGSUMEXP, t[0], 1, t[1]));
+        same(lse, 1e-5, "logsumexp of 9000");
+    }
+
     @Test void embeddingAndColumnScatters() {
         Pair table = rand(DType.F32, 10, 6), id = ids(DType.I64, new long[]{3, -1, 9, 3, 0}, 5), out = zeros(DType.F32, 5, 6);
         both(new Pair[]{table, id, out}, (t, g) -> t[0].ops().embedding(t[0], t[1], t[2]));
