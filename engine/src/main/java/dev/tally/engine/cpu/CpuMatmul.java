@@ -117,37 +117,52 @@ final class CpuMatmul {
         return bp;
     }
 
-    /** tile[MR×NR] = Σ_kk apanel[kk]ᵀ · bpanel[kk]. */
+    /** Depth of one register-accumulated block: partial sums are added into the tile every KB steps. */
+    static final int KB = 128;
+
+    /**
+     * tile[MR×NR] = Σ_kk apanel[kk]ᵀ · bpanel[kk]. Two-level summation: registers accumulate KB products, then add into
+     * the tile, so rounding error grows with K/KB + KB rather than K (a single long fp32 chain lost ~1e-6 relative on
+     * a K = 1000 cross-entropy gradient).
+     */
     private static void kernel(float[] ap, int ao, float[] bp, int bo, int k, float[] tile) {
-        FloatVector c00 = FloatVector.zero(SP), c01 = FloatVector.zero(SP);
-        FloatVector c10 = FloatVector.zero(SP), c11 = FloatVector.zero(SP);
-        FloatVector c20 = FloatVector.zero(SP), c21 = FloatVector.zero(SP);
-        FloatVector c30 = FloatVector.zero(SP), c31 = FloatVector.zero(SP);
-        for (int kk = 0; kk < k; kk++) {
-            int bi = bo + kk * NR;
-            FloatVector b0 = FloatVector.fromArray(SP, bp, bi);
-            FloatVector b1 = FloatVector.fromArray(SP, bp, bi + VL);
-            int ai = ao + kk * MR;
-            FloatVector a0 = FloatVector.broadcast(SP, ap[ai]);
-            c00 = a0.fma(b0, c00);
-            c01 = a0.fma(b1, c01);
-            FloatVector a1 = FloatVector.broadcast(SP, ap[ai + 1]);
-            c10 = a1.fma(b0, c10);
-            c11 = a1.fma(b1, c11);
-            FloatVector a2 = FloatVector.broadcast(SP, ap[ai + 2]);
-            c20 = a2.fma(b0, c20);
-            c21 = a2.fma(b1, c21);
-            FloatVector a3 = FloatVector.broadcast(SP, ap[ai + 3]);
-            c30 = a3.fma(b0, c30);
-            c31 = a3.fma(b1, c31);
+        java.util.Arrays.fill(tile, 0f);
+        for (int k0 = 0; k0 < k; k0 += KB) {
+            int k1 = Math.min(k, k0 + KB);
+            FloatVector c00 = FloatVector.zero(SP), c01 = FloatVector.zero(SP);
+            FloatVector c10 = FloatVector.zero(SP), c11 = FloatVector.zero(SP);
+            FloatVector c20 = FloatVector.zero(SP), c21 = FloatVector.zero(SP);
+            FloatVector c30 = FloatVector.zero(SP), c31 = FloatVector.zero(SP);
+            for (int kk = k0; kk < k1; kk++) {
+                int bi = bo + kk * NR;
+                FloatVector b0 = FloatVector.fromArray(SP, bp, bi);
+                FloatVector b1 = FloatVector.fromArray(SP, bp, bi + VL);
+                int ai = ao + kk * MR;
+                FloatVector a0 = FloatVector.broadcast(SP, ap[ai]);
+                c00 = a0.fma(b0, c00);
+                c01 = a0.fma(b1, c01);
+                FloatVector a1 = FloatVector.broadcast(SP, ap[ai + 1]);
+                c10 = a1.fma(b0, c10);
+                c11 = a1.fma(b1, c11);
+                FloatVector a2 = FloatVector.broadcast(SP, ap[ai + 2]);
+                c20 = a2.fma(b0, c20);
+                c21 = a2.fma(b1, c21);
+                FloatVector a3 = FloatVector.broadcast(SP, ap[ai + 3]);
+                c30 = a3.fma(b0, c30);
+                c31 = a3.fma(b1, c31);
+            }
+            addInto(c00, tile, 0);
+            addInto(c01, tile, VL);
+            addInto(c10, tile, NR);
+            addInto(c11, tile, NR + VL);
+            addInto(c20, tile, 2 * NR);
+            addInto(c21, tile, 2 * NR + VL);
+            addInto(c30, tile, 3 * NR);
+            addInto(c31, tile, 3 * NR + VL);
         }
-        c00.intoArray(tile, 0);
-        c01.intoArray(tile, VL);
-        c10.intoArray(tile, NR);
-        c11.intoArray(tile, NR + VL);
-        c20.intoArray(tile, 2 * NR);
-        c21.intoArray(tile, 2 * NR + VL);
-        c30.intoArray(tile, 3 * NR);
-        c31.intoArray(tile, 3 * NR + VL);
+    }
+
+    private static void addInto(FloatVector acc, float[] tile, int at) {
+        FloatVector.fromArray(SP, tile, at).add(acc).intoArray(tile, at);
     }
 }

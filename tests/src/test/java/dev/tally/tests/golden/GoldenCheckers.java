@@ -21,6 +21,7 @@ public final class GoldenCheckers {
     static {
         register("optimizer", OptimizerGolden::check);
         register("quant_map", QuantMapGolden::check);
+        register("cross_entropy", CrossEntropyGolden::check);
     }
 
     private GoldenCheckers() {}

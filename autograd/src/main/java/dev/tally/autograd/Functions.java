@@ -1,0 +1,204 @@
+package dev.tally.autograd;
+
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.Ops;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+
+import java.util.List;
+
+/**
+ * The differentiable operations of the LLaMA-style model, each a node class with forward (the static method) and
+ * backward side by side. Outputs are booked in the graph's activation arena; gradients accumulate into inputs' grads.
+ */
+public final class Functions {
+    private Functions() {}
+
+    // ------------------------------------------------------------------ embedding
+
+    /** out[n, :] = table[ids[n], :]; ids [N] (I32/I64). */
+    public static Var embedding(Graph g, Var table, Var ids) {
+        Tensor t = table.value;
+        Tensor out = g.alloc("act.embedding", t.dtype(), (int) ids.value.numel(), t.dim(1));
+        t.ops().embedding(t, ids.value, out);
+        return g.record(new Node(List.of(table, ids)) {
+            @Override void backward(Graph gr) {
+                t.ops().scatterAddRows(ids.value, gr.gradOf(output), gr.gradOf(table));
+            }
+        }, out);
+    }
+
+    // ------------------------------------------------------------------ RMSNorm
+
+    public static Var rmsNorm(Graph g, Var x, Var weight, double eps) {
+        Tensor xv = x.value;
+        int rows = (int) (xv.numel() / xv.dim(-1));
+        Tensor out = g.alloc("act.rmsnorm", xv.dtype(), xv.dims());
+        Tensor rstd = g.alloc("act.rmsnorm.rstd", DType.F32, rows);
+        xv.ops().rmsNorm(xv, weight.value, eps, out, rstd);
+        return g.record(new Node(List.of(x, weight)) {
+            @Override void backward(Graph gr) {
+                Ops ops = xv.ops();
+                Tensor dx = gr.alloc("tmp.rmsnorm.dx", xv.dtype(), xv.dims());
+                Tensor dw = gr.alloc("tmp.rmsnorm.dw", weight.value.dtype(), weight.value.dims());
+                ops.rmsNormBackward(xv, weight.value, rstd, gr.gradOf(output), dx, dw);
+                if (x.requiresGrad) add(ops, gr.gradOf(x), dx);
+                if (weight.requiresGrad) add(ops, gr.gradOf(weight), dw);
+                gr.free(dw);
+                gr.free(dx);
+            }
+
+            @Override void freeSaved(Graph gr) { gr.free(rstd); }
+        }, out);
+    }
+
+    // ------------------------------------------------------------------ linear
+
+    /** y = x · Wᵀ for x [N, in], W [out, in] (no bias). */
+    public static Var linear(Graph g, Var x, Var w) {
+        Tensor xv = x.value, wv = w.value;
+        Tensor out = g.alloc("act.linear", xv.dtype(), xv.dim(0), wv.dim(0));
+        xv.ops().matmul(xv, wv.t(), out, 1, 0);
+        return g.record(new Node(List.of(x, w)) {
+            @Override void backward(Graph gr) {
+                Tensor dy = gr.gradOf(output);
+                if (x.requiresGrad) xv.ops().matmul(dy, wv, gr.gradOf(x), 1, 1);
+                if (w.requiresGrad) xv.ops().matmul(dy.t(), xv, gr.gradOf(w), 1, 1);
+            }
+        }, out);
+    }
+
+    // ------------------------------------------------------------------ elementwise
+
+    public static Var add(Graph g, Var a, Var b) {
+        Tensor out = g.alloc("act.add", a.value.dtype(), a.value.dims());
+        a.value.ops().binary(BinaryOp.ADD, a.value, b.value, out);
+        return g.record(new Node(List.of(a, b)) {
+            @Override void backward(Graph gr) {
+                Tensor dy = gr.gradOf(output);
+                if (a.requiresGrad) add(a.value.ops(), gr.gradOf(a), dy);
+                if (b.requiresGrad) add(a.value.ops(), gr.gradOf(b), dy);
+            }
+        }, out);
+    }
+
+    /** SwiGLU's gate: silu(gate) ∘ up. */
+    public static Var swiglu(Graph g, Var gate, Var up) {
+        Tensor gv = gate.value, uv = up.value;
+        Ops ops = gv.ops();
+        Tensor out = g.alloc("act.swiglu", gv.dtype(), gv.dims());
+        ops.unary(UnaryOp.SILU, gv, out);
+        ops.binary(BinaryOp.MUL, out, uv, out);
+        return g.record(new Node(List.of(gate, up)) {
+            @Override void backward(Graph gr) {
+                Tensor dy = gr.gradOf(output);
+                Tensor tmp = gr.alloc("tmp.swiglu", gv.dtype(), gv.dims());
+                if (gate.requiresGrad) {
+                    ops.binary(BinaryOp.MUL, dy, uv, tmp);
+                    ops.unaryBackward(UnaryOp.SILU, gv, tmp, tmp);
+                    add(ops, gr.gradOf(gate), tmp);
+                }
+                if (up.requiresGrad) {
+                    ops.unary(UnaryOp.SILU, gv, tmp);
+                    ops.binary(BinaryOp.MUL, tmp, dy, tmp);
+                    add(ops, gr.gradOf(up), tmp);
+                }
+                gr.free(tmp);
+            }
+        }, out);
+    }
+
+    // ------------------------------------------------------------------ rotary embedding
+
+    /** RoPE on x [B·T, H·Dh] viewed as [B, T, H, Dh]. */
+    public static Var rope(Graph g, Var x, int batch, int seq, int heads, double base) {
+        Tensor xv = x.value;
+        int dh = xv.dim(1) / heads;
+        Tensor out = g.alloc("act.rope", xv.dtype(), xv.dims());
+        xv.ops().rope(xv.reshape(batch, seq, heads, dh), out.reshape(batch, seq, heads, dh), 0, base, false);
+        return g.record(new Node(List.of(x)) {
+            @Override void backward(Graph gr) {
+                Tensor tmp = gr.alloc("tmp.rope", xv.dtype(), xv.dims());
+                xv.ops().rope(gr.gradOf(output).reshape(batch, seq, heads, dh), tmp.reshape(batch, seq, heads, dh), 0, base, true);
+                add(xv.ops(), gr.gradOf(x), tmp);
+                gr.free(tmp);
+            }
+        }, out);
+    }
+
+    // ------------------------------------------------------------------ causal attention
+
+    /**
+     * Causal scaled dot-product attention on q, k, v [B·T, H·Dh] (heads interleaved as [B, T, H, Dh]); output in the same
+     * layout. The [B, H, T, T] probabilities are the one quadratic buffer, kept for backward.
+     */
+    public static Var causalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
+        Tensor qv = q.value;
+        Ops ops = qv.ops();
+        int dh = qv.dim(1) / heads;
+        double scale = 1.0 / Math.sqrt(dh);
+        Tensor probs = g.alloc("act.attention.probs", qv.dtype(), batch, heads, seq, seq);
+        ops.matmul(heads(qv, batch, seq, heads), heads(k.value, batch, seq, heads).t(), probs, scale, 0);
+        ops.softmax(probs, probs, true);
+        Tensor out = g.alloc("act.attention", qv.dtype(), qv.dims());
+        ops.matmul(probs, heads(v.value, batch, seq, heads), heads(out, batch, seq, heads), 1, 0);
+        return g.record(new Node(List.of(q, k, v)) {
+            @Override void backward(Graph gr) {
+                Tensor dout = heads(gr.gradOf(output), batch, seq, heads);
+                Tensor dprobs = gr.alloc("tmp.attention.dprobs", qv.dtype(), batch, heads, seq, seq);
+                ops.matmul(dout, heads(v.value, batch, seq, heads).t(), dprobs, 1, 0);
+                if (v.requiresGrad) ops.matmul(probs.t(), dout, heads(gr.gradOf(v), batch, seq, heads), 1, 1);
+                ops.softmaxBackward(probs, dprobs, dprobs);
+                if (q.requiresGrad) ops.matmul(dprobs, heads(k.value, batch, seq, heads), heads(gr.gradOf(q), batch, seq, heads), scale, 1);
+                if (k.requiresGrad) ops.matmul(dprobs.t(), heads(qv, batch, seq, heads), heads(gr.gradOf(k), batch, seq, heads), scale, 1);
+                gr.free(dprobs);
+            }
+
+            @Override void freeSaved(Graph gr) { gr.free(probs); }
+        }, out);
+    }
+
+    /** [B·T, H·Dh] as a [B, H, T, Dh] view (no copy). */
+    static Tensor heads(Tensor x, int batch, int seq, int heads) {
+        return x.reshape(batch, seq, heads, x.dim(1) / heads).permute(0, 2, 1, 3);
+    }
+
+    // ------------------------------------------------------------------ loss
+
+    /**
+     * A loss computed by explicit forward/backward code outside the tape (cross-entropy over a classifier): forward
+     * returns the one-element loss and keeps whatever it needs; backward receives dLoss and must add the inputs' gradients.
+     */
+    public interface ExternalLoss {
+        void forward(Tensor loss);
+
+        /** Adds gradients; {@code gradE} is the first input's gradient buffer, {@code gradOf} books others. */
+        void backward(Tensor dLoss, Graph g);
+
+        /** Frees what forward kept, when backward will not run. */
+        void discard();
+    }
+
+    public static Var externalLoss(Graph g, List<Var> inputs, ExternalLoss loss) {
+        Tensor out = g.alloc("act.loss", DType.F32, 1);
+        loss.forward(out);
+        return g.record(new Node(inputs) {
+            boolean done;
+
+            @Override void backward(Graph gr) {
+                loss.backward(gr.gradOf(output), gr);
+                done = true;
+            }
+
+            @Override void freeSaved(Graph gr) {
+                if (!done) loss.discard();
+            }
+        }, out);
+    }
+
+    /** The gradient buffer of a var (booked on first use) — for {@link ExternalLoss} implementations. */
+    public static Tensor gradOf(Graph g, Var v) { return g.gradOf(v); }
+
+    static void add(Ops ops, Tensor acc, Tensor x) { ops.binary(BinaryOp.ADD, acc, x, acc); }
+}

@@ -1,0 +1,210 @@
+package dev.tally.models.loss;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.Ops;
+import dev.tally.engine.ReduceOp;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.stream.IntStream;
+
+/**
+ * Cut Cross-Entropy (Wijmans et al. 2025): the loss and its gradients without ever materializing the N×V logits.
+ * Forward walks (row block × vocabulary tile) tiles, merging each tile's log-sum-exp into a running per-row LSE, and
+ * takes the target logit as an indexed dot product E_i·C_{t_i}. Backward recomputes each tile's logits, forms
+ * softmax − onehot, and — with filtering — skips a tile whose every entry is below eps (machine eps of the input dtype
+ * / 32), visiting the vocabulary sorted by average logit so that negligible columns cluster into whole skippable tiles.
+ * Memory: the per-row LSE, the per-column average logit, and tile-sized workspace — independent of N×V.
+ */
+public final class CutCrossEntropy implements LinearCrossEntropy {
+
+    /** Tile sizes and filtering. {@code filterEps} NaN means "auto": eps(dtype of E)/32. */
+    public record Options(int rowBlock, int vocabTile, boolean filterE, boolean filterC, boolean sortVocab, double filterEps) {
+        public static final Options DEFAULT = new Options(64, 64, true, true, true, Double.NaN);
+        public static final Options EXACT = new Options(64, 64, false, false, false, Double.NaN);
+
+        public Options {
+            if (rowBlock < 1 || vocabTile < 1) throw new IllegalArgumentException("CCE tiles must be positive: " + rowBlock + "x" + vocabTile);
+        }
+
+        boolean filtering() { return filterE || filterC; }
+    }
+
+    private final Options options;
+
+    public CutCrossEntropy(Options options) { this.options = options; }
+
+    public Options options() { return options; }
+
+    /** eps(dtype)/32: 2^-12 for bf16, 2^-15 for f16, 2^-28 for f32 (the reference's "auto" threshold). */
+    public static double autoFilterEps(DType dtype) {
+        return switch (dtype) {
+            case BF16 -> Math.scalb(1.0, -7) / 32;
+            case F16 -> Math.scalb(1.0, -10) / 32;
+            default -> Math.scalb(1.0, -23) / 32;
+        };
+    }
+
+    private record State(Arena arena, Tensor e, Tensor c, Tensor targets, Tensor lse, Tensor mask, Tensor count, Tensor avg)
+            implements Saved {
+        @Override public void free() {
+            if (avg != null) arena.free(avg);
+            for (Tensor t : new Tensor[] {count, mask, lse}) arena.free(t);
+        }
+    }
+
+    /** Statistics of the last backward pass (tiles visited and skipped), for tests and reports. */
+    public record FilterStats(long tiles, long skippedE, long skippedC) {}
+
+    private FilterStats lastStats = new FilterStats(0, 0, 0);
+
+    public FilterStats lastStats() { return lastStats; }
+
+    @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena) {
+        LossChecks.check(e, c, targets, loss);
+        Ops ops = e.ops();
+        int n = e.dim(0), d = e.dim(1), v = c.dim(0);
+        int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
+        Tensor lse = arena.allocate("loss.cce.lse", DType.F32, n, 1);
+        Tensor mask = arena.allocate("loss.cce.mask", DType.F32, n);
+        Tensor count = arena.allocate("loss.cce.count", DType.F32, 1);
+        Tensor avg = options.filtering() && options.sortVocab() ? arena.allocate("loss.cce.logit_avg", DType.F32, v) : null;
+        Temps temps = new Temps(arena);
+        try {
+            Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
+            Tensor tileLse = temps.add("loss.cce.tile_lse", DType.F32, nb, 1);
+            Tensor rows = temps.add("loss.cce.rows", DType.F32, Math.max(nb, vt), d);
+            Tensor dot = temps.add("loss.cce.dot", DType.F32, nb, 1);
+            Tensor colSum = avg == null ? null : temps.add("loss.cce.col_sum", DType.F32, 1, vt);
+            Tensor partial = temps.add("loss.cce.partial", DType.F32, 1);
+            ops.fill(lse, Double.NEGATIVE_INFINITY);
+            ops.fill(loss, 0);
+            if (avg != null) ops.fill(avg, 0);
+            ops.binaryScalar(BinaryOp.NE, targets, IGNORE_INDEX, mask);
+            ops.reduceAll(ReduceOp.SUM, mask, count);
+            for (int b0 = 0; b0 < n; b0 += nb) {
+                int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
+                Tensor eb = e.slice(0, b0, b1), lseB = lse.slice(0, b0, b1), maskB = mask.slice(0, b0, b1);
+                for (int v0 = 0; v0 < v; v0 += vt) {
+                    int v1 = Math.min(v, v0 + vt);
+                    Tensor logits = tile.slice(0, 0, rb).slice(1, 0, v1 - v0);
+                    ops.matmul(eb, c.slice(0, v0, v1).t(), logits, 1, 0);
+                    Tensor tl = tileLse.slice(0, 0, rb);
+                    ops.reduce(ReduceOp.LOGSUMEXP, logits, 1, tl);
+                    ops.binary(BinaryOp.LOGADDEXP, lseB, tl, lseB);
+                    if (avg != null) {
+                        Tensor cs = colSum.slice(1, 0, v1 - v0);
+                        ops.matmul(maskB.reshape(1, rb), logits, cs, 1, 0);
+                        Tensor avgTile = avg.slice(0, v0, v1);
+                        ops.axpby(1, avgTile, 1, cs.reshape(v1 - v0), avgTile);
+                    }
+                }
+                // indexed dot: the target logit E_i · C_{t_i} (ignored targets gather a zero row)
+                Tensor target = rows.slice(0, 0, rb);
+                ops.embedding(c, targets.slice(0, b0, b1), target);
+                ops.binary(BinaryOp.MUL, target, eb, target);
+                Tensor dt = dot.slice(0, 0, rb);
+                ops.reduce(ReduceOp.SUM, target, 1, dt);
+                ops.binary(BinaryOp.SUB, lseB, dt, dt);
+                ops.binary(BinaryOp.MUL, dt, maskB.reshape(rb, 1), dt);
+                ops.reduceAll(ReduceOp.SUM, dt, partial);
+                ops.binary(BinaryOp.ADD, loss, partial, loss);
+            }
+            ops.binary(BinaryOp.DIV, loss, count, loss);
+            if (avg != null) ops.binary(BinaryOp.DIV, avg, count, avg);
+        } finally {
+            temps.freeAll();
+        }
+        return new State(arena, e, c, targets, lse, mask, count, avg);
+    }
+
+    @Override public void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena) {
+        State s = (State) saved;
+        Tensor e = s.e, c = s.c;
+        Ops ops = e.ops();
+        boolean data = e.device().hasMemory(); // META books the same buffers but has no values to branch on
+        int n = e.dim(0), d = e.dim(1), v = c.dim(0);
+        int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
+        double eps = Double.isNaN(options.filterEps()) ? autoFilterEps(e.dtype()) : options.filterEps();
+        int[] order = vocabOrder(s, v, data);
+        int[] position = new int[data ? v : 0];
+        for (int i = 0; i < position.length; i++) position[order[i]] = i;
+        long tiles = 0, skippedE = 0, skippedC = 0;
+        Temps temps = new Temps(arena);
+        try {
+            Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
+            Tensor rows = temps.add("loss.cce.rows", DType.F32, vt, d);
+            Tensor ids = temps.add("loss.cce.tile_ids", DType.I32, vt);
+            Tensor local = temps.add("loss.cce.local_targets", DType.I32, nb);
+            Tensor minusOne = temps.add("loss.cce.minus_one", DType.F32, nb);
+            Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
+            Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
+            ops.fill(dE, 0);
+            ops.fill(dC, 0);
+            ops.fill(minusOne, -1);
+            ops.binary(BinaryOp.DIV, dLoss, s.count, scale);
+            long[] allTargets = data ? s.targets.toLongArray() : new long[0];
+            for (int b0 = 0; b0 < n; b0 += nb) {
+                int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
+                Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
+                for (int k0 = 0; k0 < v; k0 += vt) {
+                    int k1 = Math.min(v, k0 + vt), w = k1 - k0;
+                    tiles++;
+                    Tensor idsT = ids.slice(0, 0, w);
+                    if (data) idsT.copyFrom(Arrays.stream(order, k0, k1).asLongStream().toArray());
+                    Tensor cg = rows.slice(0, 0, w);
+                    ops.embedding(c, idsT, cg);
+                    Tensor p = tile.slice(0, 0, rb).slice(1, 0, w);
+                    ops.matmul(eb, cg.t(), p, 1, 0);
+                    ops.binary(BinaryOp.SUB, p, lseB, p);
+                    ops.unary(UnaryOp.EXP, p, p);
+                    Tensor loc = local.slice(0, 0, rb);
+                    if (data) {
+                        long[] l = new long[rb];
+                        for (int r = 0; r < rb; r++) {
+                            long t = allTargets[b0 + r];
+                            int pos = t >= 0 && t < v ? position[(int) t] : -1;
+                            l[r] = pos >= k0 && pos < k1 ? pos - k0 : -1;
+                        }
+                        loc.copyFrom(l);
+                    }
+                    ops.scatterAddColumns(loc, minusOne.slice(0, 0, rb), p);
+                    ops.binary(BinaryOp.MUL, p, maskB.reshape(rb, 1), p);
+                    boolean skipE = false, skipC = false;
+                    if (options.filtering() && data) {
+                        ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
+                        boolean small = maxAbs.item() < eps;
+                        skipE = small && options.filterE();
+                        skipC = small && options.filterC();
+                    }
+                    if (skipE) skippedE++;
+                    if (skipC) skippedC++;
+                    if (skipE && skipC) continue;
+                    ops.binary(BinaryOp.MUL, p, scale, p);
+                    if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
+                    if (!skipC) {
+                        ops.matmul(p.t(), eb, cg, 1, 0); // the gathered rows are done: reuse them for this tile's dC
+                        ops.scatterAddRows(idsT, cg, dC);
+                    }
+                }
+            }
+        } finally {
+            temps.freeAll();
+        }
+        lastStats = new FilterStats(tiles, skippedE, skippedC);
+        s.free();
+    }
+
+    /** Vocabulary visiting order: ascending average logit when sorting, else natural order. */
+    private int[] vocabOrder(State s, int v, boolean data) {
+        if (!data) return new int[0];
+        if (s.avg == null) return IntStream.range(0, v).toArray();
+        float[] avg = s.avg.toFloatArray();
+        return IntStream.range(0, v).boxed().sorted(Comparator.comparingDouble(i -> avg[i])).mapToInt(Integer::intValue).toArray();
+    }
+}

@@ -1,0 +1,38 @@
+package dev.tally.models.loss;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.Tensor;
+
+/**
+ * Mean cross-entropy of the classifier logits E·Cᵀ (E: N×D hidden states, C: V×D classifier, no bias) over the targets
+ * that are not {@link #IGNORE_INDEX}. Forward books what backward needs in the given LOSS arena; backward frees it.
+ * Implementations differ in memory: {@link CrossEntropy} materializes N×V logits, {@link CutCrossEntropy} never does.
+ */
+public sealed interface LinearCrossEntropy permits CrossEntropy, CutCrossEntropy {
+    int IGNORE_INDEX = -100;
+
+    /** What forward keeps for backward (all in the LOSS arena). */
+    interface Saved {
+        /** Frees everything forward booked. */
+        void free();
+    }
+
+    /** Writes the mean loss into {@code loss} (one F32 element). */
+    Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena);
+
+    /**
+     * Writes dE (N×D) and dC (V×D) for upstream gradient {@code dLoss} (one element) — overwriting them — and frees the
+     * saved state.
+     */
+    void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena);
+
+    /** Which implementation, by the CLI's names. */
+    static LinearCrossEntropy named(String name) {
+        return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
+            case "ce" -> new CrossEntropy();
+            case "cce" -> new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
+            case "cce_exact" -> new CutCrossEntropy(CutCrossEntropy.Options.EXACT);
+            default -> throw new IllegalArgumentException("unknown loss '" + name + "' (expected ce, cce or cce_exact)");
+        };
+    }
+}

@@ -1,0 +1,101 @@
+package dev.tally.models.loss;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.Fixtures;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class LossTest {
+    private record Result(double loss, double[] de, double[] dc, long lossArenaPeak) {}
+
+    private static Result run(LinearCrossEntropy ce, float[] e, float[] c, long[] t, int n, int d, int v) {
+        MemoryLedger ledger = new MemoryLedger();
+        try (Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
+             Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
+            Tensor et = in.allocate("e", DType.F32, n, d).copyFrom(e), ct = in.allocate("c", DType.F32, v, d).copyFrom(c);
+            Tensor tt = in.allocate("t", DType.I32, n).copyFrom(t);
+            Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1).copyFrom(new float[] {2});
+            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
+            ce.backward(ce.forward(et, ct, tt, l, ws), g, de, dc, ws);
+            assertEquals(0, ws.used(), "backward frees what forward booked");
+            return new Result(l.item(), de.toDoubleArray(), dc.toDoubleArray(), ws.highWater());
+        }
+    }
+
+    private static float[] rand(SplittableRandom r, int n, double scale) {
+        float[] f = new float[n];
+        for (int i = 0; i < n; i++) f[i] = (float) (r.nextGaussian() * scale);
+        return f;
+    }
+
+    @Test
+    void cutCrossEntropyMatchesMaterializedCrossEntropy() {
+        SplittableRandom r = new SplittableRandom(5);
+        int n = 45, d = 12, v = 301; // primes and odd tile remainders
+        float[] e = rand(r, n * d, 3), c = rand(r, v * d, 3); // |logits| in the tens: the LSE must be stable
+        long[] t = new long[n];
+        for (int i = 0; i < n; i++) t[i] = i % 7 == 0 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
+        Result ref = run(new CrossEntropy(), e, c, t, n, d, v);
+        for (CutCrossEntropy cce : new CutCrossEntropy[] {new CutCrossEntropy(CutCrossEntropy.Options.EXACT),
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))}) {
+            Result got = run(cce, e, c, t, n, d, v);
+            assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss), cce.options().toString());
+            Fixtures.assertClose(got.de, ref.de, 1e-5, "dE " + cce.options());
+            Fixtures.assertClose(got.dc, ref.dc, 1e-5, "dC " + cce.options());
+            assertTrue(got.lossArenaPeak < ref.lossArenaPeak, "CCE books less loss memory than CE");
+        }
+        for (int i = 0; i < n; i += 7) for (int j = 0; j < d; j++) assertEquals(0.0, ref.de[i * d + j], "ignored rows get no gradient");
+    }
+
+    @Test
+    void filteringSkipsNegligibleTilesAndStaysAccurate() {
+        SplittableRandom r = new SplittableRandom(9);
+        int n = 32, d = 8, v = 512;
+        float[] e = rand(r, n * d, 1), c = rand(r, v * d, 0.1f);
+        long[] t = new long[n];
+        for (int i = 0; i < n; i++) t[i] = 16L * i; // one target token per row, spread over the vocabulary
+        for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) c[(int) t[i] * d + j] = e[i * d + j] * 6; // peaked softmax
+        Result ref = run(new CrossEntropy(), e, c, t, n, d, v);
+        // bf16's threshold 2^-12 on fp32 inputs: most tiles hold only negligible probabilities
+        CutCrossEntropy cce = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
+        Result got = run(cce, e, c, t, n, d, v);
+        CutCrossEntropy.FilterStats stats = cce.lastStats();
+        assertTrue(stats.skippedE() > stats.tiles() / 2, "most tiles skipped: " + stats);
+        assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss));
+        Fixtures.assertClose(got.de, ref.de, 1e-2, "dE with filtering (skipped entries are below 2^-12 each)");
+        assertEquals(Math.scalb(1.0, -12), CutCrossEntropy.autoFilterEps(DType.BF16));
+        assertEquals(Math.scalb(1.0, -28), CutCrossEntropy.autoFilterEps(DType.F32));
+    }
+
+    @Test
+    void gemma2bCaseOnMetaCrossEntropyBooksLogitsCutCrossEntropyUnderTwoMegabytes() {
+        int n = 8192, d = 2304, v = 256000;
+        long ce = LossMemoryReport.peakLossBytes(new CrossEntropy(), n, d, v, DType.BF16);
+        long cce = LossMemoryReport.peakLossBytes(new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT), n, d, v, DType.BF16);
+        long logits = 4L * n * v;
+        System.out.println(LossMemoryReport.report(n, d, v, DType.BF16));
+        assertTrue(ce >= 2 * logits, "CE books the N×V fp32 logits and their gradient (2 × " + logits + " B): " + ce);
+        assertEquals(8_388_608_000L, logits);
+        assertTrue(cce < 2_000_000, "CCE loss workspace " + cce + " B must stay under 2 MB");
+    }
+
+    @Test
+    void badShapesAreNamed() {
+        try (Fixtures f = new Fixtures(Device.CPU)) {
+            Tensor e = f.zeros(DType.F32, 4, 3), c = f.zeros(DType.F32, 5, 2), t = f.zeros(DType.I64, 4), l = f.zeros(DType.F32, 1);
+            IllegalArgumentException x = assertThrows(IllegalArgumentException.class, () -> new CrossEntropy().forward(e, c, t, l, f.arena));
+            assertTrue(x.getMessage().contains("[4, 3]") && x.getMessage().contains("[5, 2]"), x.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> LinearCrossEntropy.named("nll"));
+        }
+    }
+}

@@ -1,0 +1,120 @@
+package dev.tally.tests.train;
+
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.train.LrSchedule;
+import dev.tally.models.train.Trainer;
+import dev.tally.optim.Optimizers;
+import org.junit.jupiter.api.Test;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class TrainingTest {
+    static final String TEXT = """
+            It is a truth universally acknowledged, that a single man in possession of a good fortune, must be in want of a wife.
+            However little known the feelings or views of such a man may be on his first entering a neighbourhood, this truth is so
+            well fixed in the minds of the surrounding families, that he is considered the rightful property of some one or other
+            of their daughters. My dear Mr. Bennet, said his lady to him one day, have you heard that Netherfield Park is let at last?
+            """.repeat(4);
+
+    static long[][] batch(byte[] text, int start, int batch, int seq, boolean targets) {
+        long[] out = new long[batch * seq];
+        for (int b = 0; b < batch; b++) {
+            for (int t = 0; t < seq; t++) {
+                int at = (start + b * 37 + t + (targets ? 1 : 0)) % text.length;
+                out[b * seq + t] = text[at] & 0xFF;
+            }
+        }
+        return new long[][] {out};
+    }
+
+    static Trainer trainer(String optimizer, String loss, boolean layerwise, Device device, MemoryLedger ledger) {
+        Trainer.Settings s = new Trainer.Settings(LlamaConfig.named("tiny"), DType.F32, 4, 32, 1, loss, layerwise, device, 7, 0);
+        Map<String, Object> h = new java.util.HashMap<>(Map.of("lr", 3e-3, "weight_decay", 0.0));
+        if (optimizer.startsWith("galore") || optimizer.equals("apollo")) h.put("rank", 16L); // the tiny model is 64 wide
+        return new Trainer(s, params -> Optimizers.create(optimizer, h, params), ledger);
+    }
+
+    @Test
+    void tinyModelLearnsRealTextAndPlannedEqualsMeasured() {
+        byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+        MemoryLedger ledger = new MemoryLedger();
+        try (Trainer t = trainer("adamw", "cce", false, Device.CPU, ledger)) {
+            System.out.print(t.planReport());
+            double first = 0, last = 0;
+            LrSchedule sched = new LrSchedule(5, 60, 0.1);
+            for (int step = 0; step < 60; step++) {
+                int at = (step * 131) % text.length;
+                double l = t.step(batch(text, at, 4, 32, false), batch(text, at, 4, 32, true), sched.factor(step));
+                if (step < 3) first += l / 3;
+                if (step >= 57) last += l / 3;
+            }
+            System.out.printf("loss %.3f -> %.3f%n", first, last);
+            assertTrue(first > 5.0, "starts near ln(256) = 5.55: " + first);
+            assertTrue(last < first - 2.0, "loss falls by more than 2 nats: " + first + " -> " + last);
+            assertEquals(t.activationPlan().size(), t.activationArena().highWater(), "planned = measured (activations)");
+            assertEquals(t.lossPlan().size(), t.lossArena().highWater(), "planned = measured (loss)");
+            assertEquals(0, t.activationArena().used(), "a step leaves no activation behind");
+        }
+    }
+
+    @Test
+    void metaLedgerEqualsCpuLedger() {
+        for (String opt : new String[] {"adamw", "apollo_mini", "galore_adamw8bit"}) {
+            MemoryLedger cpu = new MemoryLedger(), meta = new MemoryLedger();
+            try (Trainer a = trainer(opt, "ce", false, Device.CPU, cpu); Trainer b = trainer(opt, "ce", false, Device.META, meta)) {
+                for (MemoryCategory c : MemoryCategory.values()) {
+                    assertEquals(cpu.entry(Device.CPU, c).capacity(), meta.entry(Device.META, c).capacity(), opt + " " + c.label());
+                }
+                assertTrue(cpu.entry(Device.CPU, MemoryCategory.OPTIMIZER_STATE).capacity() > 0);
+            }
+        }
+    }
+
+    @Test
+    void layerwiseKeepsOneGradientAliveAndStillLearns() {
+        byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+        MemoryLedger ledger = new MemoryLedger();
+        try (Trainer t = trainer("adamw", "cce", true, Device.CPU, ledger)) {
+            long largest = t.model().parameters().stream()
+                    .mapToLong(p -> dev.tally.engine.Arena.bookedBytes(DType.F32, p.value().shape())).max().orElseThrow();
+            assertEquals(largest, t.gradArena().capacity(), "grads arena holds one (the largest) gradient");
+            double first = 0, last = 0;
+            for (int step = 0; step < 40; step++) {
+                int at = (step * 131) % text.length;
+                double l = t.step(batch(text, at, 4, 32, false), batch(text, at, 4, 32, true), 1.0);
+                if (step < 3) first += l / 3;
+                if (step >= 37) last += l / 3;
+            }
+            assertTrue(last < first - 1.5, "layer-wise AdamW learns: " + first + " -> " + last);
+            assertEquals(largest, ledger.entry(Device.CPU, MemoryCategory.GRADS).peak(), "never more than one gradient alive");
+            assertTrue(t.model().parameters().stream().allMatch(p -> p.grad() == null), "gradients freed after their update");
+        }
+    }
+
+    @Test
+    void llama7bPlansOnMetaInSeconds() {
+        MemoryLedger ledger = new MemoryLedger();
+        LlamaConfig c = LlamaConfig.named("llama_7b");
+        Trainer.Settings s = new Trainer.Settings(c, DType.BF16, 1, 256, 1, "cce", false, Device.META, 0, 0);
+        try (Trainer t = new Trainer(s, params -> Optimizers.create("apollo_mini", Map.of(), params), ledger)) {
+            System.out.print(t.planReport());
+            long params = 0;
+            for (int[] shape : c.parameterShapes().values()) {
+                long n = 1;
+                for (int d : shape) n *= d;
+                params += n;
+            }
+            assertEquals(6_738_415_616L, params, "LLaMA-7B parameter count (untied head)");
+            long weights = ledger.entry(Device.META, MemoryCategory.WEIGHTS).capacity();
+            assertTrue(weights >= 2 * params && weights - 2 * params < 256L * c.parameterShapes().size(), "bf16 weights ≈ 2 bytes/param: " + weights);
+        }
+    }
+}
