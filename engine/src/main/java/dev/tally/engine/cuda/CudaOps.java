@@ -72,6 +72,12 @@ final class CudaOps implements Ops {
     @Override public void fill(Tensor out, double value) {
         Checks.sameDevice("fill", device, out);
         if (out.numel() == 0) return;
+        if (value == 0 && Double.doubleToRawLongBits(value) == 0 && out.isContiguous()) { // +0.0 is all-zero bytes in every dtype
+            backend.enter();
+            Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(out.address()), 0, out.byteSize(), backend.stream()),
+                    "cudaMemsetAsync (fill " + out + ")");
+            return;
+        }
         Desc[] c = Desc.coalesce(d(out));
         k().launch("tally_fill", blocksFor(out.numel()), THREADS, c[0], new F64(value));
     }
@@ -79,6 +85,12 @@ final class CudaOps implements Ops {
     @Override public void copy(Tensor src, Tensor dst) {
         Checks.copy(device, src, dst);
         if (dst.numel() == 0) return;
+        if (src.dtype() == dst.dtype() && src.shape().equals(dst.shape()) && src.isContiguous() && dst.isContiguous()) {
+            backend.enter(); // same bytes: a device-to-device copy on the stream (overlap is the caller's error, as elsewhere)
+            Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(MemorySegment.ofAddress(dst.address()), MemorySegment.ofAddress(src.address()),
+                    dst.byteSize(), cuda_runtime_api_h.cudaMemcpyDeviceToDevice, backend.stream()), "cudaMemcpyAsync (copy " + dst + ")");
+            return;
+        }
         Desc[] c = Desc.coalesce(expanded(src, dst.shape()), d(dst));
         k().launch("tally_copy", blocksFor(dst.numel()), THREADS, c[0], c[1]);
     }
