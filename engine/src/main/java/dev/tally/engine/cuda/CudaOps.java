@@ -111,7 +111,7 @@ final class CudaOps implements Ops {
                 return;
             }
             // strided destination: read the span it covers, scatter the packed values into it, write the span back
-            Span span = Span.of(dst);
+            HostSpan span = HostSpan.of(dst);
             MemorySegment staging = a.allocate(span.bytes(), 16);
             memcpy(staging.address(), span.deviceStart(), span.bytes(), cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyFromHost");
             span.scatter(host, staging);
@@ -136,7 +136,7 @@ final class CudaOps implements Ops {
             if (src.isContiguous()) {
                 memcpy(host.address(), src.address(), bytes, cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyToHost");
             } else {
-                Span span = Span.of(src);
+                HostSpan span = HostSpan.of(src);
                 MemorySegment staging = a.allocate(span.bytes(), 16);
                 memcpy(staging.address(), span.deviceStart(), span.bytes(), cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyToHost");
                 span.gather(staging, host);
@@ -150,45 +150,6 @@ final class CudaOps implements Ops {
         Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(MemorySegment.ofAddress(dst), MemorySegment.ofAddress(src), bytes, kind,
                 backend.stream()), "cudaMemcpyAsync (" + op + ", " + bytes + " B)");
         synchronize();
-    }
-
-    /** The device bytes a strided view spans, and the mapping between its packed row-major order and that span. */
-    private record Span(Tensor t, long firstElement, long elements) {
-        static Span of(Tensor t) {
-            long lo = t.offset(), hi = t.offset();
-            long[] s = t.strides();
-            for (int i = 0; i < s.length; i++) {
-                long span = s[i] * (t.dims()[i] - 1L);
-                if (span < 0) lo += span; else hi += span;
-            }
-            return new Span(t, lo, hi - lo + 1);
-        }
-
-        long bytes() { return elements * t.dtype().byteSize(); }
-
-        long deviceStart() { return t.address() - (t.offset() - firstElement) * t.dtype().byteSize(); }
-
-        /** Element byte offset inside the span of packed index i. */
-        private long at(long i) {
-            long off = t.offset() - firstElement;
-            int[] dims = t.dims();
-            long[] s = t.strides();
-            for (int d = dims.length - 1; d >= 0; d--) {
-                off += (i % dims[d]) * s[d];
-                i /= dims[d];
-            }
-            return off * t.dtype().byteSize();
-        }
-
-        void scatter(MemorySegment packed, MemorySegment spanHost) {
-            int es = t.dtype().byteSize();
-            for (long i = 0; i < t.numel(); i++) MemorySegment.copy(packed, i * es, spanHost, at(i), es);
-        }
-
-        void gather(MemorySegment spanHost, MemorySegment packed) {
-            int es = t.dtype().byteSize();
-            for (long i = 0; i < t.numel(); i++) MemorySegment.copy(spanHost, at(i), packed, i * es, es);
-        }
     }
 
     // ---------------- elementwise ----------------
