@@ -10,7 +10,11 @@ src="$here/src/main/cuda"
 nvcc="${NVCC:-}"
 [[ -z "$nvcc" ]] && nvcc="$(command -v nvcc || true)"
 [[ -z "$nvcc" && -x "${CUDA_HOME:-/usr/local/cuda}/bin/nvcc" ]] && nvcc="${CUDA_HOME:-/usr/local/cuda}/bin/nvcc"
-if [[ "${TALLY_SKIP_KERNELS:-}" == "1" || -z "$nvcc" ]]; then
+if [[ "${TALLY_SKIP_KERNELS:-}" == "1" ]]; then
+  echo "[tally-native] TALLY_SKIP_KERNELS=1: CUDA kernels skipped; the jar has no tally_kernels.fatbin"
+  exit 0
+fi
+if [[ -z "$nvcc" ]]; then
   echo "[tally-native] nvcc not found (set NVCC or CUDA_HOME): CUDA kernels skipped; the jar has no tally_kernels.fatbin"
   exit 0
 fi
