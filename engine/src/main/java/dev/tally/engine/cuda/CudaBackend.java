@@ -111,7 +111,9 @@ public final class CudaBackend implements Backend {
 
         before = free();
         errorWord = malloc(16, "error word");
-        Cuda.check(cuda_runtime_api_h.cudaMemset(MemorySegment.ofAddress(errorWord), 0, 16), "cudaMemset(error word)");
+        // on our stream: a non-blocking stream does not wait for work on the legacy default stream
+        Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(errorWord), 0, 16, stream), "cudaMemsetAsync(error word)");
+        Cuda.check(cuda_runtime_api_h.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
         runtime.put(label("error word"), before - free());
 
         ops = new CudaOps(this);

@@ -401,12 +401,15 @@ final class CudaOps implements Ops {
         backend.synchronize();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment word = a.allocate(16, 8);
-            Cuda.check(cuda_runtime_api_h.cudaMemcpy(word, MemorySegment.ofAddress(backend.errorWord()), 16,
-                    cuda_runtime_api_h.cudaMemcpyDeviceToHost), "cudaMemcpy(error word)");
+            // stream-ordered: the non-blocking stream does not synchronize with the legacy default stream
+            Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(word, MemorySegment.ofAddress(backend.errorWord()), 16,
+                    cuda_runtime_api_h.cudaMemcpyDeviceToHost, backend.stream()), "cudaMemcpyAsync(error word)");
+            backend.synchronize();
             long code = word.get(ValueLayout.JAVA_LONG, 0);
             if (code != 0) {
                 long value = word.get(ValueLayout.JAVA_LONG, 8);
-                Cuda.check(cuda_runtime_api_h.cudaMemset(MemorySegment.ofAddress(backend.errorWord()), 0, 16), "cudaMemset(error word)");
+                Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(backend.errorWord()), 0, 16, backend.stream()),
+                        "cudaMemsetAsync(error word)");
                 throw new IndexOutOfBoundsException((idCheckContext == null ? "an id kernel" : idCheckContext) + " (id " + value + ")");
             }
         }
