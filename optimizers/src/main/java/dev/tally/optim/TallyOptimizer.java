@@ -51,6 +51,8 @@ public final class TallyOptimizer implements Optimizer {
     private Tensor qmapUnsigned;
     private double lrScale = 1.0;
     private Projections projections = Projections.COMPUTED;
+    private Arena counters;
+    private final Map<Parameter, Tensor> counterTensors = new IdentityHashMap<>();
 
     TallyOptimizer(OptimizerKind kind, List<Group> groups) {
         this.kind = kind;
@@ -266,11 +268,13 @@ public final class TallyOptimizer implements Optimizer {
     @Override public Map<String, Tensor> stateDict() {
         if (stateArena == null) throw new IllegalStateException(name() + ": no state booked yet");
         Map<String, Tensor> out = new LinkedHashMap<>();
-        Arena counters = new Arena(new MemoryLedger(), name() + ".counters", MemoryCategory.OTHER, Device.CPU,
-                order.size() * Arena.ALIGNMENT);
+        if (counters == null) { // host copies of the scalar state, booked once (one 256-byte block per parameter)
+            counters = new Arena(new MemoryLedger(), name() + ".counters", MemoryCategory.OTHER, Device.CPU, order.size() * Arena.ALIGNMENT);
+            for (Slot s : order) counterTensors.put(s.param, counters.allocate(s.param.name() + ".counters", DType.I64, 3));
+        }
         for (Slot s : order) {
             s.state.tensors.forEach((k, t) -> out.put(s.param.name() + "." + k, t));
-            Tensor c = counters.allocate(s.param.name() + ".counters", DType.I64, 3);
+            Tensor c = counterTensors.get(s.param);
             c.copyFrom(new long[] {s.state.step, s.state.refreshes, s.state.seed});
             out.put(s.param.name() + ".counters", c);
         }

@@ -1,0 +1,95 @@
+package dev.tally.cli;
+
+import dev.tally.engine.Backends;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.cpu.MatmulBenchmark;
+import dev.tally.engine.io.Json;
+import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.train.Trainer;
+import dev.tally.optim.OptimizerKind;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+
+/** {@code tally bench}: tokens/s, step time and peak memory per optimizer × loss on the current device, as JSON. */
+@Command(name = "bench", mixinStandardHelpOptions = true, description = "Throughput and memory per optimizer × loss (JSON).")
+public final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--model", description = "Config (default: ${DEFAULT-VALUE}).") String model = "tiny";
+    @Option(names = "--optimizers", split = ",", description = "Optimizers (default: ${DEFAULT-VALUE}).")
+    List<String> optimizers = List.of("adamw", "apollo_mini", "galore_adamw");
+    @Option(names = "--loss", split = ",", description = "Losses (default: ${DEFAULT-VALUE}).") List<String> losses = List.of("ce", "cce");
+    @Option(names = "--dtype", description = "f32 or bf16 (default: ${DEFAULT-VALUE}).") String dtype = "f32";
+    @Option(names = "--batch", description = "(default: ${DEFAULT-VALUE})") int batch = 8;
+    @Option(names = "--seq", description = "(default: ${DEFAULT-VALUE})") int seq = 64;
+    @Option(names = "--steps", description = "Timed steps after 2 warm-up steps (default: ${DEFAULT-VALUE}).") int steps = 5;
+    @Option(names = "--device", description = "(default: ${DEFAULT-VALUE})") String device = "auto";
+    @Option(names = "--matmul", description = "Also run the CPU fp32 GEMM benchmark.") boolean matmul;
+    @Option(names = "--out", description = "Also write the JSON here.") Path out;
+
+    @Override public Integer call() throws Exception {
+        Device d = Backends.resolve(device);
+        LlamaConfig c = LlamaConfig.named(model);
+        List<Object> results = new ArrayList<>();
+        SplittableRandom r = new SplittableRandom(1);
+        for (String o : optimizers) {
+            OptimizerKind kind = OptimizerKind.parse(o);
+            for (String l : losses) {
+                MemoryLedger ledger = new MemoryLedger();
+                Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, l, false, d, 0, 0);
+                try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, MemtableCommand.defaultsFor(kind))), ledger)) {
+                    long[] ids = new long[batch * seq], tg = new long[batch * seq];
+                    for (int i = 0; i < ids.length; i++) {
+                        ids[i] = r.nextInt(Math.min(c.vocab(), 256));
+                        tg[i] = r.nextInt(Math.min(c.vocab(), 256));
+                    }
+                    for (int w = 0; w < 2; w++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+                    long t0 = System.nanoTime();
+                    for (int k = 0; k < steps; k++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+                    double secs = (System.nanoTime() - t0) * 1e-9;
+                    Map<String, Object> m = new LinkedHashMap<>();
+                    m.put("model", c.name());
+                    m.put("optimizer", kind.userName());
+                    m.put("loss", l);
+                    m.put("device", d.toString());
+                    m.put("tokens_per_s", (double) steps * batch * seq / secs);
+                    m.put("step_ms", secs * 1e3 / steps);
+                    Map<String, Object> mem = new LinkedHashMap<>();
+                    for (MemoryCategory cat : MemoryCategory.values()) {
+                        long b = ledger.entry(d, cat).peak();
+                        if (b > 0) mem.put(cat.label(), b);
+                    }
+                    m.put("peak_bytes", mem);
+                    m.put("peak_total_bytes", ledger.totalPeak(d));
+                    results.add(m);
+                }
+            }
+        }
+        Map<String, Object> report = new LinkedHashMap<>();
+        report.put("training", results);
+        if (matmul) {
+            List<Object> mm = new ArrayList<>();
+            for (int[] sz : new int[][] {{1024, 1024, 1024}, {4096, 4096, 1024}}) {
+                for (int threads : new int[] {1, Runtime.getRuntime().availableProcessors()}) {
+                    MatmulBenchmark.Result res = MatmulBenchmark.run(sz[0], sz[1], sz[2], threads, 5);
+                    mm.add(Map.of("m", (long) sz[0], "n", (long) sz[1], "k", (long) sz[2], "threads", (long) threads, "gflops", res.gflops()));
+                }
+            }
+            report.put("cpu_matmul_fp32", mm);
+        }
+        String json = Json.write(report);
+        System.out.println(json);
+        if (out != null) Files.writeString(out, json + "\n");
+        return 0;
+    }
+}

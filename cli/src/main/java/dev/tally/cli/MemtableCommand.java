@@ -1,0 +1,138 @@
+package dev.tally.cli;
+
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.train.Trainer;
+import dev.tally.optim.OptimizerKind;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code tally memtable}: exact bytes per memory category for configs × optimizers × loss × dtype × batch × sequence ×
+ * layer-wise, by building the real training run on the META device (never a hand formula).
+ */
+@Command(name = "memtable", mixinStandardHelpOptions = true, description = "Memory per category for any configs × optimizers, planned on META.")
+public final class MemtableCommand implements Callable<Integer> {
+    @Option(names = "--models", split = ",", description = "Configs (default: ${DEFAULT-VALUE}).")
+    List<String> models = List.of("llama_60m", "llama_130m", "llama_350m", "llama_1b", "llama_7b");
+    @Option(names = "--optimizers", split = ",", description = "Optimizers (default: all).")
+    List<String> optimizers = java.util.Arrays.stream(OptimizerKind.values()).map(OptimizerKind::userName).toList();
+    @Option(names = "--loss", split = ",", description = "ce, cce (default: ${DEFAULT-VALUE}).") List<String> losses = List.of("cce");
+    @Option(names = "--dtype", split = ",", description = "f32, bf16 (default: ${DEFAULT-VALUE}).") List<String> dtypes = List.of("bf16");
+    @Option(names = "--batch", split = ",", description = "Micro-batch sizes (default: ${DEFAULT-VALUE}).") List<Integer> batches = List.of(1);
+    @Option(names = "--seq", split = ",", description = "Sequence lengths (default: ${DEFAULT-VALUE}).") List<Integer> seqs = List.of(256);
+    @Option(names = "--layerwise", split = ",", description = "false, true or both (default: ${DEFAULT-VALUE}).") List<Boolean> layerwise = List.of(false);
+    @Option(names = "--format", description = "table or csv (default: ${DEFAULT-VALUE}).") String format = "table";
+    @Option(names = "--plot", description = "Write a stacked-bar PNG here.") Path plot;
+    @Option(names = "--measure", description = "Also allocate for real on --device, run one step, and print planned vs measured.") boolean measure;
+    @Option(names = "--device", description = "Device for --measure (default: ${DEFAULT-VALUE}).") String device = "cpu";
+
+    PrintStream out = System.out;
+
+    /** One configuration's planned bytes. */
+    record Row(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
+               Map<MemoryCategory, Long> bytes) {
+        long total() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
+        String label() { return model + "/" + optimizer + (layerwise ? "/lw" : ""); }
+    }
+
+    /** Plans one configuration on META. */
+    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise) {
+        LlamaConfig c = LlamaConfig.named(model);
+        OptimizerKind kind = OptimizerKind.parse(optimizer);
+        MemoryLedger ledger = new MemoryLedger();
+        Map<String, Object> hyper = RunSetup.hyper(kind, c, defaultsFor(kind));
+        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0);
+        try (Trainer t = new Trainer(s, RunSetup.factory(kind, hyper), ledger)) {
+            Map<MemoryCategory, Long> bytes = new EnumMap<>(MemoryCategory.class);
+            for (MemoryCategory cat : MemoryCategory.values()) bytes.put(cat, ledger.entry(Device.META, cat).capacity());
+            return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, bytes);
+        }
+    }
+
+    static Map<String, Object> defaultsFor(OptimizerKind kind) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        if (kind == OptimizerKind.ADAFACTOR || kind == OptimizerKind.GALORE_ADAFACTOR) {
+            m.put("lr", 0.01);
+            m.put("relative_step", false);
+            m.put("scale_parameter", false);
+        } else if (kind == OptimizerKind.CAME) {
+            m.put("lr", 2e-4);
+        }
+        return m;
+    }
+
+    @Override public Integer call() throws Exception {
+        List<Row> rows = new ArrayList<>();
+        for (String m : models) for (String o : optimizers) for (String l : losses) for (String d : dtypes)
+            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) rows.add(plan(m, o, l, d, b, s, lw));
+        if (format.equalsIgnoreCase("csv")) {
+            out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise");
+            for (Row r : rows) {
+                for (MemoryCategory c : MemoryCategory.values()) {
+                    out.printf("%s,%s,%s,%d,%s,%s,%d,%d,%s%n", r.model(), r.optimizer(), c.label(), r.bytes().get(c), r.loss(), r.dtype(),
+                            r.batch(), r.seq(), r.layerwise());
+                }
+            }
+        } else if (format.equalsIgnoreCase("table")) {
+            out.printf("%-12s %-18s %-4s %-5s %5s %5s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
+                    "batch", "seq", "lw", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
+            for (Row r : rows) {
+                out.printf("%-12s %-18s %-4s %-5s %5d %5d %3s %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
+                        r.dtype(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
+                        gib(r, MemoryCategory.OPTIMIZER_STATE), gib(r, MemoryCategory.ACTIVATIONS), gib(r, MemoryCategory.LOSS),
+                        gib(r, MemoryCategory.WORKSPACE), MemoryLedger.human(r.total()));
+            }
+        } else {
+            throw new IllegalArgumentException("unknown --format '" + format + "' (expected table or csv)");
+        }
+        if (plot != null) {
+            Map<String, Map<MemoryCategory, Long>> bytes = new LinkedHashMap<>();
+            for (Row r : rows) bytes.put(r.label(), r.bytes());
+            Plots.memoryBars(plot, "planned memory (" + String.join(",", losses) + ", " + String.join(",", dtypes) + ")",
+                    new ArrayList<>(bytes.keySet()), bytes);
+            out.println("wrote " + plot);
+        }
+        if (measure) measure(rows);
+        return 0;
+    }
+
+    private static String gib(Row r, MemoryCategory c) { return MemoryLedger.human(r.bytes().get(c)); }
+
+    /** Allocates each configuration for real, runs one step, and prints planned vs measured bytes. */
+    private void measure(List<Row> rows) {
+        Device d = dev.tally.engine.Backends.resolve(device);
+        out.printf("%nplanned (META) vs measured (%s, one step):%n", d);
+        for (Row r : rows) {
+            LlamaConfig c = LlamaConfig.named(r.model());
+            OptimizerKind kind = OptimizerKind.parse(r.optimizer());
+            MemoryLedger ledger = new MemoryLedger();
+            Trainer.Settings s = RunSetup.settings(c, DType.parse(r.dtype()), r.batch(), r.seq(), 1, r.loss(), r.layerwise(), d, 0, 0);
+            try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, defaultsFor(kind))), ledger)) {
+                long[] ids = new long[r.batch() * r.seq()];
+                for (int i = 0; i < ids.length; i++) ids[i] = (i * 7919L) % Math.min(256, c.vocab());
+                t.step(new long[][] {ids}, new long[][] {ids}, 1.0);
+                for (MemoryCategory cat : MemoryCategory.values()) {
+                    long planned = r.bytes().get(cat), measured = ledger.entry(d, cat).capacity();
+                    if (planned == 0 && measured == 0) continue;
+                    out.printf("  %-28s %-16s planned %,16d B  measured %,16d B  %s%n", r.label(), cat.label(), planned, measured,
+                            planned == measured ? "equal" : "DIFFERENT");
+                }
+                out.printf("  %-28s %-16s plan %,16d B  high-water %,16d B%n", r.label(), "activation plan", t.activationPlan().size(),
+                        t.activationArena().highWater());
+            }
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package dev.tally.cli;
+
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.io.SafeTensors;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class CliTest {
+    @TempDir Path dir;
+
+    private record Result(int code, String out, String err) {}
+
+    private static synchronized Result run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int code = Main.run(args);
+            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    private static String[] train(Path out, int steps, String... extra) {
+        List<String> a = new java.util.ArrayList<>(List.of("train", "--device", "cpu", "--batch", "2", "--seq", "32", "--steps",
+                Integer.toString(steps), "--eval-every", "1000", "--eval-batches", "2", "--no-progress", "--out", out.toString(),
+                "--optimizer", "adamw", "--lr", "0.003"));
+        a.addAll(List.of(extra));
+        return a.toArray(String[]::new);
+    }
+
+    private static List<Double> losses(Path metrics) throws IOException {
+        return Files.readAllLines(metrics).stream().filter(l -> l.contains("\"loss\""))
+                .map(l -> ((Number) dev.tally.engine.io.Json.parseObject(l).get("loss")).doubleValue()).toList();
+    }
+
+    @Test
+    void trainWritesMetricsPlotsAndCheckpointAndResumesBitExactly() throws IOException {
+        Path full = dir.resolve("full"), part = dir.resolve("part");
+        Result r = run(train(full, 6));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("memory plan:") && r.out().contains("optimizer_state"), r.out());
+        for (String f : List.of("metrics.jsonl", "loss.png", "memory.png", "checkpoint.safetensors")) {
+            assertTrue(Files.size(full.resolve(f)) > 0, f);
+        }
+        assertEquals(0, run(train(part, 6, "--stop-at", "3")).code()); // a 6-step run interrupted after step 3
+        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "6", "--out",
+                part.toString(), "--no-progress", "--device", "cpu");
+        assertEquals(0, resumed.code(), resumed.err());
+        List<Double> a = losses(full.resolve("metrics.jsonl")), b = losses(part.resolve("metrics.jsonl"));
+        assertEquals(6, a.size());
+        assertEquals(a, b, "resumed run reproduces the uninterrupted run's losses bit for bit");
+        try (SafeTensors.File f = SafeTensors.open(part.resolve("checkpoint.safetensors"))) {
+            assertEquals("6", f.metadata().get("step"));
+            assertTrue(f.has("model.lm_head.weight") && f.has("optim.lm_head.weight.exp_avg"));
+        }
+    }
+
+    @Test
+    void corruptOrTruncatedCheckpointsGetClearErrors() throws IOException {
+        Path ok = dir.resolve("ok");
+        assertEquals(0, run(train(ok, 1)).code());
+        byte[] bytes = Files.readAllBytes(ok.resolve("checkpoint.safetensors"));
+        Path truncated = dir.resolve("truncated.safetensors");
+        Files.write(truncated, java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        Result r = run("train", "--resume", truncated.toString(), "--out", dir.resolve("x").toString(), "--device", "cpu");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("tally: invalid safetensors file") && r.err().contains("truncated.safetensors"), r.err());
+        Path garbage = dir.resolve("garbage.safetensors");
+        byte[] g = bytes.clone();
+        g[3] = 0x7f; // header length in the petabytes
+        Files.write(garbage, g);
+        r = run("train", "--resume", garbage.toString(), "--out", dir.resolve("y").toString(), "--device", "cpu");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("does not fit"), r.err());
+    }
+
+    @Test
+    void badArgumentsAreNamed() {
+        Result r = run("train", "--optimizer", "sgd", "--device", "cpu");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("unknown optimizer 'sgd'"), r.err());
+        r = run("train", "--model", "llama_9m", "--optimizer", "galore_adamw", "--opt", "rank=4096", "--device", "cpu", "--out", dir.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("rank 4096 exceeds"), r.err());
+        r = run("train", "--opt", "weight_decy=0.1", "--optimizer", "adamw", "--device", "cpu", "--out", dir.toString());
+        assertTrue(r.err().contains("unknown hyperparameter 'weight_decy'"), r.err());
+        r = run("train", "--no-such-flag");
+        assertTrue(r.code() != 0 && r.err().contains("--no-such-flag"), r.err());
+        r = run("train", "--model", "llama_7b", "--batch", "64", "--seq", "2048", "--loss", "ce", "--device", "cpu", "--out", dir.toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("the plan needs") && r.err().contains("available"), r.err());
+    }
+
+    @Test
+    void memtableCsvMatchesTheLedgerForPaperConfigs() {
+        Result r = run("memtable", "--models", "llama_60m,llama_130m,llama_350m,llama_1b,llama_7b", "--optimizers", "adamw,apollo_mini",
+                "--format", "csv");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise", lines.get(0));
+        assertEquals(1 + 5 * 2 * MemoryCategory.values().length, lines.size());
+        for (String m : List.of("llama_60m", "llama_7b")) {
+            MemtableCommand.Row row = MemtableCommand.plan(m, "apollo_mini", "cce", "bf16", 1, 256, false);
+            for (MemoryCategory c : MemoryCategory.values()) {
+                String expect = m + ",apollo_mini," + c.label() + "," + row.bytes().get(c) + ",";
+                assertTrue(lines.stream().anyMatch(l -> l.startsWith(expect)), expect);
+            }
+            long params = dev.tally.models.llama.LlamaConfig.named(m).parameterCount();
+            assertTrue(row.bytes().get(MemoryCategory.WEIGHTS) >= 2 * params, "bf16 weights");
+        }
+        assertTrue(Device.META.toString().equals("meta"));
+    }
+}
