@@ -8,4 +8,11 @@ public interface Backend {
     Region reserve(long bytes, String arenaName);
 
     Ops ops();
+
+    /**
+     * Writes the memory this device holds outside arenas (CUDA context, library handles and workspaces, allocation
+     * granularity) into {@code ledger} as {@link MemoryCategory#RUNTIME} via {@link MemoryLedger#reportExternal}, so the
+     * ledger's total is what the device reports in use. Nothing for devices without such memory.
+     */
+    default void reportRuntimeMemory(MemoryLedger ledger) {}
 }

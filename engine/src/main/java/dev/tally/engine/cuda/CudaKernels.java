@@ -1,0 +1,104 @@
+package dev.tally.engine.cuda;
+
+import dev.tally.jextract.cuda_runtime_api_h;
+import dev.tally.jextract.dim3;
+import dev.tally.nativekernels.KernelResources;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The kernels of the tally-native jar: the fatbin loaded with cudaLibraryLoadData, every entry point resolved (and
+ * loaded into the context, so lazy module loading cannot book memory later), and launches on the backend's stream.
+ */
+final class CudaKernels implements AutoCloseable {
+    private final MemorySegment library;
+    private final Map<String, MemorySegment> kernels = new HashMap<>();
+    private final MemorySegment stream;
+    /** Names of the most recent launches since the last synchronize, for naming asynchronous failures. */
+    private final ArrayDeque<String> recent = new ArrayDeque<>();
+    /** Kernels cudaFuncGetAttributes could not load up front (0 expected). */
+    private int notPreloaded;
+
+    CudaKernels(MemorySegment stream) {
+        this.stream = stream;
+        byte[] fatbin = resource(KernelResources.FATBIN);
+        byte[] list = resource(KernelResources.KERNEL_LIST);
+        if (fatbin == null || list == null) {
+            throw new IllegalStateException("the tally-native jar on the class path has no CUDA kernels ("
+                    + KernelResources.FATBIN + "): it was built without nvcc; rebuild native/ on a machine with the CUDA toolkit");
+        }
+        MemorySegment code = Arena.global().allocate(fatbin.length, 16); // kept: the library may refer to its image
+        code.copyFrom(MemorySegment.ofArray(fatbin));
+        library = Cuda.outPointer("cudaLibraryLoadData(tally_kernels.fatbin)", p -> cuda_runtime_api_h.cudaLibraryLoadData(
+                p, code, MemorySegment.NULL, MemorySegment.NULL, 0, MemorySegment.NULL, MemorySegment.NULL, 0));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment attrs = a.allocate(cuda_runtime_api_h.sizeof_cudaFuncAttributes, 8);
+            for (String name : new String(list, StandardCharsets.UTF_8).lines().filter(s -> !s.isBlank()).toList()) {
+                MemorySegment k = Cuda.outPointer("cudaLibraryGetKernel(" + name + ")",
+                        p -> cuda_runtime_api_h.cudaLibraryGetKernel(p, library, a.allocateFrom(name)));
+                // loads the kernel into the current context now rather than at its first launch; should a driver refuse
+                // this for a library kernel, the launch loads it later and the ledger shows it as lazily loaded
+                if (cuda_runtime_api_h.cudaFuncGetAttributes(attrs, k) != cuda_runtime_api_h.cudaSuccess) {
+                    cuda_runtime_api_h.cudaGetLastError();
+                    notPreloaded++;
+                }
+                kernels.put(name, k);
+            }
+        }
+    }
+
+    private static byte[] resource(String name) {
+        try (InputStream in = KernelResources.class.getResourceAsStream(name)) {
+            return in == null ? null : in.readAllBytes();
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + name + " from the tally-native jar", e);
+        }
+    }
+
+    int count() { return kernels.size(); }
+
+    int notPreloaded() { return notPreloaded; }
+
+    /** 1-D launch: {@code grid} blocks of {@code block} threads. */
+    void launch(String name, long grid, int block, KernelArg... args) {
+        launch(name, (int) Math.max(1, Math.min(grid, Integer.MAX_VALUE)), 1, 1, block, 1, args);
+    }
+
+    void launch(String name, int gx, int gy, int gz, int bx, int by, KernelArg... args) {
+        MemorySegment k = kernels.get(name);
+        if (k == null) throw new IllegalStateException("kernel " + name + " is not in tally_kernels.fatbin");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment argv = a.allocate(ValueLayout.ADDRESS, Math.max(1, args.length));
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment slot = a.allocate(args[i].byteSize(), 8);
+                args[i].writeTo(slot);
+                argv.setAtIndex(ValueLayout.ADDRESS, i, slot);
+            }
+            int rc = cuda_runtime_api_h.cudaLaunchKernel(k, dim3.allocate(a, gx, gy, gz), dim3.allocate(a, bx, by, 1),
+                    argv, 0L, stream);
+            Cuda.check(rc, "cudaLaunchKernel(" + name + ")");
+        }
+        if (recent.size() == 8) recent.removeFirst();
+        recent.addLast(name);
+    }
+
+    /** The recent launches, oldest first, and forgets them (called at each synchronize). */
+    List<String> drainRecent() {
+        List<String> out = List.copyOf(recent);
+        recent.clear();
+        return out;
+    }
+
+    @Override public void close() {
+        cuda_runtime_api_h.cudaLibraryUnload(library);
+    }
+}

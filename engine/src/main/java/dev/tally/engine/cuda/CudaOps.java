@@ -1,0 +1,417 @@
+package dev.tally.engine.cuda;
+
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.Checks;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.Distribution;
+import dev.tally.engine.Ops;
+import dev.tally.engine.ReduceOp;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+import dev.tally.engine.cuda.KernelArg.Desc;
+import dev.tally.engine.cuda.KernelArg.F32;
+import dev.tally.engine.cuda.KernelArg.F64;
+import dev.tally.engine.cuda.KernelArg.I32;
+import dev.tally.engine.cuda.KernelArg.I64;
+import dev.tally.engine.cuda.KernelArg.Ptr;
+import dev.tally.jextract.cuda_runtime_api_h;
+import dev.tally.jextract.cusolverDn_h;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * {@link Ops} on a CUDA device, with the CPU backend's semantics: {@link Checks} first, then one kernel launch on the
+ * device's stream (GEMMs through cuBLAS, SVD through cuSOLVER). Launches are asynchronous; failures surface at the
+ * next {@link #synchronize()} (host copies synchronize).
+ */
+final class CudaOps implements Ops {
+    private static final int THREADS = 256;
+    private static final long MAX_BLOCKS = 65_535L * 16;
+
+    private final CudaBackend backend;
+    private final Device device;
+    private final CudaGemm gemm;
+    /** What the last kernel that can report a bad id was doing, to name it when the error word is set. */
+    private String idCheckContext;
+
+    CudaOps(CudaBackend backend) {
+        this.backend = backend;
+        this.device = backend.device();
+        this.gemm = new CudaGemm(backend);
+    }
+
+    @Override public Device device() { return device; }
+
+    private CudaKernels k() {
+        backend.enter();
+        return backend.kernels();
+    }
+
+    private static long blocksFor(long work) {
+        return Math.max(1, Math.min(MAX_BLOCKS, (work + THREADS - 1) / THREADS));
+    }
+
+    private static long rowBlocks(long rows) { return Math.max(1, Math.min(MAX_BLOCKS, rows)); }
+
+    private static Desc d(Tensor t) { return Desc.of(t); }
+
+    /** A descriptor for kernels that walk a tensor in flat order only: contiguous views become rank 1. */
+    private static Desc flat(Tensor t) { return Desc.coalesce(Desc.of(t))[0]; }
+
+    /** {@code t} broadcast to {@code shape} (stride 0 along broadcast dims). */
+    private static Desc expanded(Tensor t, Shape shape) {
+        return Desc.of(t.shape().equals(shape) ? t : t.expand(shape));
+    }
+
+    // ---------------- data movement ----------------
+
+    @Override public void fill(Tensor out, double value) {
+        Checks.sameDevice("fill", device, out);
+        if (out.numel() == 0) return;
+        if (value == 0 && Double.doubleToRawLongBits(value) == 0 && out.isContiguous()) { // +0.0 is all-zero bytes in every dtype
+            backend.enter();
+            Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(out.address()), 0, out.byteSize(), backend.stream()),
+                    "cudaMemsetAsync (fill " + out + ")");
+            return;
+        }
+        Desc[] c = Desc.coalesce(d(out));
+        k().launch("tally_fill", blocksFor(out.numel()), THREADS, c[0], new F64(value));
+    }
+
+    @Override public void copy(Tensor src, Tensor dst) {
+        Checks.copy(device, src, dst);
+        if (dst.numel() == 0) return;
+        if (src.dtype() == dst.dtype() && src.shape().equals(dst.shape()) && src.isContiguous() && dst.isContiguous()) {
+            backend.enter(); // same bytes: a device-to-device copy on the stream (overlap is the caller's error, as elsewhere)
+            Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(MemorySegment.ofAddress(dst.address()), MemorySegment.ofAddress(src.address()),
+                    dst.byteSize(), cuda_runtime_api_h.cudaMemcpyDeviceToDevice, backend.stream()), "cudaMemcpyAsync (copy " + dst + ")");
+            return;
+        }
+        Desc[] c = Desc.coalesce(expanded(src, dst.shape()), d(dst));
+        k().launch("tally_copy", blocksFor(dst.numel()), THREADS, c[0], c[1]);
+    }
+
+    @Override public void copyFromHost(MemorySegment src, Tensor dst) {
+        Checks.sameDevice("copyFromHost", device, dst);
+        long bytes = dst.byteSize();
+        if (src.byteSize() < bytes) {
+            throw new IllegalArgumentException("copyFromHost: host buffer of " + src.byteSize() + " B is smaller than " + dst
+                    + " (" + bytes + " B)");
+        }
+        if (bytes == 0) return;
+        backend.enter();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = src.isNative() ? src : a.allocate(bytes, 16).copyFrom(src.asSlice(0, bytes));
+            if (dst.isContiguous()) {
+                memcpy(dst.address(), host.address(), bytes, cuda_runtime_api_h.cudaMemcpyHostToDevice, "copyFromHost");
+                return;
+            }
+            // strided destination: read the span it covers, scatter the packed values into it, write the span back
+            HostSpan span = HostSpan.of(dst);
+            MemorySegment staging = a.allocate(span.bytes(), 16);
+            memcpy(staging.address(), span.deviceStart(), span.bytes(), cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyFromHost");
+            span.scatter(host, staging);
+            memcpy(span.deviceStart(), staging.address(), span.bytes(), cuda_runtime_api_h.cudaMemcpyHostToDevice, "copyFromHost");
+        }
+    }
+
+    @Override public void copyToHost(Tensor src, MemorySegment dst) {
+        Checks.sameDevice("copyToHost", device, src);
+        long bytes = src.byteSize();
+        if (dst.byteSize() < bytes) {
+            throw new IllegalArgumentException("copyToHost: host buffer of " + dst.byteSize() + " B is smaller than " + src
+                    + " (" + bytes + " B)");
+        }
+        if (bytes == 0) {
+            synchronize();
+            return;
+        }
+        backend.enter();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment host = dst.isNative() ? dst : a.allocate(bytes, 16);
+            if (src.isContiguous()) {
+                memcpy(host.address(), src.address(), bytes, cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyToHost");
+            } else {
+                HostSpan span = HostSpan.of(src);
+                MemorySegment staging = a.allocate(span.bytes(), 16);
+                memcpy(staging.address(), span.deviceStart(), span.bytes(), cuda_runtime_api_h.cudaMemcpyDeviceToHost, "copyToHost");
+                span.gather(staging, host);
+            }
+            if (host != dst) dst.asSlice(0, bytes).copyFrom(host.asSlice(0, bytes));
+        }
+    }
+
+    /** Stream-ordered copy, then synchronize (host memory may be pageable and is reused by the caller right away). */
+    private void memcpy(long dst, long src, long bytes, int kind, String op) {
+        Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(MemorySegment.ofAddress(dst), MemorySegment.ofAddress(src), bytes, kind,
+                backend.stream()), "cudaMemcpyAsync (" + op + ", " + bytes + " B)");
+        synchronize();
+    }
+
+    // ---------------- elementwise ----------------
+
+    @Override public void unary(UnaryOp op, Tensor x, Tensor out) {
+        Checks.unary(device, op, x, out);
+        if (out.numel() == 0) return;
+        Desc[] c = Desc.coalesce(d(x), d(out));
+        k().launch("tally_unary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], c[1]);
+    }
+
+    @Override public void unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
+        Checks.unaryBackward(device, op, x, dy, dx);
+        if (dx.numel() == 0) return;
+        Desc[] c = Desc.coalesce(d(x), d(dy), d(dx));
+        k().launch("tally_unary_backward", blocksFor(dx.numel()), THREADS, new I32(op.ordinal()), c[0], c[1], c[2]);
+    }
+
+    @Override public void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        Checks.binary(device, op, a, b, out);
+        if (out.numel() == 0) return;
+        Desc[] c = Desc.coalesce(expanded(a, out.shape()), expanded(b, out.shape()), d(out));
+        k().launch("tally_binary", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], c[1], c[2]);
+    }
+
+    @Override public void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
+        Checks.binaryScalar(device, op, a, out);
+        if (out.numel() == 0) return;
+        Desc[] c = Desc.coalesce(d(a), d(out));
+        k().launch("tally_binary_scalar", blocksFor(out.numel()), THREADS, new I32(op.ordinal()), c[0], new F64(s), c[1]);
+    }
+
+    @Override public void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
+        Checks.axpby(device, x, y, out);
+        if (out.numel() == 0) return;
+        Desc[] c = Desc.coalesce(expanded(x, out.shape()), expanded(y, out.shape()), d(out));
+        k().launch("tally_axpby", blocksFor(out.numel()), THREADS, new F64(alpha), c[0], new F64(beta), c[1], c[2]);
+    }
+
+    @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {
+        Checks.where(device, cond, a, b, out);
+        if (out.numel() == 0) return;
+        Desc[] c = Desc.coalesce(expanded(cond, out.shape()), expanded(a, out.shape()), expanded(b, out.shape()), d(out));
+        k().launch("tally_where", blocksFor(out.numel()), THREADS, c[0], c[1], c[2], c[3]);
+    }
+
+    // ---------------- reductions ----------------
+
+    @Override public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
+        Checks.reduce(device, op, x, dim, out);
+        if (out.numel() == 0) return;
+        int di = x.shape().normalize(dim);
+        int[] order = new int[x.rank()];
+        for (int i = 0, j = 0; i < x.rank(); i++) if (i != di) order[j++] = i;
+        order[x.rank() - 1] = di;
+        Tensor xr = x.permute(order), outr = out.permute(order); // reduced dim last: a row reduction
+        k().launch("tally_reduce_rows", rowBlocks(out.numel()), THREADS, new I32(op.ordinal()), d(xr), d(outr),
+                new I64(out.numel()));
+    }
+
+    @Override public void reduceAll(ReduceOp op, Tensor x, Tensor out) {
+        Checks.reduceAll(device, op, x, out);
+        k().launch("tally_reduce_all", 1, 1024, new I32(op.ordinal()), flat(x), d(out));
+    }
+
+    // ---------------- neural-network primitives ----------------
+
+    private static long rows(Tensor x) {
+        int last = x.rank() == 0 ? 1 : x.dim(-1);
+        return last == 0 ? 0 : x.numel() / last;
+    }
+
+    @Override public void softmax(Tensor x, Tensor out, boolean causal) {
+        Checks.softmax(device, "softmax", x, out, causal);
+        long rows = rows(x);
+        if (rows == 0 || out.numel() == 0) return;
+        k().launch("tally_softmax", rowBlocks(rows), THREADS, d(x), d(out), new I32(causal ? 1 : 0), new I64(rows));
+    }
+
+    @Override public void logSoftmax(Tensor x, Tensor out) {
+        Checks.softmax(device, "logSoftmax", x, out, false);
+        long rows = rows(x);
+        if (rows == 0 || out.numel() == 0) return;
+        k().launch("tally_log_softmax", rowBlocks(rows), THREADS, d(x), d(out), new I64(rows));
+    }
+
+    @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        Checks.softmaxBackward(device, y, dy, dx);
+        long rows = rows(y);
+        if (rows == 0 || dx.numel() == 0) return;
+        k().launch("tally_softmax_backward", rowBlocks(rows), THREADS, d(y), d(dy), d(dx), new I64(rows));
+    }
+
+    @Override public void rmsNorm(Tensor x, Tensor weight, double eps, Tensor out, Tensor rstd) {
+        Checks.rmsNorm(device, x, weight, out, rstd);
+        long rows = rows(x);
+        if (rows == 0 || out.numel() == 0) return;
+        Desc r = rstd == null ? Desc.contiguous(0, DType.F32, 0) : d(rstd);
+        k().launch("tally_rms_norm", rowBlocks(rows), THREADS, d(x), d(weight), new F64(eps), d(out), r,
+                new I32(rstd == null ? 0 : 1), new I64(rows));
+    }
+
+    @Override public void rmsNormBackward(Tensor x, Tensor weight, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight) {
+        Checks.rmsNormBackward(device, x, weight, rstd, dy, dx, dweight);
+        long rows = rows(x);
+        if (x.numel() == 0) {
+            if (dweight != null) fill(dweight, 0);
+            return;
+        }
+        k().launch("tally_rms_norm_backward", rowBlocks(rows), THREADS, d(x), d(weight), d(rstd), d(dy), d(dx), new I64(rows));
+        if (dweight != null) {
+            k().launch("tally_rms_norm_dweight", blocksFor(x.dim(-1)), THREADS, d(x), d(rstd), d(dy), d(dweight), new I64(rows));
+        }
+    }
+
+    @Override public void rope(Tensor x, Tensor out, int positionOffset, double base, boolean inverse) {
+        Checks.rope(device, x, out);
+        long rows = rows(x);
+        if (out.numel() == 0) return;
+        k().launch("tally_rope", blocksFor(rows * (x.dim(-1) / 2)), THREADS, d(x), d(out), new I32(positionOffset),
+                new F64(base), new I32(inverse ? 1 : 0), new I64(rows));
+    }
+
+    @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
+        Checks.embedding(device, table, ids, out);
+        if (out.numel() == 0) return;
+        idCheckContext = "embedding: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
+        k().launch("tally_embedding", blocksFor(out.numel()), THREADS, d(table), d(ids), d(out), new Ptr(backend.errorWord()));
+        synchronize(); // a bad id throws here, at the call, as on the CPU (ids come from the host just before anyway)
+    }
+
+    @Override public void scatterAddRows(Tensor ids, Tensor src, Tensor table) {
+        Checks.scatterAddRows(device, ids, src, table);
+        if (src.numel() == 0) return;
+        floatingTarget("scatterAddRows", table);
+        idCheckContext = "scatterAddRows: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
+        k().launch("tally_scatter_add_rows", blocksFor(src.numel()), THREADS, d(ids), d(src), d(table), new Ptr(backend.errorWord()));
+        synchronize();
+    }
+
+    private static void floatingTarget(String op, Tensor t) {
+        if (!t.dtype().isFloating()) {
+            throw new IllegalArgumentException(op + " on CUDA accumulates into floating tensors only, got " + t);
+        }
+    }
+
+    @Override public void gatherColumns(Tensor x, Tensor ids, Tensor out) {
+        Checks.columns(device, "gatherColumns", x, ids, out);
+        if (out.numel() == 0) return;
+        k().launch("tally_gather_columns", blocksFor(x.dim(0)), THREADS, d(x), d(ids), d(out));
+    }
+
+    @Override public void scatterAddColumns(Tensor ids, Tensor src, Tensor x) {
+        Checks.columns(device, "scatterAddColumns", x, ids, src);
+        if (src.numel() == 0) return;
+        k().launch("tally_scatter_add_columns", blocksFor(x.dim(0)), THREADS, d(ids), d(src), d(x));
+    }
+
+    // ---------------- linear algebra ----------------
+
+    @Override public void matmul(Tensor a, Tensor b, Tensor out, double alpha, double beta) {
+        Checks.matmul(device, a, b, out);
+        backend.enter();
+        gemm.matmul(a, b, out, alpha, beta);
+    }
+
+    /**
+     * gesvd needs rows ≥ columns in column-major order. A row-major [m, n] buffer is the column-major n×m matrix Aᵀ, so
+     * for n ≥ m we factor Aᵀ = V S Uᵀ as it lies; for m > n we first copy A transposed (column-major A) and factor A.
+     * Results are copied out through strided views (and converted to the outputs' dtypes).
+     */
+    @Override public void svd(Tensor a, Tensor u, Tensor s, Tensor vt) {
+        Checks.svd(device, a, u, s, vt);
+        int m = a.dim(0), n = a.dim(1), k = Math.min(m, n);
+        if (k == 0) return;
+        backend.enter();
+        boolean wide = n >= m;
+        int rowsX = wide ? n : m, colsX = k; // the column-major matrix handed to gesvd: rowsX × colsX
+        int lwork;
+        try (Arena ar = Arena.ofConfined()) {
+            MemorySegment lw = ar.allocate(ValueLayout.JAVA_INT);
+            Cuda.checkSolver(cusolverDn_h.cusolverDnSgesvd_bufferSize(backend.cusolver(), rowsX, colsX, lw), "cusolverDnSgesvd_bufferSize");
+            lwork = lw.get(ValueLayout.JAVA_INT, 0);
+        }
+        long fx = 4L * rowsX * colsX, fs = 4L * colsX, fu = 4L * rowsX * colsX, fvt = 4L * colsX * colsX, fw = 4L * lwork;
+        long oX = 0, oS = align(oX + fx), oU = align(oS + fs), oVT = align(oU + fu), oW = align(oVT + fvt), oInfo = align(oW + fw);
+        long ws = backend.solverWorkspace(oInfo + 256);
+        // X: row-major A ([m, n], = column-major Aᵀ) when wide, else row-major Aᵀ ([n, m], = column-major A)
+        Desc xDesc = wide ? Desc.contiguous(ws + oX, DType.F32, m, n) : Desc.contiguous(ws + oX, DType.F32, n, m);
+        Desc aDesc = wide ? d(a) : d(a.t());
+        k().launch("tally_copy", blocksFor((long) m * n), THREADS, aDesc, xDesc);
+        Cuda.checkSolver(cusolverDn_h.cusolverDnSgesvd(backend.cusolver(), (byte) 'S', (byte) 'S', rowsX, colsX,
+                MemorySegment.ofAddress(ws + oX), rowsX, MemorySegment.ofAddress(ws + oS), MemorySegment.ofAddress(ws + oU), rowsX,
+                MemorySegment.ofAddress(ws + oVT), colsX, MemorySegment.ofAddress(ws + oW), lwork, MemorySegment.NULL,
+                MemorySegment.ofAddress(ws + oInfo)), "cusolverDnSgesvd");
+        // column-major P read row-major is Pᵀ
+        Desc uBuf = Desc.contiguous(ws + oU, DType.F32, colsX, rowsX);   // = (U_X)ᵀ
+        Desc vtBuf = Desc.contiguous(ws + oVT, DType.F32, colsX, colsX); // = (VT_X)ᵀ
+        if (wide) { // X = Aᵀ = V S Uᵀ: U_X = V, VT_X = Uᵀ
+            k().launch("tally_copy", blocksFor(vt.numel()), THREADS, uBuf, d(vt));
+            k().launch("tally_copy", blocksFor(u.numel()), THREADS, vtBuf, d(u));
+        } else {    // X = A: U_X = U, VT_X = Vᵀ
+            k().launch("tally_copy", blocksFor(u.numel()), THREADS, uBuf.transposed(), d(u));
+            k().launch("tally_copy", blocksFor(vt.numel()), THREADS, vtBuf.transposed(), d(vt));
+        }
+        k().launch("tally_copy", blocksFor(k), THREADS, Desc.contiguous(ws + oS, DType.F32, k), d(s));
+        try (Arena ar = Arena.ofConfined()) {
+            MemorySegment info = ar.allocate(ValueLayout.JAVA_INT);
+            memcpy(info.address(), ws + oInfo, 4, cuda_runtime_api_h.cudaMemcpyDeviceToHost, "svd info");
+            int v = info.get(ValueLayout.JAVA_INT, 0);
+            if (v != 0) {
+                throw new IllegalStateException("svd of " + a.shape() + " (" + a.label() + "): cusolverDnSgesvd "
+                        + (v > 0 ? "did not converge (" + v + " superdiagonals)" : "rejected parameter " + (-v)));
+            }
+        }
+    }
+
+    private static long align(long bytes) { return (bytes + 255) & -256L; }
+
+    // ---------------- random ----------------
+
+    @Override public void random(Tensor out, Distribution dist, long seed, long offset, double a, double b) {
+        Checks.random(device, out);
+        if (out.numel() == 0) return;
+        k().launch("tally_random", blocksFor((out.numel() + 3) / 4), THREADS, flat(out), new I32(dist.ordinal()), new I64(seed),
+                new I64(offset), new F64(a), new F64(b));
+    }
+
+    // ---------------- 8-bit block quantization ----------------
+
+    @Override public void quantizeBlockwise(Tensor x, Tensor code, Tensor absmax, Tensor q, int blockSize, boolean signed) {
+        Checks.quantize(device, x, code, absmax, q, blockSize);
+        if (x.numel() == 0) return;
+        long blocks = (x.numel() + blockSize - 1) / blockSize;
+        k().launch("tally_quantize_blockwise", rowBlocks(blocks), THREADS, flat(x), d(code), d(absmax), flat(q), new I32(blockSize),
+                new I32(signed ? 1 : 0));
+    }
+
+    @Override public void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize) {
+        Checks.dequantize(device, q, code, absmax, out, blockSize);
+        if (out.numel() == 0) return;
+        k().launch("tally_dequantize_blockwise", blocksFor(out.numel()), THREADS, flat(q), d(code), d(absmax), flat(out), new I32(blockSize));
+    }
+
+    // ---------------- sync ----------------
+
+    /** Waits for the stream; then reports an out-of-range id a kernel recorded in the error word (IndexOutOfBoundsException, as the CPU). */
+    @Override public void synchronize() {
+        backend.synchronize();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment word = a.allocate(16, 8);
+            // stream-ordered: the non-blocking stream does not synchronize with the legacy default stream
+            Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(word, MemorySegment.ofAddress(backend.errorWord()), 16,
+                    cuda_runtime_api_h.cudaMemcpyDeviceToHost, backend.stream()), "cudaMemcpyAsync(error word)");
+            backend.synchronize();
+            long code = word.get(ValueLayout.JAVA_LONG, 0);
+            if (code != 0) {
+                long value = word.get(ValueLayout.JAVA_LONG, 8);
+                Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(backend.errorWord()), 0, 16, backend.stream()),
+                        "cudaMemsetAsync(error word)");
+                throw new IndexOutOfBoundsException((idCheckContext == null ? "an id kernel" : idCheckContext) + " (id " + value + ")");
+            }
+        }
+    }
+}

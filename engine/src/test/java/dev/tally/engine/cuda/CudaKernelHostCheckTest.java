@@ -1,0 +1,140 @@
+package dev.tally.engine.cuda;
+
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.UnaryOp;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.cpu.Philox;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * The kernels' pure arithmetic compiled for the host with nvcc (no GPU needed): Philox rounds and uniforms against the
+ * CPU backend's stream, strided index arithmetic against Tensor's views. Skipped where nvcc is not installed.
+ */
+class CudaKernelHostCheckTest {
+    private static final Path SOURCE = Path.of("../native/src/test/cuda/host_check.cu");
+
+    private static Path nvcc() {
+        for (String c : new String[]{System.getenv("NVCC"), System.getenv("CUDA_HOME") == null ? null
+                : System.getenv("CUDA_HOME") + "/bin/nvcc", "/usr/local/cuda/bin/nvcc"}) {
+            if (c != null && Files.isExecutable(Path.of(c))) return Path.of(c);
+        }
+        return null;
+    }
+
+    /** printf's %g spelling: nan, -nan, inf, -inf besides numbers. */
+    private static double c(String v) {
+        return switch (v) {
+            case "nan", "-nan" -> Double.NaN;
+            case "inf" -> Double.POSITIVE_INFINITY;
+            case "-inf" -> Double.NEGATIVE_INFINITY;
+            default -> Double.parseDouble(v);
+        };
+    }
+
+    /** The kernel's float result for one op code against the CPU backend's op of the enum constant with that ordinal. */
+    private static void checkElementwise(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+        long mark = arena.mark();
+        try {
+            Tensor x = arena.allocate("x", DType.F32, 1), y = arena.allocate("y", DType.F32, 1), out = arena.allocate("o", DType.F32, 1);
+            int op = Integer.parseInt(f[1]);
+            double got = c(f[f.length - 1]);
+            x.copyFrom(new double[]{c(f[2])});
+            switch (f[0]) {
+                case "unary" -> cpu.unary(UnaryOp.values()[op], x, out);
+                case "grad" -> {
+                    y.copyFrom(new double[]{c(f[3])});
+                    cpu.unaryBackward(UnaryOp.values()[op], x, y, out);
+                }
+                default -> {
+                    y.copyFrom(new double[]{c(f[3])});
+                    cpu.binary(BinaryOp.values()[op], x, y, out);
+                }
+            }
+            double want = out.item();
+            if (Double.isNaN(want)) {
+                assertTrue(Double.isNaN(got), line + ": expected NaN");
+            } else {
+                assertEquals(want, got, 2e-6 * Math.max(1, Math.abs(want)), line + " (cpu " + want + ")");
+            }
+        } finally {
+            arena.release(mark);
+        }
+    }
+
+    @Test void kernelArithmeticMatchesTheCpuBackend(@TempDir Path tmp) throws IOException, InterruptedException {
+        Path nvcc = nvcc();
+        assumeTrue(nvcc != null, "skipped: nvcc not installed (set NVCC or CUDA_HOME)");
+        assumeTrue(Files.exists(SOURCE), "skipped: " + SOURCE.toAbsolutePath() + " not found (run from the engine module)");
+        Path exe = tmp.resolve("host_check");
+        Process compile = new ProcessBuilder(nvcc.toString(), "-std=c++17", "-o", exe.toString(), SOURCE.toString())
+                .redirectErrorStream(true).start();
+        String log = new String(compile.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(compile.waitFor(5, TimeUnit.MINUTES) && compile.exitValue() == 0, "nvcc failed:\n" + log);
+        Process run = new ProcessBuilder(exe.toString()).redirectErrorStream(true).start();
+        List<String> lines = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+        assertEquals(0, run.waitFor());
+
+        int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0;
+        try (dev.tally.engine.Arena arena = new dev.tally.engine.Arena(new MemoryLedger(), "views", MemoryCategory.OTHER,
+                dev.tally.engine.Device.CPU, 4096)) {
+            // the same view as host_check.cu: [3, 4, 5] with strides (1, 15, 3) = a permuted contiguous [4, 5, 3]
+            Tensor base = arena.allocate("base", DType.F32, 4, 5, 3);
+            Tensor view = base.permute(2, 0, 1);
+            assertArrayEquals(new long[]{1, 15, 3}, view.strides());
+            for (String line : lines) {
+                String[] f = line.split(" ");
+                switch (f[0]) {
+                    case "philox" -> {
+                        long seed = Long.parseUnsignedLong(f[1]), ctr = Long.parseUnsignedLong(f[2]);
+                        int[] expect = Philox.block((int) ctr, (int) (ctr >>> 32), 0, 0, (int) seed, (int) (seed >>> 32));
+                        for (int l = 0; l < 4; l++) {
+                            assertEquals(expect[l], (int) Long.parseLong(f[3 + l]), "philox lane " + l + " for " + line);
+                        }
+                        philox++;
+                    }
+                    case "uniform" -> {
+                        assertEquals(Philox.uniform((int) Long.parseLong(f[1])), Double.parseDouble(f[2]), 0.0, line);
+                        uniform++;
+                    }
+                    case "offset" -> {
+                        long i = Long.parseLong(f[1]);
+                        int[] idx = {(int) (i / 20), (int) (i / 5 % 4), (int) (i % 5)};
+                        long expect = idx[0] * view.stride(0) + idx[1] * view.stride(1) + idx[2] * view.stride(2);
+                        assertEquals(expect, Long.parseLong(f[2]), line);
+                        offsets++;
+                    }
+                    case "row" -> {
+                        long r = Long.parseLong(f[1]);
+                        assertEquals((r / 4) * view.stride(0) + (r % 4) * view.stride(1), Long.parseLong(f[2]), line);
+                        rows++;
+                    }
+                    case "unary", "grad", "binary" -> {
+                        checkElementwise(f, base.ops(), arena, line);
+                        elementwise++;
+                    }
+                    default -> fail("unexpected line " + line);
+                }
+            }
+        }
+        assertEquals(20, philox);
+        assertEquals(7 * 2 * UnaryOp.values().length + 25 * BinaryOp.values().length, elementwise, "every op code checked");
+        assertEquals(5, uniform);
+        assertTrue(offsets >= 8 && rows >= 3, lines.toString());
+        // Random123's known answer for Philox4x32-10, counter 0 and key 0
+        assertTrue(lines.getFirst().endsWith(" " + 0x6627e8d5L + " " + 0xe169c58dL + " " + 0xbc57ac4cL + " " + 0x9b00dbd8L), lines.getFirst());
+    }
+}

@@ -1,0 +1,41 @@
+// Strided batched GEMM for the operands cuBLAS cannot take as they are (no unit stride in either matrix dim, mixed
+// dtypes, a transposed output): 16×16 shared-memory tiles, fp32 accumulation. a [B…, m, k], b [B…, k, n] arrive
+// expanded to out's batch dims; blockIdx.z is the flat batch index.
+#include "tally.cuh"
+
+#define TILE 16
+
+__device__ __forceinline__ long long batch_offset(const TDesc& t, long long b) {
+    long long off = 0;
+    for (int d = t.rank - 3; d >= 0; --d) {
+        int n = t.dims[d];
+        off += (b % n) * t.strides[d];
+        b /= n;
+    }
+    return off;
+}
+
+extern "C" __global__ void tally_gemm_strided(TDesc a, TDesc b, TDesc out, float alpha, float beta) {
+    __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
+    int m = out.dims[out.rank - 2], n = out.dims[out.rank - 1], k = a.dims[a.rank - 1];
+    long long bat = blockIdx.z;
+    long long ab = batch_offset(a, bat), bb = batch_offset(b, bat), ob = batch_offset(out, bat);
+    long long am = a.strides[a.rank - 2], ak = a.strides[a.rank - 1];
+    long long bk = b.strides[b.rank - 2], bn = b.strides[b.rank - 1];
+    int row = blockIdx.y * TILE + threadIdx.y, col = blockIdx.x * TILE + threadIdx.x;
+    float acc = 0.f;
+    for (int t = 0; t < k; t += TILE) {
+        int ka = t + threadIdx.x, kb = t + threadIdx.y;
+        as[threadIdx.y][threadIdx.x] = (row < m && ka < k) ? ld(a, ab + row * am + ka * ak) : 0.f;
+        bs[threadIdx.y][threadIdx.x] = (kb < k && col < n) ? ld(b, bb + kb * bk + col * bn) : 0.f;
+        __syncthreads();
+        for (int j = 0; j < TILE; j++) acc += as[threadIdx.y][j] * bs[j][threadIdx.x];
+        __syncthreads();
+    }
+    if (row < m && col < n) {
+        long long o = ob + row * out.strides[out.rank - 2] + col * out.strides[out.rank - 1];
+        float v = alpha * acc;
+        if (beta != 0.f) v += beta * ld(out, o);  // beta = 0 ignores out's old contents, NaN included
+        st(out, o, v);
+    }
+}
