@@ -1,0 +1,133 @@
+package dev.tally.engine.cpu;
+
+import dev.tally.engine.Tensor;
+
+/**
+ * Thin SVD by one-sided (Hestenes) Jacobi in double: rotate pairs of columns until all are orthogonal; the column
+ * norms are the singular values and the accumulated rotations the right singular vectors. Accurate for
+ * rank-deficient input; columns of u for (numerically) zero singular values are completed to an orthonormal set.
+ */
+final class JacobiSvd {
+    private static final double EPS = 1e-15;
+    private static final int MAX_SWEEPS = 80;
+
+    private JacobiSvd() {}
+
+    /** Result for a matrix with rows ≥ cols: u columns (cols × rows), s (cols), v columns (cols × cols). */
+    record Result(double[][] u, double[] s, double[][] v) {}
+
+    /** SVD of the matrix whose columns are {@code w} (each of length rows; rows ≥ w.length). w is overwritten. */
+    static Result decompose(double[][] w, int rows) {
+        int n = w.length;
+        double[][] v = new double[n][n];
+        for (int j = 0; j < n; j++) v[j][j] = 1.0;
+        for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
+            boolean rotated = false;
+            for (int p = 0; p < n - 1; p++) {
+                for (int q = p + 1; q < n; q++) {
+                    double[] wp = w[p], wq = w[q];
+                    double alpha = 0, beta = 0, gamma = 0;
+                    for (int i = 0; i < rows; i++) {
+                        alpha += wp[i] * wp[i];
+                        beta += wq[i] * wq[i];
+                        gamma += wp[i] * wq[i];
+                    }
+                    if (gamma == 0 || Math.abs(gamma) <= EPS * Math.sqrt(alpha * beta)) continue;
+                    rotated = true;
+                    double zeta = (beta - alpha) / (2 * gamma);
+                    double t = Math.signum(zeta) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+                    if (zeta == 0) t = 1;
+                    double c = 1 / Math.sqrt(1 + t * t), s = c * t;
+                    rotate(wp, wq, c, s, rows);
+                    rotate(v[p], v[q], c, s, n);
+                }
+            }
+            if (!rotated) break;
+        }
+        double[] sv = new double[n];
+        for (int j = 0; j < n; j++) {
+            double ss = 0;
+            for (int i = 0; i < rows; i++) ss += w[j][i] * w[j][i];
+            sv[j] = Math.sqrt(ss);
+        }
+        // sort descending by singular value
+        Integer[] order = new Integer[n];
+        for (int j = 0; j < n; j++) order[j] = j;
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(sv[b], sv[a]));
+        double[][] u = new double[n][];
+        double[][] vs = new double[n][];
+        double[] s = new double[n];
+        for (int j = 0; j < n; j++) {
+            s[j] = sv[order[j]];
+            u[j] = w[order[j]];
+            vs[j] = v[order[j]];
+        }
+        double smax = n == 0 ? 0 : s[0];
+        double tiny = smax * Math.max(rows, n) * 1e-14;
+        for (int j = 0; j < n; j++) {
+            if (s[j] > tiny && s[j] > 0) {
+                for (int i = 0; i < rows; i++) u[j][i] /= s[j];
+            } else {
+                u[j] = completion(u, j, rows);
+            }
+        }
+        return new Result(u, s, vs);
+    }
+
+    private static void rotate(double[] a, double[] b, double c, double s, int len) {
+        for (int i = 0; i < len; i++) {
+            double x = a[i], y = b[i];
+            a[i] = c * x - s * y;
+            b[i] = s * x + c * y;
+        }
+    }
+
+    /** A unit vector orthogonal to u[0..j): the first standard basis vector that survives Gram–Schmidt. */
+    private static double[] completion(double[][] u, int j, int rows) {
+        for (int e = 0; e < rows; e++) {
+            double[] x = new double[rows];
+            x[e] = 1.0;
+            for (int pass = 0; pass < 2; pass++) {
+                for (int k = 0; k < j; k++) {
+                    double d = 0;
+                    for (int i = 0; i < rows; i++) d += u[k][i] * x[i];
+                    for (int i = 0; i < rows; i++) x[i] -= d * u[k][i];
+                }
+            }
+            double norm = 0;
+            for (int i = 0; i < rows; i++) norm += x[i] * x[i];
+            norm = Math.sqrt(norm);
+            if (norm > 0.5) {
+                for (int i = 0; i < rows; i++) x[i] /= norm;
+                return x;
+            }
+        }
+        throw new IllegalStateException("svd: could not complete an orthonormal basis (rows " + rows + ", column " + j + ")");
+    }
+
+    static void svd(Tensor a, Tensor u, Tensor s, Tensor vt) {
+        int m = a.dim(0), n = a.dim(1);
+        Buf ba = Buf.of(a);
+        long a0 = a.stride(0), a1 = a.stride(1);
+        boolean tall = m >= n;
+        int cols = tall ? n : m, rows = tall ? m : n;
+        // tall: columns of a; wide: columns of aᵀ (= rows of a)
+        double[][] w = new double[cols][rows];
+        for (int j = 0; j < cols; j++) {
+            for (int i = 0; i < rows; i++) {
+                w[j][i] = tall ? ba.get(a.offset() + i * a0 + j * a1) : ba.get(a.offset() + j * a0 + i * a1);
+            }
+        }
+        Result r = decompose(w, rows);
+        // tall: a = U S Vᵀ. wide: aᵀ = U' S V'ᵀ, so a = V' S U'ᵀ: u = V', vt = U'ᵀ.
+        double[][] left = tall ? r.u() : r.v();    // columns of the result u, each of length m
+        double[][] right = tall ? r.v() : r.u();   // rows of the result vt, each of length n
+        Buf bu = Buf.of(u), bs = Buf.of(s), bv = Buf.of(vt);
+        int k = cols;
+        for (int j = 0; j < k; j++) {
+            bs.set(s.offset() + j * s.stride(0), r.s()[j]);
+            for (int i = 0; i < m; i++) bu.set(u.offset() + i * u.stride(0) + j * u.stride(1), left[j][i]);
+            for (int i = 0; i < n; i++) bv.set(vt.offset() + j * vt.stride(0) + i * vt.stride(1), right[j][i]);
+        }
+    }
+}
