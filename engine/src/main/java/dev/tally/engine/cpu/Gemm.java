@@ -59,6 +59,12 @@ final class Gemm {
             scaleOnly(c, i0, i1, j0, j1, beta);
             return;
         }
+        if ((long) (i1 - i0) * (j1 - j0) * k <= SMALL) {
+            Operand sa = new Operand(a.buf(), a.offset() + i0 * a.rs(), a.rs(), a.cs());
+            Operand sb = new Operand(b.buf(), b.offset() + j0 * b.cs(), b.rs(), b.cs());
+            runSmall(sa, sb, new Dest(c.seg(), c.offset() + i0 * c.ld() + j0, c.ld()), i1 - i0, j1 - j0, k, alpha, beta);
+            return;
+        }
         for (int jc = j0; jc < j1; jc += NC) {
             int nc = Math.min(NC, j1 - jc);
             for (int pc = 0; pc < k; pc += KC) {
@@ -70,6 +76,23 @@ final class Gemm {
                     packA(a, ic, mc, pc, kc, s.a);
                     macro(s, c, ic, mc, jc, nc, kc, alpha, first ? beta : 1f, first);
                 }
+            }
+        }
+    }
+
+    /** Below this many multiply-adds the packing set-up costs more than it saves (and warm-up is faster). */
+    static final long SMALL = 32 * 32 * 32;
+
+    /** Plain dot-product loops for tiny products; same contract as {@link #run}. */
+    static void runSmall(Operand a, Operand b, Dest c, int m, int n, int k, float alpha, float beta) {
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                float acc = 0f;
+                for (int p = 0; p < k; p++) acc += a.get(i, p) * b.get(p, j);
+                long at = c.offset + i * c.ld + j;
+                float v = alpha * acc;
+                if (beta != 0f) v += beta * c.seg.getAtIndex(F, at);
+                c.seg.setAtIndex(F, at, v);
             }
         }
     }
