@@ -7,6 +7,7 @@ final class NnKernels {
     private NnKernels() {}
 
     static void softmax(Tensor x, Tensor out, boolean causal) {
+        if (Fast.softmax(x, out, false, causal)) return;
         Buf bx = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -28,6 +29,7 @@ final class NnKernels {
     }
 
     static void logSoftmax(Tensor x, Tensor out) {
+        if (Fast.softmax(x, out, true, false)) return;
         Buf bx = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -57,6 +59,7 @@ final class NnKernels {
     }
 
     static void rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
+        if (Fast.rmsNorm(x, w, eps, out, rstd)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), o = Buf.of(out);
         Buf br = rstd == null ? null : Buf.of(rstd);
         Loop.Flat rf = rstd == null ? null : new Loop.Flat(rstd);

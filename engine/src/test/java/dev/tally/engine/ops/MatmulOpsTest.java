@@ -24,7 +24,7 @@ import static dev.tally.engine.testing.Reference.round;
 /** matmul: sizes 1/prime/blocked-edge, transposed and sliced operands, batch broadcast, alpha/beta, bf16. */
 class MatmulOpsTest {
     /** {m, k, n}: trivial, primes, and sizes straddling register/cache block edges. */
-    private static final int[][] SIZES = {{1, 1, 1}, {1, 7, 1}, {3, 5, 7}, {13, 17, 11}, {31, 2, 33}, {65, 67, 97}, {130, 300, 47}};
+    private static final int[][] SIZES = {{1, 1, 1}, {1, 7, 1}, {3, 5, 7}, {13, 17, 11}, {31, 2, 33}, {65, 67, 97}, {130, 300, 47}, {4, 300, 2000}};
 
     private static double tol(DType dt, int k) {
         // fp32 accumulation over k products of inputs exact in dt; output rounded to dt

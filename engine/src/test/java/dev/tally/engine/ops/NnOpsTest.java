@@ -92,6 +92,39 @@ class NnOpsTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void largeInputsSplitAcrossThreadsGiveTheSameRows(Device device) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(34);
+        Ops ops = Backends.of(device).ops();
+        Shape shape = Shape.of(2, 150, 501); // > 128K elements: the CPU splits rows over its workers
+        int n = Cases.numel(shape), d = shape.dim(-1);
+        try (Arena arena = TestArenas.open(device)) {
+            double[] x = round(DType.F32, r.normal(n, 3));
+            Tensor tx = Views.of(arena, "x", DType.F32, shape, x);
+            Tensor out = arena.allocate("out", DType.F32, shape);
+            for (boolean causal : new boolean[]{false, true}) {
+                ops.softmax(tx, out, causal);
+                assertClose(softmaxRef(x, shape, causal, false), out.toDoubleArray(), 1e-5, 1e-7, "large softmax causal=" + causal);
+            }
+            ops.logSoftmax(tx, out);
+            assertClose(softmaxRef(x, shape, false, true), out.toDoubleArray(), 1e-5, 1e-5, "large logSoftmax");
+            Tensor w = arena.allocate("w", DType.F32, d);
+            ops.fill(w, 2);
+            Tensor rstd = arena.allocate("rstd", DType.F32, 2, 150);
+            ops.rmsNorm(tx, w, 1e-6, out, rstd);
+            double[] expect = new double[n];
+            for (int row = 0; row < n / d; row++) {
+                double ss = 0;
+                for (int j = 0; j < d; j++) ss += x[row * d + j] * x[row * d + j];
+                double rs = 1 / Math.sqrt(ss / d + 1e-6);
+                for (int j = 0; j < d; j++) expect[row * d + j] = x[row * d + j] * rs * 2;
+            }
+            assertClose(expect, out.toDoubleArray(), 1e-5, 1e-6, "large rmsNorm");
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("dev.tally.engine.ops.Cases#deviceDtypeLayout")
     void rmsNormForwardAndBackward(Device device, DType dt, Layout layout) {
