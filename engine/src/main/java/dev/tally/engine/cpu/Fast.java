@@ -263,6 +263,91 @@ final class Fast {
         return true;
     }
 
+    /** Same-dtype copy between contiguous tensors of one shape: a plain memory copy. */
+    static boolean copy(Tensor src, Tensor dst) {
+        if (src.dtype() != dst.dtype() || !src.shape().equals(dst.shape()) || !src.isContiguous() || !dst.isContiguous()) return false;
+        int es = src.dtype().byteSize();
+        MemorySegment.copy(src.segment(), src.offset() * es, dst.segment(), dst.offset() * es, src.numel() * es);
+        return true;
+    }
+
+    /** SUM / MEAN along a dimension other than the last: whole contiguous rows are added with vectors. */
+    static boolean reduceLeading(dev.tally.engine.ReduceOp op, Tensor x, int dim, Tensor out) {
+        if ((op != dev.tally.engine.ReduceOp.SUM && op != dev.tally.engine.ReduceOp.MEAN) || !f32(x, out) || dim == x.rank() - 1) return false;
+        int len = x.dim(dim);
+        long inner = 1;
+        for (int i = dim + 1; i < x.rank(); i++) inner *= x.dim(i);
+        if (inner > (1 << 24) || len == 0) return false;
+        long outer = x.numel() / Math.max(1, len * inner);
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        float scale = op == dev.tally.engine.ReduceOp.MEAN ? 1f / len : 1f;
+        int in = (int) inner;
+        for (long o = 0; o < outer; o++) {
+            long ob = oo + o * inner, xb = xo + o * len * inner;
+            int j = 0;
+            for (; j + L <= in; j += L) {
+                FloatVector acc = FloatVector.zero(S);
+                for (int k = 0; k < len; k++) acc = acc.add(load(sx, xb + (long) k * inner + j));
+                acc.mul(scale).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            }
+            for (; j < in; j++) {
+                float acc = 0f;
+                for (int k = 0; k < len; k++) acc += sx.getAtIndex(Buf.F, xb + (long) k * inner + j);
+                so.setAtIndex(Buf.F, ob + j, acc * scale);
+            }
+        }
+        return true;
+    }
+
+    /** RMSNorm backward over contiguous F32 rows; dweight (if any) accumulated in double per column. */
+    static boolean rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
+        if (!f32(x, w, rstd, dy, dx) || (dw != null && !f32(dw))) return false;
+        int d = x.dim(-1);
+        if (d == 0) return false;
+        long rows = x.numel() / d;
+        MemorySegment sx = x.segment(), sw = w.segment(), sr = rstd.segment(), sg = dy.segment(), so = dx.segment();
+        long xo = x.offset(), wo = w.offset(), ro = rstd.offset(), go = dy.offset(), oo = dx.offset();
+        float[] dwAcc = dw == null ? null : new float[d];
+        for (long r = 0; r < rows; r++) {
+            long xb = xo + r * d, gb = go + r * d, ob = oo + r * d;
+            float rs = sr.getAtIndex(Buf.F, ro + r);
+            FloatVector vr = FloatVector.broadcast(S, rs);
+            // dot = Σ dy·w·xhat with xhat = x·rstd
+            FloatVector acc = FloatVector.zero(S);
+            int j = 0;
+            for (; j + L <= d; j += L) {
+                FloatVector xh = load(sx, xb + j).mul(vr), g = load(sg, gb + j);
+                acc = g.mul(load(sw, wo + j)).fma(xh, acc);
+                if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
+            }
+            double dot = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) {
+                float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
+                dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
+                if (dwAcc != null) dwAcc[j] += g * xh;
+            }
+            float mean = (float) (dot / d);
+            FloatVector vm = FloatVector.broadcast(S, mean);
+            j = 0;
+            for (; j + L <= d; j += L) {
+                FloatVector xh = load(sx, xb + j).mul(vr);
+                FloatVector g = load(sg, gb + j).mul(load(sw, wo + j));
+                g.sub(xh.mul(vm)).mul(vr).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            }
+            for (; j < d; j++) {
+                float xh = sx.getAtIndex(Buf.F, xb + j) * rs;
+                float g = sg.getAtIndex(Buf.F, gb + j) * sw.getAtIndex(Buf.F, wo + j);
+                so.setAtIndex(Buf.F, ob + j, rs * (g - xh * mean));
+            }
+        }
+        if (dw != null) {
+            MemorySegment sd = dw.segment();
+            for (int j = 0; j < d; j++) sd.setAtIndex(Buf.F, dw.offset() + j, dwAcc[j]);
+        }
+        return true;
+    }
+
     /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
     private static int chunks(long rows, int cols) {
         long total = rows * cols;

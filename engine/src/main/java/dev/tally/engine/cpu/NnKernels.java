@@ -82,6 +82,7 @@ final class NnKernels {
     }
 
     static void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
+        if (Fast.rmsNormBackward(x, w, rstd, dy, dx, dw)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), br = Buf.of(rstd), bg = Buf.of(dy), o = Buf.of(dx);
         Loop.Flat rf = new Loop.Flat(rstd);
         long sw = w.stride(0);

@@ -69,6 +69,7 @@ final class Reductions {
 
     static void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         int d = x.shape().normalize(dim);
+        if (Fast.reduceLeading(op, x, d, out)) return;
         int len = x.dim(d);
         long step = x.stride(d);
         Buf bx = Buf.of(x), o = Buf.of(out);
