@@ -21,28 +21,38 @@ final class JacobiSvd {
         int n = w.length;
         double[][] v = new double[n][n];
         for (int j = 0; j < n; j++) v[j][j] = 1.0;
+        double[] norms = new double[n];
+        // Round-robin (tournament) ordering: each round pairs every column with another, the pairs are disjoint and
+        // are rotated in parallel. Squared norms are updated analytically within a sweep, recomputed between sweeps.
+        int players = n + (n & 1);
+        int[] ring = new int[players];
+        for (int i = 0; i < players; i++) ring[i] = i;
+        boolean parallel = (long) rows * n >= 1 << 15;
         for (int sweep = 0; sweep < MAX_SWEEPS; sweep++) {
-            boolean rotated = false;
-            for (int p = 0; p < n - 1; p++) {
-                for (int q = p + 1; q < n; q++) {
-                    double[] wp = w[p], wq = w[q];
-                    double alpha = 0, beta = 0, gamma = 0;
-                    for (int i = 0; i < rows; i++) {
-                        alpha += wp[i] * wp[i];
-                        beta += wq[i] * wq[i];
-                        gamma += wp[i] * wq[i];
-                    }
-                    if (gamma == 0 || Math.abs(gamma) <= EPS * Math.sqrt(alpha * beta)) continue;
-                    rotated = true;
-                    double zeta = (beta - alpha) / (2 * gamma);
-                    double t = Math.signum(zeta) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-                    if (zeta == 0) t = 1;
-                    double c = 1 / Math.sqrt(1 + t * t), s = c * t;
-                    rotate(wp, wq, c, s, rows);
-                    rotate(v[p], v[q], c, s, n);
+            for (int j = 0; j < n; j++) norms[j] = dot(w[j], w[j], rows);
+            java.util.concurrent.atomic.AtomicBoolean rotated = new java.util.concurrent.atomic.AtomicBoolean();
+            for (int round = 0; round < players - 1; round++) {
+                int[] pairs = new int[players];
+                for (int i = 0; i < players / 2; i++) {
+                    pairs[2 * i] = ring[i];
+                    pairs[2 * i + 1] = ring[players - 1 - i];
                 }
+                java.util.function.IntConsumer work = i -> {
+                    int p = Math.min(pairs[2 * i], pairs[2 * i + 1]), q = Math.max(pairs[2 * i], pairs[2 * i + 1]);
+                    if (q >= n) return; // the dummy player of an odd column count
+                    if (rotatePair(w[p], w[q], v[p], v[q], norms, p, q, rows, n)) rotated.set(true);
+                };
+                if (parallel) {
+                    CpuThreads.parallelFor(players / 2, CpuThreads.count(), work);
+                } else {
+                    for (int i = 0; i < players / 2; i++) work.accept(i);
+                }
+                // rotate the ring, keeping ring[0] fixed
+                int last = ring[players - 1];
+                System.arraycopy(ring, 1, ring, 2, players - 2);
+                ring[1] = last;
             }
-            if (!rotated) break;
+            if (!rotated.get()) break;
         }
         double[] sv = new double[n];
         for (int j = 0; j < n; j++) {
@@ -72,6 +82,34 @@ final class JacobiSvd {
             }
         }
         return new Result(u, s, vs);
+    }
+
+    /** Orthogonalizes columns p and q if they are not yet orthogonal to working precision; true when it rotated. */
+    private static boolean rotatePair(double[] wp, double[] wq, double[] vp, double[] vq, double[] norms, int p, int q, int rows, int n) {
+        double alpha = norms[p], beta = norms[q];
+        double gamma = dot(wp, wq, rows);
+        if (gamma == 0 || Math.abs(gamma) <= EPS * Math.sqrt(alpha * beta)) return false;
+        double zeta = (beta - alpha) / (2 * gamma);
+        double t = zeta == 0 ? 1 : Math.signum(zeta) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
+        double c = 1 / Math.sqrt(1 + t * t), s = c * t;
+        rotate(wp, wq, c, s, rows);
+        rotate(vp, vq, c, s, n);
+        norms[p] = alpha - t * gamma;
+        norms[q] = beta + t * gamma;
+        return true;
+    }
+
+    private static double dot(double[] a, double[] b, int len) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = 0;
+        for (; i + 4 <= len; i += 4) {
+            s0 += a[i] * b[i];
+            s1 += a[i + 1] * b[i + 1];
+            s2 += a[i + 2] * b[i + 2];
+            s3 += a[i + 3] * b[i + 3];
+        }
+        for (; i < len; i++) s0 += a[i] * b[i];
+        return (s0 + s1) + (s2 + s3);
     }
 
     private static void rotate(double[] a, double[] b, double c, double s, int len) {
