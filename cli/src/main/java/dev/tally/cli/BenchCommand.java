@@ -81,7 +81,7 @@ public final class BenchCommand implements Callable<Integer> {
             List<Object> mm = new ArrayList<>();
             for (int[] sz : new int[][] {{1024, 1024, 1024}, {4096, 4096, 1024}}) {
                 for (int threads : new int[] {1, Runtime.getRuntime().availableProcessors()}) {
-                    MatmulBenchmark.Result res = MatmulBenchmark.run(sz[0], sz[1], sz[2], threads, 5);
+                    MatmulBenchmark.Result res = MatmulBenchmark.measure(sz[0], sz[1], sz[2], threads, 5);
                     mm.add(Map.of("m", (long) sz[0], "n", (long) sz[1], "k", (long) sz[2], "threads", (long) threads, "gflops", res.gflops()));
                 }
             }

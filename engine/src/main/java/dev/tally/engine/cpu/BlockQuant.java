@@ -3,61 +3,84 @@ package dev.tally.engine.cpu;
 import dev.tally.engine.Tensor;
 
 /**
- * Block-wise dynamic 8-bit quantization as bitsandbytes' optimizer kernels do it: per block, absmax = max|x|; each
- * x/absmax is mapped to the nearest entry of a sorted 256-entry code (binary search, ties by midpoint go up); for the
- * signed code a result whose sign differs from x's is moved one code toward x's sign, so a state never flips sign.
+ * bitsandbytes block-wise dynamic 8-bit quantization: per block absmax, then a binary search over the sorted 256-entry
+ * code book that rounds to the nearest entry by midpoint (the search of bitsandbytes' quantize kernels).
  */
 final class BlockQuant {
     private BlockQuant() {}
 
-    static void quantize(float[] x, float[] code, Tensor absmax, Tensor q, int blockSize, boolean signed) {
-        requireContiguous(absmax, q);
-        Buf am = new Buf(absmax), qb = new Buf(q);
-        int blocks = (x.length + blockSize - 1) / blockSize;
-        for (int blk = 0; blk < blocks; blk++) {
-            int lo = blk * blockSize, hi = Math.min(x.length, lo + blockSize);
-            float m = 0;
-            for (int i = lo; i < hi; i++) m = Math.max(m, Math.abs(x[i]));
-            am.set(absmax.offset() + blk, m);
-            for (int i = lo; i < hi; i++) {
-                float v = m == 0 ? 0f : x[i] / m;
-                int c = nearest(code, v);
-                if (signed && x[i] != 0 && (code[c] < 0) != (x[i] < 0)) {
-                    c += x[i] > 0 ? 1 : -1;
-                    c = Math.max(0, Math.min(255, c));
+    /** Index of the code nearest to x (the code book sorted ascending), exactly as bitsandbytes' binary search. */
+    static int nearest(float[] code, float x, boolean signed) {
+        int pivot = 127, upperPivot = 255, lowerPivot = 0;
+        float lower = signed ? -1.0f : 0.0f, upper = 1.0f;
+        float val = code[pivot];
+        for (int i = 64; i > 0; i >>= 1) {
+            if (x > val) {
+                lowerPivot = pivot;
+                lower = val;
+                pivot += i;
+            } else {
+                upperPivot = pivot;
+                upper = val;
+                pivot -= i;
+            }
+            val = code[pivot];
+        }
+        if (x > val) {
+            float mid = (upper + val) * 0.5f;
+            return x > mid ? upperPivot : pivot;
+        } else {
+            float mid = (lower + val) * 0.5f;
+            return x < mid ? lowerPivot : pivot;
+        }
+    }
+
+    static float[] codeBook(Tensor code) {
+        Buf bc = Buf.of(code);
+        Loop.Flat f = new Loop.Flat(code);
+        float[] c = new float[256];
+        for (int i = 0; i < 256; i++) c[i] = bc.getF(f.at(i));
+        return c;
+    }
+
+    static void quantize(Tensor x, Tensor code, Tensor absmax, Tensor q, int blockSize, boolean signed) {
+        float[] c = codeBook(code);
+        Buf bx = Buf.of(x), ba = Buf.of(absmax), bq = Buf.of(q);
+        Loop.Flat fx = new Loop.Flat(x), fa = new Loop.Flat(absmax), fq = new Loop.Flat(q);
+        long n = x.numel();
+        for (long start = 0, blk = 0; start < n; start += blockSize, blk++) {
+            long end = Math.min(n, start + blockSize);
+            float amax = 0f;
+            for (long i = start; i < end; i++) {
+                float v = Math.abs(bx.getF(fx.at(i)));
+                if (v > amax || v != v) amax = v;
+            }
+            ba.set(fa.at(blk), amax);
+            // a zero block has nothing to scale: map it to the code nearest 0 (dequantizes to 0 either way)
+            for (long i = start; i < end; i++) {
+                float v = bx.getF(fx.at(i));
+                float xn = amax == 0f ? 0f : v / amax;
+                int idx = nearest(c, xn, signed);
+                if (signed && (Float.floatToRawIntBits(c[idx]) < 0) != (Float.floatToRawIntBits(v) < 0)) {
+                    idx += v > 0f ? 1 : -1;
+                    idx = Math.max(0, Math.min(255, idx));
                 }
-                qb.set(q.offset() + i, c);
+                bq.setLong(fq.at(i), idx);
             }
         }
     }
 
-    static void dequantize(Tensor q, float[] code, Tensor absmax, Tensor out, int blockSize) {
-        requireContiguous(absmax, q);
-        if (!out.isContiguous()) throw new IllegalArgumentException("dequantizeBlockwise: output " + out + " must be contiguous");
-        Buf am = new Buf(absmax), qb = new Buf(q), o = new Buf(out);
+    static void dequantize(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize) {
+        float[] c = codeBook(code);
+        Buf bq = Buf.of(q), ba = Buf.of(absmax), bo = Buf.of(out);
+        Loop.Flat fq = new Loop.Flat(q), fa = new Loop.Flat(absmax), fo = new Loop.Flat(out);
         long n = out.numel();
-        for (long i = 0; i < n; i++) {
-            int c = (int) qb.getLong(q.offset() + i);
-            o.set(out.offset() + i, code[c] * am.get(absmax.offset() + i / blockSize));
-        }
-    }
-
-    /** Index of the code entry nearest to v in a sorted code; exact midpoints round up. */
-    static int nearest(float[] code, float v) {
-        if (v <= code[0]) return 0;
-        if (v >= code[255]) return 255;
-        int lo = 0, hi = 255; // invariant: code[lo] <= v < code[hi]
-        while (hi - lo > 1) {
-            int mid = (lo + hi) >>> 1;
-            if (code[mid] <= v) lo = mid; else hi = mid;
-        }
-        float mid = (code[lo] + code[hi]) * 0.5f;
-        return v >= mid ? hi : lo;
-    }
-
-    private static void requireContiguous(Tensor absmax, Tensor q) {
-        if (!absmax.isContiguous() || !q.isContiguous()) {
-            throw new IllegalArgumentException("block quantization needs contiguous absmax and codes, got " + absmax + ", " + q);
+        for (long start = 0, blk = 0; start < n; start += blockSize, blk++) {
+            long end = Math.min(n, start + blockSize);
+            float amax = ba.getF(fa.at(blk));
+            for (long i = start; i < end; i++) {
+                bo.set(fo.at(i), c[(int) bq.getLong(fq.at(i))] * amax);
+            }
         }
     }
 }

@@ -8,34 +8,62 @@ import dev.tally.engine.Region;
 
 import java.lang.foreign.MemorySegment;
 
-/** The CPU device: each arena is one off-heap FFM allocation; ops are plain Java with Vector API kernels. */
+/** The CPU device: arenas are single FFM allocations, ops run in Java (Vector API where it pays). */
 public final class CpuBackend implements Backend {
-    private final CpuOps ops = new CpuOps();
+    private final Device device;
+    private final CpuOps ops;
 
     public CpuBackend(Device device) {
-        if (!(device instanceof Device.Cpu)) throw new IllegalArgumentException("CpuBackend for " + device);
+        if (!(device instanceof Device.Cpu)) throw new IllegalArgumentException("CpuBackend cannot serve device " + device);
+        this.device = device;
+        this.ops = new CpuOps(device);
     }
 
-    @Override public Device device() { return Device.CPU; }
+    @Override public Device device() { return device; }
 
     @Override public Ops ops() { return ops; }
 
     @Override public Region reserve(long bytes, String arenaName) {
-        // A shared FFM arena: closing it invalidates every segment, so a stray access throws instead of reading freed memory.
-        java.lang.foreign.Arena ffm = java.lang.foreign.Arena.ofShared();
-        MemorySegment seg;
+        if (bytes < 0) throw new IllegalArgumentException("arena '" + arenaName + "': negative size " + bytes);
+        java.lang.foreign.Arena memory = java.lang.foreign.Arena.ofShared();
+        MemorySegment segment;
         try {
-            seg = ffm.allocate(Math.max(bytes, 1), Arena.ALIGNMENT);
+            segment = memory.allocate(bytes, Arena.ALIGNMENT);
         } catch (OutOfMemoryError | IllegalArgumentException e) {
-            ffm.close();
-            throw new IllegalStateException("cannot reserve " + bytes + " B of host memory for arena '" + arenaName + "': " + e.getMessage(), e);
+            memory.close();
+            throw new IllegalStateException("arena '" + arenaName + "': could not reserve " + bytes + " B of host memory: " + e.getMessage(), e);
         }
-        MemorySegment region = seg.asSlice(0, bytes);
-        return new Region() {
-            @Override public long byteSize() { return bytes; }
-            @Override public MemorySegment segment() { return region; }
-            @Override public long address() { return region.address(); }
-            @Override public void close() { ffm.close(); }
-        };
+        return new HostRegion(memory, segment, arenaName);
+    }
+
+    /** One FFM allocation; closing it frees the memory, after which any access through the segment throws. */
+    private static final class HostRegion implements Region {
+        private final java.lang.foreign.Arena memory;
+        private final MemorySegment segment;
+        private final String name;
+        private boolean closed;
+
+        HostRegion(java.lang.foreign.Arena memory, MemorySegment segment, String name) {
+            this.memory = memory;
+            this.segment = segment;
+            this.name = name;
+        }
+
+        @Override public long byteSize() { return segment.byteSize(); }
+
+        @Override public MemorySegment segment() {
+            if (closed) throw new IllegalStateException("arena '" + name + "' is closed: its memory was freed");
+            return segment;
+        }
+
+        @Override public long address() { return segment.address(); }
+
+        @Override public synchronized void close() {
+            if (closed) return;
+            closed = true;
+            memory.close();
+        }
+
+        @Override public String toString() { return "HostRegion[" + name + ", " + segment.byteSize() + " B]"; }
     }
 }

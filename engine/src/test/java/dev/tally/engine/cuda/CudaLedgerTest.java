@@ -24,7 +24,7 @@ class CudaLedgerTest {
     private static final Device GPU = Device.cuda(0);
 
     @Test void ledgerTotalIsTheDevicesUsedMemory() {
-        TestDevices.assumeAvailable(GPU);
+        TestDevices.assumeUsable(GPU);
         CudaBackend backend = (CudaBackend) Backends.of(GPU);
         MemoryLedger ledger = new MemoryLedger();
         // warm-up: cuBLAS and cuSOLVER load their kernels lazily on first use

@@ -29,7 +29,7 @@ class CudaVsCpuTest {
 
     /** Each test reports its own skip (a class-level skip would hide how many cases did not run). */
     @BeforeEach void open() {
-        TestDevices.assumeAvailable(GPU);
+        TestDevices.assumeUsable(GPU);
         if (gpu == null) {
             cpu = new Fixtures(Device.CPU, 64L << 20, 7);
             gpu = new Fixtures(GPU, 64L << 20, 7);

@@ -1,0 +1,360 @@
+package dev.tally.engine.cpu;
+
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+
+/**
+ * Vector API fast paths for contiguous F32 tensors (the common case in training); every method returns false when its
+ * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32 (transcendentals via
+ * the Vector API's SVML-backed lanewise ops, within an ulp or two).
+ */
+final class Fast {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final int L = S.length();
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    private Fast() {}
+
+    static boolean f32(Tensor... ts) {
+        for (Tensor t : ts) if (t.dtype() != DType.F32 || !t.isContiguous()) return false;
+        return true;
+    }
+
+    private static FloatVector load(MemorySegment seg, long i) {
+        return FloatVector.fromMemorySegment(S, seg, i * 4, NATIVE);
+    }
+
+    private static FloatVector unaryV(UnaryOp op, FloatVector x) {
+        return switch (op) {
+            case NEG -> x.neg();
+            case ABS -> x.abs();
+            case EXP -> x.lanewise(VectorOperators.EXP);
+            case LOG -> x.lanewise(VectorOperators.LOG);
+            case SQRT -> x.sqrt();
+            case RSQRT -> FloatVector.broadcast(S, 1f).div(x.sqrt());
+            case SQUARE -> x.mul(x);
+            case RECIPROCAL -> FloatVector.broadcast(S, 1f).div(x);
+            case TANH -> x.lanewise(VectorOperators.TANH);
+            case SIGMOID -> sigmoid(x);
+            case SILU -> x.mul(sigmoid(x));
+            default -> throw new IllegalStateException("no vector form for " + op);
+        };
+    }
+
+    private static FloatVector sigmoid(FloatVector x) {
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        return one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+    }
+
+    static boolean unary(UnaryOp op, Tensor x, Tensor out) {
+        if (!f32(x, out)) return false;
+        switch (op) {
+            case NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, TANH, SIGMOID, SILU -> { }
+            default -> { return false; }
+        }
+        MemorySegment a = x.segment(), o = out.segment();
+        long xo = x.offset(), oo = out.offset(), n = out.numel();
+        long i = 0;
+        for (; i + L <= n; i += L) unaryV(op, load(a, xo + i)).intoMemorySegment(o, (oo + i) * 4, NATIVE);
+        for (; i < n; i++) o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unary(op, a.getAtIndex(Buf.F, xo + i)));
+        return true;
+    }
+
+    static boolean unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
+        if (!f32(x, dy, dx) || (op != UnaryOp.SILU && op != UnaryOp.SIGMOID && op != UnaryOp.EXP)) return false;
+        MemorySegment a = x.segment(), g = dy.segment(), o = dx.segment();
+        long xo = x.offset(), go = dy.offset(), oo = dx.offset(), n = dx.numel();
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        long i = 0;
+        for (; i + L <= n; i += L) {
+            FloatVector v = load(a, xo + i), d = load(g, go + i);
+            FloatVector r = switch (op) {
+                case EXP -> d.mul(v.lanewise(VectorOperators.EXP));
+                case SIGMOID -> {
+                    FloatVector s = sigmoid(v);
+                    yield d.mul(s).mul(one.sub(s));
+                }
+                default -> { // SILU: s·(1 + x·(1 − s))
+                    FloatVector s = sigmoid(v);
+                    yield d.mul(s).mul(one.add(v.mul(one.sub(s))));
+                }
+            };
+            r.intoMemorySegment(o, (oo + i) * 4, NATIVE);
+        }
+        for (; i < n; i++) {
+            o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unaryGrad(op, a.getAtIndex(Buf.F, xo + i), g.getAtIndex(Buf.F, go + i)));
+        }
+        return true;
+    }
+
+    private static boolean vectorizable(BinaryOp op) {
+        return switch (op) {
+            case ADD, SUB, MUL, DIV, MAX, MIN -> true;
+            default -> false;
+        };
+    }
+
+    /** One call per op (a constant operator per branch, so the Vector API intrinsifies it). */
+    private static FloatVector apply(BinaryOp op, FloatVector a, FloatVector b) {
+        return switch (op) {
+            case ADD -> a.add(b);
+            case SUB -> a.sub(b);
+            case MUL -> a.mul(b);
+            case DIV -> a.div(b);
+            case MAX -> a.max(b);
+            case MIN -> a.min(b);
+            default -> throw new IllegalStateException("no vector form for " + op);
+        };
+    }
+
+    /** Same shapes, or b a contiguous row repeated over a's leading dims (bias, norm weights). */
+    static boolean binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        if (!vectorizable(op) || !f32(a, b, out) || !a.shape().equals(out.shape())) return false;
+        long n = out.numel(), bn = b.numel();
+        boolean same = b.shape().equals(out.shape());
+        boolean row = !same && out.rank() >= 1 && bn == out.dim(-1) && (b.rank() == 0 || b.dim(-1) == bn);
+        if (!same && !row) return false;
+        if (bn == 0 || n == 0) return true;
+        MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
+        long ao = a.offset(), bo = b.offset(), oo = out.offset();
+        long period = same ? n : bn;
+        for (long start = 0; start < n; start += period) {
+            long i = 0;
+            for (; i + L <= period; i += L) {
+                apply(op, load(sa, ao + start + i), load(sb, bo + i + (same ? start : 0))).intoMemorySegment(so, (oo + start + i) * 4, NATIVE);
+            }
+            for (; i < period; i++) {
+                double r = Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + start + i), sb.getAtIndex(Buf.F, bo + i + (same ? start : 0)));
+                so.setAtIndex(Buf.F, oo + start + i, (float) r);
+            }
+        }
+        return true;
+    }
+
+    static boolean binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
+        if (!vectorizable(op) || !f32(a, out)) return false;
+        MemorySegment sa = a.segment(), so = out.segment();
+        long ao = a.offset(), oo = out.offset(), n = out.numel();
+        float fs = (float) s;
+        if ((double) fs != s && (op == BinaryOp.ADD || op == BinaryOp.SUB || op == BinaryOp.MUL || op == BinaryOp.DIV)) {
+            return false; // a scalar not exact in fp32: keep the double arithmetic of the generic path
+        }
+        FloatVector vs = FloatVector.broadcast(S, fs);
+        long i = 0;
+        for (; i + L <= n; i += L) apply(op, load(sa, ao + i), vs).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+        for (; i < n; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), s));
+        return true;
+    }
+
+    static boolean axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
+        if (!f32(x, y, out) || !x.shape().equals(out.shape()) || !y.shape().equals(out.shape()) || alpha == 0 || beta == 0) return false;
+        MemorySegment sx = x.segment(), sy = y.segment(), so = out.segment();
+        long xo = x.offset(), yo = y.offset(), oo = out.offset(), n = out.numel();
+        FloatVector va = FloatVector.broadcast(S, (float) alpha), vb = FloatVector.broadcast(S, (float) beta);
+        long i = 0;
+        for (; i + L <= n; i += L) {
+            load(sx, xo + i).mul(va).add(load(sy, yo + i).mul(vb)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+        }
+        for (; i < n; i++) {
+            so.setAtIndex(Buf.F, oo + i, (float) (alpha * sx.getAtIndex(Buf.F, xo + i) + beta * sy.getAtIndex(Buf.F, yo + i)));
+        }
+        return true;
+    }
+
+    /** Row-wise softmax / log-softmax over contiguous F32 rows (non-causal). */
+    static boolean softmax(Tensor x, Tensor out, boolean log, boolean causal) {
+        if (!f32(x, out) || x.rank() < 1 || (causal && (log || x.rank() < 2))) return false;
+        int c = x.dim(-1);
+        if (c == 0) return true;
+        long rows = x.numel() / c;
+        int rr = causal ? x.dim(-2) : 1;
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        CpuThreads.parallelFor(chunks(rows, c), CpuThreads.count(), chunk -> {
+            long r0 = chunkStart(rows, c, chunk), r1 = chunkStart(rows, c, chunk + 1);
+            for (long r = r0; r < r1; r++) {
+                // causal: element j of row i is kept when j <= i + (C − R); the rest is 0
+                int keep = causal ? (int) Math.max(0, Math.min(c, (r % rr) + (c - rr) + 1)) : c;
+                long ob = oo + r * c;
+                if (keep > 0) softmaxRow(sx, xo + r * c, so, ob, keep, log);
+                for (int j = keep; j < c; j++) so.setAtIndex(Buf.F, ob + j, 0f);
+            }
+        });
+        return true;
+    }
+
+    private static void softmaxRow(MemorySegment sx, long xb, MemorySegment so, long ob, int c, boolean log) {
+        FloatVector vm = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+        int j = 0;
+        for (; j + L <= c; j += L) vm = vm.max(load(sx, xb + j));
+        float m = vm.reduceLanes(VectorOperators.MAX);
+        for (; j < c; j++) m = Math.max(m, sx.getAtIndex(Buf.F, xb + j));
+        if (m == Float.NEGATIVE_INFINITY || (log && m == Float.POSITIVE_INFINITY)) m = 0f;
+        FloatVector shift = FloatVector.broadcast(S, m);
+        FloatVector vs = FloatVector.zero(S);
+        double sum = 0;
+        j = 0;
+        for (; j + L <= c; j += L) {
+            FloatVector e = load(sx, xb + j).sub(shift).lanewise(VectorOperators.EXP);
+            if (!log) e.intoMemorySegment(so, (ob + j) * 4, NATIVE); // out == x is fine: x[j] is read before
+            vs = vs.add(e);
+        }
+        sum += vs.reduceLanes(VectorOperators.ADD);
+        for (; j < c; j++) {
+            float e = (float) Math.exp(sx.getAtIndex(Buf.F, xb + j) - m);
+            if (!log) so.setAtIndex(Buf.F, ob + j, e);
+            sum += e;
+        }
+        if (log) {
+            FloatVector lse = FloatVector.broadcast(S, (float) (m + Math.log(sum)));
+            j = 0;
+            for (; j + L <= c; j += L) load(sx, xb + j).sub(lse).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            float l = (float) (m + Math.log(sum));
+            for (; j < c; j++) so.setAtIndex(Buf.F, ob + j, sx.getAtIndex(Buf.F, xb + j) - l);
+        } else {
+            FloatVector inv = FloatVector.broadcast(S, (float) (1.0 / sum));
+            j = 0;
+            for (; j + L <= c; j += L) load(so, ob + j).mul(inv).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            float fi = (float) (1.0 / sum);
+            for (; j < c; j++) so.setAtIndex(Buf.F, ob + j, so.getAtIndex(Buf.F, ob + j) * fi);
+        }
+    }
+
+    /** RMSNorm forward over contiguous F32 rows with a contiguous F32 weight. */
+    static boolean rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
+        if (!f32(x, w, out) || (rstd != null && !f32(rstd))) return false;
+        int d = x.dim(-1);
+        if (d == 0) return false;
+        long rows = x.numel() / d;
+        MemorySegment sx = x.segment(), sw = w.segment(), so = out.segment();
+        MemorySegment sr = rstd == null ? null : rstd.segment();
+        long xo = x.offset(), wo = w.offset(), oo = out.offset(), ro = rstd == null ? 0 : rstd.offset();
+        CpuThreads.parallelFor(chunks(rows, d), CpuThreads.count(), chunk -> {
+            long r0 = chunkStart(rows, d, chunk), r1 = chunkStart(rows, d, chunk + 1);
+            for (long r = r0; r < r1; r++) {
+                long xb = xo + r * d, ob = oo + r * d;
+                FloatVector acc = FloatVector.zero(S);
+                int j = 0;
+                for (; j + L <= d; j += L) {
+                    FloatVector v = load(sx, xb + j);
+                    acc = v.fma(v, acc);
+                }
+                double ss = acc.reduceLanes(VectorOperators.ADD);
+                for (; j < d; j++) {
+                    double v = sx.getAtIndex(Buf.F, xb + j);
+                    ss += v * v;
+                }
+                float rs = (float) (1.0 / Math.sqrt(ss / d + eps));
+                FloatVector vr = FloatVector.broadcast(S, rs);
+                j = 0;
+                for (; j + L <= d; j += L) load(sx, xb + j).mul(vr).mul(load(sw, wo + j)).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+                for (; j < d; j++) so.setAtIndex(Buf.F, ob + j, sx.getAtIndex(Buf.F, xb + j) * rs * sw.getAtIndex(Buf.F, wo + j));
+                if (sr != null) sr.setAtIndex(Buf.F, ro + r, rs);
+            }
+        });
+        return true;
+    }
+
+    /** Same-dtype copy between contiguous tensors of one shape: a plain memory copy. */
+    static boolean copy(Tensor src, Tensor dst) {
+        if (src.dtype() != dst.dtype() || !src.shape().equals(dst.shape()) || !src.isContiguous() || !dst.isContiguous()) return false;
+        int es = src.dtype().byteSize();
+        MemorySegment.copy(src.segment(), src.offset() * es, dst.segment(), dst.offset() * es, src.numel() * es);
+        return true;
+    }
+
+    /** SUM / MEAN along a dimension other than the last: whole contiguous rows are added with vectors. */
+    static boolean reduceLeading(dev.tally.engine.ReduceOp op, Tensor x, int dim, Tensor out) {
+        if ((op != dev.tally.engine.ReduceOp.SUM && op != dev.tally.engine.ReduceOp.MEAN) || !f32(x, out) || dim == x.rank() - 1) return false;
+        int len = x.dim(dim);
+        long inner = 1;
+        for (int i = dim + 1; i < x.rank(); i++) inner *= x.dim(i);
+        if (inner > (1 << 24) || len == 0) return false;
+        long outer = x.numel() / Math.max(1, len * inner);
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        float scale = op == dev.tally.engine.ReduceOp.MEAN ? 1f / len : 1f;
+        int in = (int) inner;
+        for (long o = 0; o < outer; o++) {
+            long ob = oo + o * inner, xb = xo + o * len * inner;
+            int j = 0;
+            for (; j + L <= in; j += L) {
+                FloatVector acc = FloatVector.zero(S);
+                for (int k = 0; k < len; k++) acc = acc.add(load(sx, xb + (long) k * inner + j));
+                acc.mul(scale).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            }
+            for (; j < in; j++) {
+                float acc = 0f;
+                for (int k = 0; k < len; k++) acc += sx.getAtIndex(Buf.F, xb + (long) k * inner + j);
+                so.setAtIndex(Buf.F, ob + j, acc * scale);
+            }
+        }
+        return true;
+    }
+
+    /** RMSNorm backward over contiguous F32 rows; dweight (if any) accumulated in double per column. */
+    static boolean rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
+        if (!f32(x, w, rstd, dy, dx) || (dw != null && !f32(dw))) return false;
+        int d = x.dim(-1);
+        if (d == 0) return false;
+        long rows = x.numel() / d;
+        MemorySegment sx = x.segment(), sw = w.segment(), sr = rstd.segment(), sg = dy.segment(), so = dx.segment();
+        long xo = x.offset(), wo = w.offset(), ro = rstd.offset(), go = dy.offset(), oo = dx.offset();
+        float[] dwAcc = dw == null ? null : new float[d];
+        for (long r = 0; r < rows; r++) {
+            long xb = xo + r * d, gb = go + r * d, ob = oo + r * d;
+            float rs = sr.getAtIndex(Buf.F, ro + r);
+            FloatVector vr = FloatVector.broadcast(S, rs);
+            // dot = Σ dy·w·xhat with xhat = x·rstd
+            FloatVector acc = FloatVector.zero(S);
+            int j = 0;
+            for (; j + L <= d; j += L) {
+                FloatVector xh = load(sx, xb + j).mul(vr), g = load(sg, gb + j);
+                acc = g.mul(load(sw, wo + j)).fma(xh, acc);
+                if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
+            }
+            double dot = acc.reduceLanes(VectorOperators.ADD);
+            for (; j < d; j++) {
+                float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
+                dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
+                if (dwAcc != null) dwAcc[j] += g * xh;
+            }
+            float mean = (float) (dot / d);
+            FloatVector vm = FloatVector.broadcast(S, mean);
+            j = 0;
+            for (; j + L <= d; j += L) {
+                FloatVector xh = load(sx, xb + j).mul(vr);
+                FloatVector g = load(sg, gb + j).mul(load(sw, wo + j));
+                g.sub(xh.mul(vm)).mul(vr).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+            }
+            for (; j < d; j++) {
+                float xh = sx.getAtIndex(Buf.F, xb + j) * rs;
+                float g = sg.getAtIndex(Buf.F, gb + j) * sw.getAtIndex(Buf.F, wo + j);
+                so.setAtIndex(Buf.F, ob + j, rs * (g - xh * mean));
+            }
+        }
+        if (dw != null) {
+            MemorySegment sd = dw.segment();
+            for (int j = 0; j < d; j++) sd.setAtIndex(Buf.F, dw.offset() + j, dwAcc[j]);
+        }
+        return true;
+    }
+
+    /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
+    private static int chunks(long rows, int cols) {
+        long total = rows * cols;
+        return (int) Math.max(1, Math.min(rows, total / (1 << 16)));
+    }
+
+    private static long chunkStart(long rows, int cols, int chunk) {
+        return rows * chunk / chunks(rows, cols);
+    }
+}

@@ -1,0 +1,124 @@
+package dev.tally.engine.cpu;
+
+import dev.tally.engine.DType;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
+/**
+ * Batched matmul with broadcast batch dims over any strided views, on the blocked {@link Gemm}. F32 outputs with unit
+ * column stride are written in place; other outputs (bf16, f16, strided columns) get the fp32 product in a scratch
+ * buffer first, so accumulation stays fp32 over the whole K before the single rounding to the output dtype.
+ */
+final class Matmul {
+    /** Below this many flops per product, threads cost more than they save. */
+    private static final long PARALLEL_FLOPS = 1L << 21;
+
+    private Matmul() {}
+
+    static void matmul(Tensor a, Tensor b, Tensor out, double alpha, double beta) {
+        matmul(a, b, out, alpha, beta, CpuThreads.count());
+    }
+
+    static void matmul(Tensor a, Tensor b, Tensor out, double alpha, double beta, int threads) {
+        int r = out.rank();
+        int m = out.dim(-2), n = out.dim(-1), k = a.dim(-1);
+        int[] batchDims = Arrays.copyOf(out.dims(), r - 2);
+        Shape batch = Shape.of(batchDims);
+        long[] as = batchStrides(a, batch), bs = batchStrides(b, batch), os = Arrays.copyOf(out.strides(), r - 2);
+        int batches = Math.toIntExact(batch.numel());
+        if (batches == 0 || m == 0 || n == 0) return;
+        Buf ba = Buf.of(a), bb = Buf.of(b), bo = Buf.of(out);
+        boolean direct = out.dtype() == DType.F32 && (n == 1 || out.stride(-1) == 1);
+        long flops = 2L * m * n * k;
+        float fa = (float) alpha, fb = (float) beta;
+
+        record Job(Gemm.Operand a, Gemm.Operand b, long outOffset) {}
+        Job[] jobs = new Job[batches];
+        for (int bi = 0; bi < batches; bi++) {
+            long ao = a.offset(), bo0 = b.offset(), oo = out.offset();
+            long rem = bi;
+            for (int i = batchDims.length - 1; i >= 0; i--) {
+                long q = rem / batchDims[i];
+                long idx = rem - q * batchDims[i];
+                ao += idx * as[i];
+                bo0 += idx * bs[i];
+                oo += idx * os[i];
+                rem = q;
+            }
+            jobs[bi] = new Job(new Gemm.Operand(ba, ao, a.stride(-2), a.stride(-1)),
+                    new Gemm.Operand(bb, bo0, b.stride(-2), b.stride(-1)), oo);
+        }
+
+        if (direct) {
+            MemorySegment seg = bo.seg();
+            long ld = out.stride(-2);
+            if (batches >= threads && flops * threads < PARALLEL_FLOPS * 64) {
+                // many small products (attention heads): one product per task
+                CpuThreads.parallelFor(batches, threads, bi -> Gemm.run(jobs[bi].a, jobs[bi].b,
+                        new Gemm.Dest(seg, jobs[bi].outOffset, ld), 0, m, 0, n, k, fa, fb, Gemm.scratch()));
+            } else {
+                for (Job j : jobs) one(j.a, j.b, new Gemm.Dest(seg, j.outOffset, ld), m, n, k, fa, fb, threads);
+            }
+            return;
+        }
+        // fp32 product into scratch, then out = alpha·P + beta·out rounded to out's dtype
+        MemorySegment tmp = MemorySegment.ofArray(new byte[Math.multiplyExact(Math.multiplyExact(m, n), 4)]);
+        long om = out.stride(-2), on = out.stride(-1);
+        for (Job j : jobs) {
+            one(j.a, j.b, new Gemm.Dest(tmp, 0, n), m, n, k, 1f, 0f, threads);
+            for (int i = 0; i < m; i++) {
+                for (int c = 0; c < n; c++) {
+                    long at = j.outOffset + i * om + c * on;
+                    double v = alpha * tmp.getAtIndex(Buf.F, (long) i * n + c);
+                    if (beta != 0) v += beta * bo.get(at);
+                    bo.set(at, v);
+                }
+            }
+        }
+    }
+
+    /** One product, split over threads by row ranges (or column ranges when there are few rows). */
+    private static void one(Gemm.Operand a, Gemm.Operand b, Gemm.Dest c, int m, int n, int k, float alpha, float beta, int threads) {
+        long flops = 2L * m * n * k;
+        int t = flops < PARALLEL_FLOPS ? 1 : Math.min(threads, CpuThreads.count());
+        if (t <= 1) {
+            Gemm.run(a, b, c, 0, m, 0, n, k, alpha, beta, Gemm.scratch());
+            return;
+        }
+        int rowBlocks = (m + Gemm.MR - 1) / Gemm.MR, colBlocks = (n + Gemm.NR - 1) / Gemm.NR;
+        if (rowBlocks >= t * 2 || rowBlocks >= colBlocks) {
+            int tasks = Math.min(t, rowBlocks);
+            CpuThreads.parallelFor(tasks, t, task -> {
+                int i0 = split(rowBlocks, tasks, task) * Gemm.MR, i1 = Math.min(m, split(rowBlocks, tasks, task + 1) * Gemm.MR);
+                if (i0 < i1) Gemm.run(a, b, c, i0, i1, 0, n, k, alpha, beta, Gemm.scratch());
+            });
+        } else {
+            int tasks = Math.min(t, colBlocks);
+            CpuThreads.parallelFor(tasks, t, task -> {
+                int j0 = split(colBlocks, tasks, task) * Gemm.NR, j1 = Math.min(n, split(colBlocks, tasks, task + 1) * Gemm.NR);
+                if (j0 < j1) Gemm.run(a, b, c, 0, m, j0, j1, k, alpha, beta, Gemm.scratch());
+            });
+        }
+    }
+
+    /** Start of part {@code i} of {@code total} units divided into {@code parts} near-equal parts. */
+    private static int split(int total, int parts, int i) {
+        return (int) ((long) total * i / parts);
+    }
+
+    /** Strides of t's batch dims (all but the last two) aligned to the output batch shape, 0 where broadcast. */
+    static long[] batchStrides(Tensor t, Shape batch) {
+        int r = batch.rank(), tr = t.rank() - 2;
+        long[] s = new long[r];
+        long[] ts = t.strides();
+        for (int i = 0; i < r; i++) {
+            int j = i - (r - tr);
+            if (j < 0) continue;
+            s[i] = t.dim(j) == 1 ? 0 : ts[j];
+        }
+        return s;
+    }
+}

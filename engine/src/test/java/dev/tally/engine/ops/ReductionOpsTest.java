@@ -1,0 +1,113 @@
+package dev.tally.engine.ops;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.Backends;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.Ops;
+import dev.tally.engine.ReduceOp;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.SeededRandom;
+import dev.tally.engine.testing.TestArenas;
+import dev.tally.engine.testing.TestDevices;
+import dev.tally.engine.testing.Views;
+import dev.tally.engine.testing.Views.Layout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import static dev.tally.engine.testing.Reference.assertClose;
+import static dev.tally.engine.testing.Reference.round;
+
+/** reduce (every dim) and reduceAll for every ReduceOp against double references. */
+class ReductionOpsTest {
+
+    static double reduceRef(ReduceOp op, double[] v) {
+        double acc = switch (op) {
+            case MAX -> Double.NEGATIVE_INFINITY;
+            case MIN -> Double.POSITIVE_INFINITY;
+            default -> 0;
+        };
+        double m = Double.NEGATIVE_INFINITY;
+        for (double x : v) m = Math.max(m, x);
+        for (double x : v) {
+            acc = switch (op) {
+                case SUM, MEAN -> acc + x;
+                case MAX -> Math.max(acc, x);
+                case MIN -> Math.min(acc, x);
+                case SUM_SQUARES, NORM2 -> acc + x * x;
+                case MAX_ABS -> Math.max(acc, Math.abs(x));
+                case LOGSUMEXP -> acc + Math.exp(x - m);
+            };
+        }
+        return switch (op) {
+            case MEAN -> acc / v.length;
+            case NORM2 -> Math.sqrt(acc);
+            case LOGSUMEXP -> m + Math.log(acc);
+            default -> acc;
+        };
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("dev.tally.engine.ops.Cases#deviceDtypeLayout")
+    void reduceAlongEachDim(Device device, DType dt, Layout layout) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(21);
+        Ops ops = Backends.of(device).ops();
+        try (Arena arena = TestArenas.open(device)) {
+            for (Shape shape : Cases.SHAPES) {
+                int n = Cases.numel(shape);
+                double[] x = round(dt, r.normal(n, 3));
+                Tensor tx = Views.of(arena, "x", dt, shape, x, layout);
+                for (int dim = 0; dim < shape.rank(); dim++) {
+                    int[] od = shape.toArray();
+                    od[dim] = 1;
+                    Shape os = Shape.of(od);
+                    for (ReduceOp op : ReduceOp.values()) {
+                        long mark = arena.mark();
+                        Tensor out = Views.empty(arena, "out", DType.F32, os, layout);
+                        ops.reduce(op, tx, dim - shape.rank(), out); // negative dim indices work too
+                        double[] expect = new double[Cases.numel(os)];
+                        int len = shape.dim(dim);
+                        int inner = 1;
+                        for (int k = dim + 1; k < shape.rank(); k++) inner *= shape.dim(k);
+                        for (int o = 0; o < expect.length; o++) {
+                            int outer = o / inner, in = o % inner;
+                            double[] v = new double[len];
+                            for (int k = 0; k < len; k++) v[k] = x[(outer * len + k) * inner + in];
+                            expect[o] = (float) reduceRef(op, v);
+                        }
+                        assertClose(expect, Views.read(out), 1e-5, 1e-5, "reduce " + op + " dim " + dim + " of " + dt + shape + " " + layout);
+                        arena.release(mark);
+                    }
+                }
+                for (ReduceOp op : ReduceOp.values()) {
+                    long mark = arena.mark();
+                    Tensor out = arena.allocate("all", dt, 1, 1);
+                    ops.reduceAll(op, tx, out);
+                    assertClose(new double[]{round(dt, reduceRef(op, x))}, Views.read(out), Cases.rtol(dt), 1e-5,
+                            "reduceAll " + op + " of " + dt + shape + " " + layout);
+                    arena.release(mark);
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void nanPropagatesThroughMaxAndSums(Device device) {
+        TestDevices.assumeUsable(device);
+        Ops ops = Backends.of(device).ops();
+        try (Arena arena = TestArenas.open(device)) {
+            Tensor x = arena.allocate("x", DType.F32, 5).copyFrom(new float[]{1, Float.NaN, 3, -2, 0});
+            Tensor out = arena.allocate("out", DType.F32, 1);
+            for (ReduceOp op : ReduceOp.values()) {
+                ops.reduceAll(op, x, out);
+                org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(out.item()), "reduceAll " + op + " with a NaN input");
+            }
+            Tensor big = arena.allocate("big", DType.F32, 3).copyFrom(new float[]{1000, 1000, -1e30f});
+            ops.reduceAll(ReduceOp.LOGSUMEXP, big, out);
+            assertClose(new double[]{1000 + Math.log(2)}, new double[]{out.item()}, 1e-6, 0, "stable logsumexp");
+        }
+    }
+}
