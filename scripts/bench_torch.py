@@ -105,7 +105,7 @@ def bench(model_name, batch, seq, steps, device, dtype):
         opt.step()
         opt.zero_grad(set_to_none=False)
 
-    for _ in range(2):
+    for _ in range(10):  # warm-up, as tally bench does
         step()
     if cuda:
         torch.cuda.synchronize()
@@ -126,7 +126,7 @@ def main():
     ap.add_argument("--model", default="tiny", choices=sorted(CONFIGS))
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     a = ap.parse_args()
