@@ -22,6 +22,17 @@ public final class CrossEntropy implements LinearCrossEntropy {
         }
     }
 
+    /**
+     * Saved for backward: logits (N×V), lse, mask (N each), count; forward's temporaries: target logit and nll (N each);
+     * backward's: the logits gradient (N×V), −1s and row scales (N each), the scale. Peak = saved + backward's.
+     */
+    @Override public long lossArenaBytes(int n, int d, int v) {
+        long logits = Arena.alignUp(4L * n * v), row = Arena.alignUp(4L * n), one = Arena.alignUp(4);
+        long saved = logits + 2 * row + one;
+        long forwardTemps = 2 * row, backwardTemps = logits + 2 * row + one;
+        return saved + Math.max(forwardTemps, backwardTemps);
+    }
+
     @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena) {
         LossChecks.check(e, c, targets, loss);
         Ops ops = e.ops();

@@ -26,6 +26,14 @@ public sealed interface LinearCrossEntropy permits CrossEntropy, CutCrossEntropy
      */
     void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena);
 
+    /**
+     * Bytes the LOSS arena must hold at its peak for forward then backward on N rows, width D and vocabulary V, when it
+     * is bump-allocated (every loss buffer is fp32, whatever the dtype of E and C, so the dtype does not enter). This is
+     * the closed form of what {@link #forward} and {@link #backward} book, so a caller can size the arena before the
+     * first step; the META device books the same bytes (tests hold the three equal).
+     */
+    long lossArenaBytes(int n, int d, int v);
+
     /** Which implementation, by the CLI's names. */
     static LinearCrossEntropy named(String name) {
         return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {

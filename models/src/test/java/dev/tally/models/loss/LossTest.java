@@ -87,6 +87,50 @@ class LossTest {
         assertTrue(ce >= 2 * logits, "CE books the N×V fp32 logits and their gradient (2 × " + logits + " B): " + ce);
         assertEquals(8_388_608_000L, logits);
         assertTrue(cce < 2_000_000, "CCE loss workspace " + cce + " B must stay under 2 MB");
+        assertEquals(ce, new CrossEntropy().lossArenaBytes(n, d, v));
+        assertEquals(cce, new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT).lossArenaBytes(n, d, v));
+    }
+
+    /** The loss arena's ledger peak for one forward + backward on {@code device} (random data on CPU, none on META). */
+    private static long lossPeak(LinearCrossEntropy ce, Device device, int n, int d, int v) {
+        MemoryLedger ledger = new MemoryLedger();
+        try (Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, device, 8L << 20);
+             Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, device, 8L << 20)) {
+            Tensor e = in.allocate("e", DType.F32, n, d), c = in.allocate("c", DType.F32, v, d), t = in.allocate("t", DType.I64, n);
+            Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1);
+            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
+            if (device.hasMemory()) {
+                SplittableRandom r = new SplittableRandom(n * 31L + v);
+                e.copyFrom(rand(r, n * d, 1));
+                c.copyFrom(rand(r, v * d, 1));
+                long[] ids = new long[n];
+                for (int i = 0; i < n; i++) ids[i] = i % 5 == 0 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
+                t.copyFrom(ids);
+                g.copyFrom(new float[] {1});
+            }
+            ce.backward(ce.forward(e, c, t, l, ws), g, de, dc, ws);
+            assertEquals(ws.highWater(), ledger.entry(device, MemoryCategory.LOSS).peak(), "bump arena: high water = ledger peak");
+            return ledger.entry(device, MemoryCategory.LOSS).peak();
+        }
+    }
+
+    @Test
+    void metaBooksTheSameLossBytesAsCpuAndTheClosedFormSaysSoUpFront() {
+        int[][] shapes = {{45, 12, 301}, {7, 5, 30}, {130, 16, 1000}, {1, 3, 2}};
+        LinearCrossEntropy[] losses = {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.EXACT),
+                new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, false, true, Double.NaN)),
+                new CutCrossEntropy(new CutCrossEntropy.Options(16, 4, true, true, false, Double.NaN))};
+        for (int[] s : shapes) {
+            for (LinearCrossEntropy ce : losses) {
+                String who = ce.getClass().getSimpleName() + (ce instanceof CutCrossEntropy x ? " " + x.options() : "")
+                        + " N=" + s[0] + " D=" + s[1] + " V=" + s[2];
+                long cpu = lossPeak(ce, Device.CPU, s[0], s[1], s[2]);
+                long meta = lossPeak(ce, Device.META, s[0], s[1], s[2]);
+                assertEquals(cpu, meta, "META books what CPU books: " + who);
+                assertEquals(cpu, ce.lossArenaBytes(s[0], s[1], s[2]), "closed form = booked: " + who);
+            }
+        }
     }
 
     @Test
