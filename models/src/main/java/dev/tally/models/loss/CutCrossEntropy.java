@@ -32,7 +32,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             if (rowBlock < 1 || vocabTile < 1) throw new IllegalArgumentException("CCE tiles must be positive: " + rowBlock + "x" + vocabTile);
         }
 
-        boolean filtering() { return filterE || filterC; }
+        /** True when either gradient may skip tiles. */
+        public boolean filtering() { return filterE || filterC; }
     }
 
     private final Options options;
