@@ -73,6 +73,19 @@ class LossTest {
         assertTrue(stats.skippedE() > stats.tiles() / 2, "most tiles skipped: " + stats);
         assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss));
         Fixtures.assertClose(got.de, ref.de, 1e-2, "dE with filtering (skipped entries are below 2^-12 each)");
+        // fp32's own threshold 2^-28 (the default options on F32 inputs): off-target probabilities here are ~e^-40
+        CutCrossEntropy fp32 = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN));
+        Result exact32 = run(fp32, e, c, t, n, d, v);
+        assertTrue(fp32.lastStats().skippedE() > 0 && fp32.lastStats().skippedC() > 0, "fp32 eps skips tiles too: " + fp32.lastStats());
+        assertEquals(ref.loss, exact32.loss, 1e-6 * Math.abs(ref.loss));
+        Fixtures.assertClose(exact32.de, ref.de, 1e-5, "dE with fp32 filtering");
+        Fixtures.assertClose(exact32.dc, ref.dc, 1e-5, "dC with fp32 filtering");
+        // only dE filtered: dC is computed for every tile
+        CutCrossEntropy onlyE = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, false, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
+        Result gotE = run(onlyE, e, c, t, n, d, v);
+        assertTrue(onlyE.lastStats().skippedE() > 0 && onlyE.lastStats().skippedC() == 0, onlyE.lastStats().toString());
+        Fixtures.assertClose(gotE.dc, ref.dc, 1e-5, "dC unfiltered when only dE is filtered");
+        Fixtures.assertClose(gotE.de, ref.de, 1e-2, "dE filtered");
         assertEquals(Math.scalb(1.0, -12), CutCrossEntropy.autoFilterEps(DType.BF16));
         assertEquals(Math.scalb(1.0, -28), CutCrossEntropy.autoFilterEps(DType.F32));
     }
