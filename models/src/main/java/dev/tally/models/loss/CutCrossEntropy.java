@@ -25,7 +25,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
 
     /** Tile sizes and filtering. {@code filterEps} NaN means "auto": eps(dtype of E)/32. */
     public record Options(int rowBlock, int vocabTile, boolean filterE, boolean filterC, boolean sortVocab, double filterEps) {
-        public static final Options DEFAULT = new Options(64, 64, true, true, true, Double.NaN);
+        // 32 vocabulary columns: the two gathered (32 × D) blocks of backward stay small at D = 2304 (< 2 MB in all)
+        public static final Options DEFAULT = new Options(64, 32, true, true, true, Double.NaN);
         public static final Options EXACT = new Options(64, 64, false, false, false, Double.NaN);
 
         public Options {
@@ -69,7 +70,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     /**
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
      * logit tile, tile LSE, gathered rows (max(tile rows, tile columns) × D), dot, column sums, partial sum; backward's:
-     * one logit tile, gathered classifier rows (tile columns × D), tile ids, local targets, −1s, scale, max |d|.
+     * one logit tile, with sorting the gathered classifier rows and their dC (tile columns × D each) and tile ids, then
+     * local targets, −1s, scale, max |d|.
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
@@ -79,7 +81,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         long blockVec = Arena.alignUp(4L * nb), tileVec = Arena.alignUp(4L * vt);
         long saved = 2 * row + one + (avg ? Arena.alignUp(4L * v) : 0);
         long forwardTemps = tile + blockVec + Arena.alignUp(4L * Math.max(nb, vt) * d) + blockVec + (avg ? tileVec : 0) + one;
-        long backwardTemps = tile + Arena.alignUp(4L * vt * d) + tileVec + 2 * blockVec + 2 * one;
+        long backwardTemps = tile + (avg ? 2 * Arena.alignUp(4L * vt * d) + tileVec : 0) + 2 * blockVec + 2 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
@@ -149,6 +151,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         int n = e.dim(0), d = e.dim(1), v = c.dim(0);
         int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
         double eps = Double.isNaN(options.filterEps()) ? autoFilterEps(e.dtype()) : options.filterEps();
+        boolean sorted = s.avg != null;
         int[] order = vocabOrder(s, v, data);
         int[] position = new int[data ? v : 0];
         for (int i = 0; i < position.length; i++) position[order[i]] = i;
@@ -156,8 +159,11 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         Temps temps = new Temps(arena);
         try {
             Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
-            Tensor rows = temps.add("loss.cce.rows", DType.F32, vt, d);
-            Tensor ids = temps.add("loss.cce.tile_ids", DType.I32, vt);
+            // sorted: the tile's classifier rows are gathered once per vocabulary tile and its dC is summed over every
+            // row block before one scatter; unsorted: the rows are a slice of C and dC a slice of the output
+            Tensor rows = sorted ? temps.add("loss.cce.rows", DType.F32, vt, d) : null;
+            Tensor dRows = sorted ? temps.add("loss.cce.d_rows", DType.F32, vt, d) : null;
+            Tensor ids = sorted ? temps.add("loss.cce.tile_ids", DType.I32, vt) : null;
             Tensor local = temps.add("loss.cce.local_targets", DType.I32, nb);
             Tensor minusOne = temps.add("loss.cce.minus_one", DType.F32, nb);
             Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
@@ -167,16 +173,24 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             ops.fill(minusOne, -1);
             ops.binary(BinaryOp.DIV, dLoss, s.count, scale);
             long[] allTargets = data ? s.targets.toLongArray() : new long[0];
-            for (int b0 = 0; b0 < n; b0 += nb) {
-                int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
-                Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
-                for (int k0 = 0; k0 < v; k0 += vt) {
-                    int k1 = Math.min(v, k0 + vt), w = k1 - k0;
-                    tiles++;
-                    Tensor idsT = ids.slice(0, 0, w);
+            for (int k0 = 0; k0 < v; k0 += vt) {
+                int k1 = Math.min(v, k0 + vt), w = k1 - k0;
+                Tensor idsT = null, cg, dCg;
+                if (sorted) {
+                    idsT = ids.slice(0, 0, w);
                     if (data) idsT.copyFrom(Arrays.stream(order, k0, k1).asLongStream().toArray());
-                    Tensor cg = rows.slice(0, 0, w);
+                    cg = rows.slice(0, 0, w);
                     ops.embedding(c, idsT, cg);
+                    dCg = dRows.slice(0, 0, w);
+                    ops.fill(dCg, 0);
+                } else {
+                    cg = c.slice(0, k0, k1);
+                    dCg = dC.slice(0, k0, k1);
+                }
+                for (int b0 = 0; b0 < n; b0 += nb) {
+                    int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
+                    Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
+                    tiles++;
                     Tensor p = tile.slice(0, 0, rb).slice(1, 0, w);
                     ops.matmul(eb, cg.t(), p, 1, 0);
                     ops.binary(BinaryOp.SUB, p, lseB, p);
@@ -205,11 +219,9 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     if (skipE && skipC) continue;
                     ops.binary(BinaryOp.MUL, p, scale, p);
                     if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                    if (!skipC) {
-                        ops.matmul(p.t(), eb, cg, 1, 0); // the gathered rows are done: reuse them for this tile's dC
-                        ops.scatterAddRows(idsT, cg, dC);
-                    }
+                    if (!skipC) ops.matmul(p.t(), eb, dCg, 1, 1);
                 }
+                if (sorted) ops.scatterAddRows(idsT, dCg, dC);
             }
         } finally {
             temps.freeAll();
