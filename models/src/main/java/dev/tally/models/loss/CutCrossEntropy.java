@@ -23,14 +23,35 @@ import java.util.stream.IntStream;
  */
 public final class CutCrossEntropy implements LinearCrossEntropy {
 
-    /** Tile sizes and filtering. {@code filterEps} NaN means "auto": eps(dtype of E)/32. */
+    /**
+     * Tile sizes and filtering. A tile size of {@link #AUTO} is chosen from D by {@link #tiles}; {@code filterEps} NaN
+     * means "auto": eps(dtype of E)/32.
+     */
     public record Options(int rowBlock, int vocabTile, boolean filterE, boolean filterC, boolean sortVocab, double filterEps) {
-        // 32 vocabulary columns: the two gathered (32 × D) blocks of backward stay small at D = 2304 (< 2 MB in all)
-        public static final Options DEFAULT = new Options(64, 32, true, true, true, Double.NaN);
-        public static final Options EXACT = new Options(64, 64, false, false, false, Double.NaN);
+        public static final int AUTO = 0;
+        public static final Options DEFAULT = new Options(AUTO, AUTO, true, true, true, Double.NaN);
+        public static final Options EXACT = new Options(AUTO, AUTO, false, false, false, Double.NaN);
 
         public Options {
-            if (rowBlock < 1 || vocabTile < 1) throw new IllegalArgumentException("CCE tiles must be positive: " + rowBlock + "x" + vocabTile);
+            if (rowBlock < 0 || vocabTile < 0) {
+                throw new IllegalArgumentException("CCE tiles must be positive (or AUTO = 0): " + rowBlock + "x" + vocabTile);
+            }
+        }
+
+        /**
+         * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide gathered
+         * block near 256 KiB (vocab tile 2^16/D, row block 2^17/D, powers of two in [16, 256] and [16, 128]): large
+         * tiles where D is small (fewer, larger matmuls on the CPU), small ones where D is large (a Gemma-2-2B-sized
+         * workspace stays well under 2 MB).
+         */
+        public int[] tiles(int n, int d, int v) {
+            int nb = rowBlock == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 128) : rowBlock;
+            int vt = vocabTile == AUTO ? clampPow2((1 << 16) / Math.max(1, d), 16, 256) : vocabTile;
+            return new int[] {Math.max(1, Math.min(nb, n)), Math.max(1, Math.min(vt, v))};
+        }
+
+        private static int clampPow2(int x, int lo, int hi) {
+            return Math.max(lo, Math.min(hi, Integer.highestOneBit(Math.max(1, x))));
         }
 
         /** True when either gradient may skip tiles. */
@@ -75,7 +96,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
-        int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
+        int[] tileDims = options.tiles(n, d, v);
+        int nb = tileDims[0], vt = tileDims[1];
         boolean avg = options.filtering() && options.sortVocab();
         long one = Arena.alignUp(4), row = Arena.alignUp(4L * n), tile = Arena.alignUp(4L * nb * vt);
         long blockVec = Arena.alignUp(4L * nb), tileVec = Arena.alignUp(4L * vt);
@@ -89,7 +111,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         LossChecks.check(e, c, targets, loss);
         Ops ops = e.ops();
         int n = e.dim(0), d = e.dim(1), v = c.dim(0);
-        int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
+        int[] tileDims = options.tiles(n, d, v);
+        int nb = tileDims[0], vt = tileDims[1];
         Tensor lse = arena.allocate("loss.cce.lse", DType.F32, n, 1);
         Tensor mask = arena.allocate("loss.cce.mask", DType.F32, n);
         Tensor count = arena.allocate("loss.cce.count", DType.F32, 1);
@@ -149,7 +172,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         Ops ops = e.ops();
         boolean data = e.device().hasMemory(); // META books the same buffers but has no values to branch on
         int n = e.dim(0), d = e.dim(1), v = c.dim(0);
-        int nb = Math.min(options.rowBlock(), n), vt = Math.min(options.vocabTile(), v);
+        int[] tileDims = options.tiles(n, d, v);
+        int nb = tileDims[0], vt = tileDims[1];
         double eps = Double.isNaN(options.filterEps()) ? autoFilterEps(e.dtype()) : options.filterEps();
         boolean sorted = s.avg != null;
         int[] order = vocabOrder(s, v, data);
