@@ -70,7 +70,9 @@ public final class CrossEntropy implements LinearCrossEntropy {
         Tensor rowScale = arena.allocate("loss.ce.row_scale", DType.F32, n, 1);
         ops.fill(minusOne, -1);
         ops.scatterAddColumns(s.targets, minusOne, dLogits);
-        ops.binary(BinaryOp.DIV, dLoss, s.count, g);
+        // divide by max(count, 1): with no valid target the loss is NaN (0/0, as torch's mean) but the gradients are 0
+        ops.binaryScalar(BinaryOp.MAX, s.count, 1, g);
+        ops.binary(BinaryOp.DIV, dLoss, g, g);
         ops.binary(BinaryOp.MUL, s.mask.reshape(n, 1), g, rowScale);
         ops.binary(BinaryOp.MUL, dLogits, rowScale, dLogits);
         arena.free(rowScale);

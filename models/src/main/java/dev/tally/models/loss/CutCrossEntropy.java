@@ -195,7 +195,9 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             ops.fill(dE, 0);
             ops.fill(dC, 0);
             ops.fill(minusOne, -1);
-            ops.binary(BinaryOp.DIV, dLoss, s.count, scale);
+            // divide by max(count, 1): with no valid target the loss is NaN (0/0, as torch's mean), the gradients 0
+            ops.binaryScalar(BinaryOp.MAX, s.count, 1, scale);
+            ops.binary(BinaryOp.DIV, dLoss, scale, scale);
             long[] allTargets = data ? s.targets.toLongArray() : new long[0];
             for (int k0 = 0; k0 < v; k0 += vt) {
                 int k1 = Math.min(v, k0 + vt), w = k1 - k0;

@@ -175,6 +175,21 @@ class LossTest {
     }
 
     @Test
+    void noValidTargetGivesNanLossButZeroGradients() {
+        SplittableRandom r = new SplittableRandom(3);
+        int n = 6, d = 4, v = 20;
+        float[] e = rand(r, n * d, 1), c = rand(r, v * d, 1);
+        long[] t = new long[n];
+        java.util.Arrays.fill(t, LinearCrossEntropy.IGNORE_INDEX);
+        for (LinearCrossEntropy ce : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT)}) {
+            Result got = run(ce, e, c, t, n, d, v);
+            assertTrue(Double.isNaN(got.loss), "mean over no tokens is NaN, as torch's: " + got.loss);
+            for (double x : got.de) assertEquals(0.0, x, "dE of an all-ignored batch");
+            for (double x : got.dc) assertEquals(0.0, x, "dC of an all-ignored batch");
+        }
+    }
+
+    @Test
     void badShapesAreNamed() {
         try (Fixtures f = new Fixtures(Device.CPU)) {
             Tensor e = f.zeros(DType.F32, 4, 3), c = f.zeros(DType.F32, 5, 2), t = f.zeros(DType.I64, 4), l = f.zeros(DType.F32, 1);
