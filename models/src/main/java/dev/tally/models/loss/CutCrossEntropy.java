@@ -90,7 +90,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
 
     /**
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
-     * logit tile, tile LSE, gathered rows (max(tile rows, tile columns) × D), dot, column sums, partial sum; backward's:
+     * logit tile, tile LSE, the block's gathered target rows (row block × D), dot, column sums, partial sum; backward's:
      * one logit tile, with sorting the gathered classifier rows and their dC (tile columns × D each) and tile ids, then
      * local targets, −1s, scale, max |d|.
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
@@ -102,7 +102,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         long one = Arena.alignUp(4), row = Arena.alignUp(4L * n), tile = Arena.alignUp(4L * nb * vt);
         long blockVec = Arena.alignUp(4L * nb), tileVec = Arena.alignUp(4L * vt);
         long saved = 2 * row + one + (avg ? Arena.alignUp(4L * v) : 0);
-        long forwardTemps = tile + blockVec + Arena.alignUp(4L * Math.max(nb, vt) * d) + blockVec + (avg ? tileVec : 0) + one;
+        long forwardTemps = tile + blockVec + Arena.alignUp(4L * nb * d) + blockVec + (avg ? tileVec : 0) + one;
         long backwardTemps = tile + (avg ? 2 * Arena.alignUp(4L * vt * d) + tileVec : 0) + 2 * blockVec + 2 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
@@ -121,7 +121,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         try {
             Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
             Tensor tileLse = temps.add("loss.cce.tile_lse", DType.F32, nb, 1);
-            Tensor rows = temps.add("loss.cce.rows", DType.F32, Math.max(nb, vt), d);
+            Tensor rows = temps.add("loss.cce.target_rows", DType.F32, nb, d);
             Tensor dot = temps.add("loss.cce.dot", DType.F32, nb, 1);
             Tensor colSum = avg == null ? null : temps.add("loss.cce.col_sum", DType.F32, 1, vt);
             Tensor partial = temps.add("loss.cce.partial", DType.F32, 1);
