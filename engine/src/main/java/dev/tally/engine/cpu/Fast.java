@@ -12,7 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Vector API fast paths for contiguous F32 tensors (the common case in training); every method returns false when its
+ * Vector API fast paths for contiguous Buf.F tensors (the common case in training); every method returns false when its
  * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32 (transcendentals via
  * the Vector API's SVML-backed lanewise ops, within an ulp or two).
  */
@@ -169,7 +169,7 @@ final class Fast {
         return true;
     }
 
-    /** Row-wise softmax / log-softmax over contiguous F32 rows (non-causal). */
+    /** Row-wise softmax / log-softmax over contiguous Buf.F rows (non-causal). */
     static boolean softmax(Tensor x, Tensor out, boolean log, boolean causal) {
         if (!f32(x, out) || x.rank() < 1 || (causal && (log || x.rank() < 2))) return false;
         int c = x.dim(-1);
@@ -228,7 +228,7 @@ final class Fast {
         }
     }
 
-    /** RMSNorm forward over contiguous F32 rows with a contiguous F32 weight. */
+    /** RMSNorm forward over contiguous Buf.F rows with a contiguous Buf.F weight. */
     static boolean rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
         if (!f32(x, w, out) || (rstd != null && !f32(rstd))) return false;
         int d = x.dim(-1);
@@ -300,7 +300,7 @@ final class Fast {
         return true;
     }
 
-    /** RMSNorm backward over contiguous F32 rows; dweight (if any) accumulated in double per column. */
+    /** RMSNorm backward over contiguous Buf.F rows; dweight (if any) accumulated in double per column. */
     static boolean rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
         if (!f32(x, w, rstd, dy, dx) || (dw != null && !f32(dw))) return false;
         int d = x.dim(-1);
@@ -346,6 +346,95 @@ final class Fast {
             for (int j = 0; j < d; j++) sd.setAtIndex(Buf.F, dw.offset() + j, dwAcc[j]);
         }
         return true;
+    }
+
+    /**
+     * Reductions of contiguous Buf.F rows (the last dim; reduceAll is one row): max-like ops with vectors (exact in any
+     * order), sums in double with four independent accumulators, log-sum-exp as max then Σ exp(x − max) in double.
+     */
+    static boolean reduceRows(dev.tally.engine.ReduceOp op, Tensor x, Tensor out, boolean all) {
+        if (!f32(x, out) || x.rank() == 0) return false;
+        long len = all ? x.numel() : x.dim(-1);
+        if (len == 0) return false;
+        long rows = x.numel() / len;
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        int cols = (int) Math.min(len, Integer.MAX_VALUE);
+        CpuThreads.parallelFor(rows * len >= (1 << 17) && !all ? chunks(rows, cols) : 1, CpuThreads.count(), chunk -> {
+            long r0 = all ? 0 : chunkStart(rows, cols, chunk), r1 = all ? 1 : chunkStart(rows, cols, chunk + 1);
+            for (long r = r0; r < r1; r++) so.setAtIndex(Buf.F, oo + r, (float) reduceRow(op, sx, xo + r * len, len));
+        });
+        return true;
+    }
+
+    private static double reduceRow(dev.tally.engine.ReduceOp op, MemorySegment sx, long base, long len) {
+        return switch (op) {
+            case SUM -> sum(sx, base, len, false);
+            case MEAN -> sum(sx, base, len, false) / len;
+            case SUM_SQUARES -> sum(sx, base, len, true);
+            case NORM2 -> Math.sqrt(sum(sx, base, len, true));
+            case MAX, MIN, MAX_ABS -> extreme(op, sx, base, len);
+            case LOGSUMEXP -> {
+                double m = extreme(dev.tally.engine.ReduceOp.MAX, sx, base, len);
+                if (Double.isNaN(m) || Double.isInfinite(m)) yield m;
+                double s0 = 0, s1 = 0;
+                long i = 0;
+                for (; i + 2 <= len; i += 2) {
+                    s0 += Math.exp(sx.getAtIndex(Buf.F, base + i) - m);
+                    s1 += Math.exp(sx.getAtIndex(Buf.F, base + i + 1) - m);
+                }
+                for (; i < len; i++) s0 += Math.exp(sx.getAtIndex(Buf.F, base + i) - m);
+                yield m + Math.log(s0 + s1);
+            }
+        };
+    }
+
+    private static double sum(MemorySegment sx, long base, long len, boolean squares) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        long i = 0;
+        for (; i + 4 <= len; i += 4) {
+            double a = sx.getAtIndex(Buf.F, base + i), b = sx.getAtIndex(Buf.F, base + i + 1);
+            double c = sx.getAtIndex(Buf.F, base + i + 2), d = sx.getAtIndex(Buf.F, base + i + 3);
+            if (squares) {
+                s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+            } else {
+                s0 += a; s1 += b; s2 += c; s3 += d;
+            }
+        }
+        for (; i < len; i++) {
+            double a = sx.getAtIndex(Buf.F, base + i);
+            s0 += squares ? a * a : a;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** MAX / MIN / MAX_ABS; NaN anywhere gives NaN. */
+    private static double extreme(dev.tally.engine.ReduceOp op, MemorySegment sx, long base, long len) {
+        boolean min = op == dev.tally.engine.ReduceOp.MIN, abs = op == dev.tally.engine.ReduceOp.MAX_ABS;
+        FloatVector acc = FloatVector.broadcast(S, min ? Float.POSITIVE_INFINITY : abs ? 0f : Float.NEGATIVE_INFINITY);
+        FloatVector nan = FloatVector.zero(S);
+        long i = 0;
+        for (; i + L <= len; i += L) {
+            FloatVector v = load(sx, base + i);
+            nan = nan.add(v.sub(v)); // NaN (or inf − inf) lanes stay NaN
+            acc = min ? acc.min(v) : abs ? acc.max(v.abs()) : acc.max(v);
+        }
+        float r = acc.reduceLanes(min ? VectorOperators.MIN : VectorOperators.MAX);
+        boolean sawNaN = Float.isNaN(nan.reduceLanes(VectorOperators.ADD)) && hasNaN(sx, base, i);
+        for (; i < len; i++) {
+            float v = sx.getAtIndex(Buf.F, base + i);
+            if (v != v) sawNaN = true;
+            r = min ? Math.min(r, v) : abs ? Math.max(r, Math.abs(v)) : Math.max(r, v);
+        }
+        return sawNaN ? Double.NaN : r;
+    }
+
+    private static boolean hasNaN(MemorySegment sx, long base, long len) {
+        for (long i = 0; i < len; i++) {
+            float v = sx.getAtIndex(Buf.F, base + i);
+            if (v != v) return true;
+        }
+        return false;
     }
 
     /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
