@@ -437,6 +437,37 @@ final class Fast {
         return false;
     }
 
+    /** dx = y ∘ (dy − Σ dy ∘ y) over contiguous F32 rows (the dot in double). */
+    static boolean softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        if (!f32(y, dy, dx) || y.rank() < 1) return false;
+        int c = y.dim(-1);
+        if (c == 0) return true;
+        long rows = y.numel() / c;
+        MemorySegment sy = y.segment(), sg = dy.segment(), so = dx.segment();
+        long yo = y.offset(), go = dy.offset(), oo = dx.offset();
+        CpuThreads.parallelFor(chunks(rows, c), CpuThreads.count(), chunk -> {
+            long r0 = chunkStart(rows, c, chunk), r1 = chunkStart(rows, c, chunk + 1);
+            for (long r = r0; r < r1; r++) {
+                long yb = yo + r * c, gb = go + r * c, ob = oo + r * c;
+                double d0 = 0, d1 = 0;
+                int j = 0;
+                for (; j + 2 <= c; j += 2) {
+                    d0 += (double) sy.getAtIndex(Buf.F, yb + j) * sg.getAtIndex(Buf.F, gb + j);
+                    d1 += (double) sy.getAtIndex(Buf.F, yb + j + 1) * sg.getAtIndex(Buf.F, gb + j + 1);
+                }
+                for (; j < c; j++) d0 += (double) sy.getAtIndex(Buf.F, yb + j) * sg.getAtIndex(Buf.F, gb + j);
+                FloatVector dot = FloatVector.broadcast(S, (float) (d0 + d1));
+                j = 0;
+                for (; j + L <= c; j += L) {
+                    load(sy, yb + j).mul(load(sg, gb + j).sub(dot)).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+                }
+                float fd = (float) (d0 + d1);
+                for (; j < c; j++) so.setAtIndex(Buf.F, ob + j, sy.getAtIndex(Buf.F, yb + j) * (sg.getAtIndex(Buf.F, gb + j) - fd));
+            }
+        });
+        return true;
+    }
+
     /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
     private static int chunks(long rows, int cols) {
         long total = rows * cols;
