@@ -32,7 +32,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--dtype", description = "f32 or bf16 (default: ${DEFAULT-VALUE}).") String dtype = "f32";
     @Option(names = "--batch", description = "(default: ${DEFAULT-VALUE})") int batch = 8;
     @Option(names = "--seq", description = "(default: ${DEFAULT-VALUE})") int seq = 64;
-    @Option(names = "--steps", description = "Timed steps after 2 warm-up steps (default: ${DEFAULT-VALUE}).") int steps = 5;
+    @Option(names = "--steps", description = "Timed steps (default: ${DEFAULT-VALUE}).") int steps = 20;
+    @Option(names = "--warmup-steps", description = "Untimed steps first, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).") int warmupSteps = 10;
     @Option(names = "--device", description = "(default: ${DEFAULT-VALUE})") String device = "auto";
     @Option(names = "--matmul", description = "Also run the CPU fp32 GEMM benchmark.") boolean matmul;
     @Option(names = "--out", description = "Also write the JSON here.") Path out;
@@ -42,38 +43,11 @@ public final class BenchCommand implements Callable<Integer> {
         LlamaConfig c = LlamaConfig.named(model);
         List<Object> results = new ArrayList<>();
         SplittableRandom r = new SplittableRandom(1);
+        // a throwaway pass of the first configuration, so JIT compilation of the shared code is not billed to it
+        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), new ArrayList<>());
         for (String o : optimizers) {
             OptimizerKind kind = OptimizerKind.parse(o);
-            for (String l : losses) {
-                MemoryLedger ledger = new MemoryLedger();
-                Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, l, false, d, 0, 0);
-                try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, MemtableCommand.defaultsFor(kind))), ledger)) {
-                    long[] ids = new long[batch * seq], tg = new long[batch * seq];
-                    for (int i = 0; i < ids.length; i++) {
-                        ids[i] = r.nextInt(Math.min(c.vocab(), 256));
-                        tg[i] = r.nextInt(Math.min(c.vocab(), 256));
-                    }
-                    for (int w = 0; w < 2; w++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
-                    long t0 = System.nanoTime();
-                    for (int k = 0; k < steps; k++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
-                    double secs = (System.nanoTime() - t0) * 1e-9;
-                    Map<String, Object> m = new LinkedHashMap<>();
-                    m.put("model", c.name());
-                    m.put("optimizer", kind.userName());
-                    m.put("loss", l);
-                    m.put("device", d.toString());
-                    m.put("tokens_per_s", (double) steps * batch * seq / secs);
-                    m.put("step_ms", secs * 1e3 / steps);
-                    Map<String, Object> mem = new LinkedHashMap<>();
-                    for (MemoryCategory cat : MemoryCategory.values()) {
-                        long b = ledger.entry(d, cat).peak();
-                        if (b > 0) mem.put(cat.label(), b);
-                    }
-                    m.put("peak_bytes", mem);
-                    m.put("peak_total_bytes", ledger.totalPeak(d));
-                    results.add(m);
-                }
-            }
+            for (String l : losses) measure(c, d, kind, l, r, results);
         }
         Map<String, Object> report = new LinkedHashMap<>();
         report.put("training", results);
@@ -91,5 +65,36 @@ public final class BenchCommand implements Callable<Integer> {
         System.out.println(json);
         if (out != null) Files.writeString(out, json + "\n");
         return 0;
+    }
+
+    private void measure(LlamaConfig c, Device d, OptimizerKind kind, String l, SplittableRandom r, List<Object> results) {
+                MemoryLedger ledger = new MemoryLedger();
+        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, l, false, d, 0, 0);
+        try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, MemtableCommand.defaultsFor(kind))), ledger)) {
+            long[] ids = new long[batch * seq], tg = new long[batch * seq];
+            for (int i = 0; i < ids.length; i++) {
+                ids[i] = r.nextInt(Math.min(c.vocab(), 256));
+                tg[i] = r.nextInt(Math.min(c.vocab(), 256));
+            }
+            for (int w = 0; w < warmupSteps; w++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+            long t0 = System.nanoTime();
+            for (int k = 0; k < steps; k++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+            double secs = (System.nanoTime() - t0) * 1e-9;
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("model", c.name());
+            m.put("optimizer", kind.userName());
+            m.put("loss", l);
+            m.put("device", d.toString());
+            m.put("tokens_per_s", (double) steps * batch * seq / secs);
+            m.put("step_ms", secs * 1e3 / steps);
+            Map<String, Object> mem = new LinkedHashMap<>();
+            for (MemoryCategory cat : MemoryCategory.values()) {
+                long b = ledger.entry(d, cat).peak();
+                if (b > 0) mem.put(cat.label(), b);
+            }
+            m.put("peak_bytes", mem);
+            m.put("peak_total_bytes", ledger.totalPeak(d));
+            results.add(m);
+                }
     }
 }
