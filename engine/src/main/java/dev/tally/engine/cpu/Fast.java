@@ -95,6 +95,27 @@ final class Fast {
         return true;
     }
 
+    /** b holds one value per row of out ([..., R, 1] against [..., R, C]: per-row scales and shifts). */
+    private static boolean column(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        int r = out.rank();
+        if (r < 1 || b.rank() != r || b.dim(-1) != 1) return false;
+        for (int i = 0; i < r - 1; i++) if (b.dim(i) != out.dim(i)) return false;
+        int c = out.dim(-1);
+        long rows = b.numel();
+        if (c == 0 || rows == 0) return true;
+        MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
+        long ao = a.offset(), bo = b.offset(), oo = out.offset();
+        for (long row = 0; row < rows; row++) {
+            float bv = sb.getAtIndex(Buf.F, bo + row);
+            FloatVector vb = FloatVector.broadcast(S, bv);
+            long base = row * c;
+            int j = 0;
+            for (; j + L <= c; j += L) apply(op, load(sa, ao + base + j), vb).intoMemorySegment(so, (oo + base + j) * 4, NATIVE);
+            for (; j < c; j++) so.setAtIndex(Buf.F, oo + base + j, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + base + j), bv));
+        }
+        return true;
+    }
+
     private static boolean vectorizable(BinaryOp op) {
         return switch (op) {
             case ADD, SUB, MUL, DIV, MAX, MIN -> true;
@@ -121,7 +142,7 @@ final class Fast {
         long n = out.numel(), bn = b.numel();
         boolean same = b.shape().equals(out.shape());
         boolean row = !same && out.rank() >= 1 && bn == out.dim(-1) && (b.rank() == 0 || b.dim(-1) == bn);
-        if (!same && !row) return false;
+        if (!same && !row) return column(op, a, b, out);
         if (bn == 0 || n == 0) return true;
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
