@@ -173,7 +173,7 @@ public final class Functions {
     public interface ExternalLoss {
         void forward(Tensor loss);
 
-        /** Adds gradients; {@code gradE} is the first input's gradient buffer, {@code gradOf} books others. */
+        /** Adds the inputs' gradients for upstream gradient {@code dLoss}; {@link Functions#gradOf} books their buffers. */
         void backward(Tensor dLoss, Graph g);
 
         /** Frees what forward kept, when backward will not run. */

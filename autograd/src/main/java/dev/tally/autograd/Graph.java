@@ -28,7 +28,6 @@ public final class Graph implements AutoCloseable {
     private final List<Node> tape = new ArrayList<>();
     /** Nodes not on the tape (nothing to differentiate): their outputs are freed by {@link #close()}. */
     private final List<Node> untracked = new ArrayList<>();
-    private final List<Var> leaves = new ArrayList<>();
     private final Map<Parameter, Var> paramVars = new IdentityHashMap<>();
     private int noGradDepth;
     private boolean backwardDone;
@@ -63,9 +62,7 @@ public final class Graph implements AutoCloseable {
 
     /** A constant input (token ids, targets): never differentiated, owned by the caller. */
     public Var input(Tensor t) {
-        Var v = new Var(t, false, null);
-        leaves.add(v);
-        return v;
+        return new Var(t, false, null);
     }
 
     /** Operations inside do not record (evaluation). */

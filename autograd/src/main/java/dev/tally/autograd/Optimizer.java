@@ -11,7 +11,7 @@ import java.util.Map;
  * use: {@link #allocateState} books every state tensor, sized from parameter shapes, in an optimizer_state arena
  * before the first step; {@link #step()} allocates nothing.
  */
-public interface Optimizer {
+public interface Optimizer extends AutoCloseable {
     /** The name users know it by ("adamw", "apollo_mini", ...). */
     String name();
 
@@ -38,4 +38,7 @@ public interface Optimizer {
 
     /** Restores what {@link #stateDict()} produced; mismatched names, shapes or dtypes throw before anything changes. */
     void loadStateDict(Map<String, Tensor> state);
+
+    /** Frees the optimizer's arenas (state, workspace); the optimizer cannot step afterwards. */
+    @Override default void close() {}
 }

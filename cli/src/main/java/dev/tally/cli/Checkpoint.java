@@ -2,7 +2,6 @@ package dev.tally.cli;
 
 import dev.tally.autograd.Parameter;
 import dev.tally.engine.Tensor;
-import dev.tally.engine.io.Json;
 import dev.tally.engine.io.SafeTensors;
 import dev.tally.models.train.Trainer;
 
@@ -50,6 +49,4 @@ public final class Checkpoint {
         }
         return Long.parseLong(f.metadata().get("step"));
     }
-
-    static Map<String, Object> parseJson(String s) { return Json.parseObject(s); }
 }

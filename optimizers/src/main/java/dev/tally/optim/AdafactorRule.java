@@ -62,7 +62,7 @@ final class AdafactorRule implements Rule {
         }
         s.lrTensor = lrT;
         double beta2t = 1.0 - Math.pow(t, s.h.d("decay_rate"));
-        Tensor u = s.tmp(g.shape());
+        Tensor u = delta; // the update is built in place in delta
         s.ops.unary(UnaryOp.SQUARE, g, u);
         s.ops.binaryScalar(BinaryOp.ADD, u, eps1, u);
         if (factored(g.shape())) {
@@ -81,16 +81,15 @@ final class AdafactorRule implements Rule {
             Tensor m = s.state.get("exp_avg");
             s.ema(m, s.h.d("beta1"), u);
             s.ops.copy(m, delta);
-        } else {
-            s.ops.copy(u, delta);
         }
     }
 
     @Override public void decayBefore(Step s, Tensor w) {
         double wd = s.h.d("weight_decay");
         if (wd == 0) return;
-        Tensor scaled = s.tmp(w.shape());
-        s.ops.binary(BinaryOp.MUL, w, s.lrTensor, scaled);
-        s.ops.axpby(1, w, -wd, scaled, w);
+        Tensor factor = s.tmp(1); // W·(1 − wd·lr_t): one [1] tensor instead of a copy of W
+        s.ops.binaryScalar(BinaryOp.MUL, s.lrTensor, -wd, factor);
+        s.ops.binaryScalar(BinaryOp.ADD, factor, 1, factor);
+        s.ops.binary(BinaryOp.MUL, w, factor, w);
     }
 }

@@ -71,17 +71,16 @@ final class Adam8bitRule implements Rule {
         s.ops.unary(UnaryOp.ISFINITE, gf, mask);
         Tensor g0 = s.tmp(n);
         s.ops.where(mask, gf, zero, g0);
-        Tensor sq = s.tmp(n);
-        s.ops.unary(UnaryOp.SQUARE, g0, sq);
-        s.ema(s2, b2, sq);
+        Tensor d = delta.isContiguous() ? delta.reshape(n) : s.tmp(n); // scratch for g², then the update
+        s.ops.unary(UnaryOp.SQUARE, g0, d);
+        s.ema(s2, b2, d);
         s.ema(s1, b1, g0);
         s.ops.where(mask, s1, zero, s1);
         s.ops.where(mask, s2, zero, s2);
         double c1 = 1 - Math.pow(b1, s.t()), c2 = Math.sqrt(1 - Math.pow(b2, s.t()));
-        Tensor d = delta.isContiguous() ? delta.reshape(n) : s.tmp(n);
-        s.ops.unary(UnaryOp.SQRT, s2, sq);
-        s.ops.binaryScalar(BinaryOp.ADD, sq, c2 * eps, sq);
-        s.ops.binary(BinaryOp.DIV, s1, sq, d);
+        s.ops.unary(UnaryOp.SQRT, s2, d);
+        s.ops.binaryScalar(BinaryOp.ADD, d, c2 * eps, d);
+        s.ops.binary(BinaryOp.DIV, s1, d, d);
         s.ops.binaryScalar(BinaryOp.MUL, d, s.lr * c2 / c1, d);
         if (!delta.isContiguous()) s.ops.copy(d.reshape(delta.dims()), delta);
         if (q) {

@@ -36,21 +36,20 @@ final class AdamWRule implements Rule {
         double b1 = s.h.tuple("betas", 0), b2 = s.h.tuple("betas", 1), eps = s.h.d("eps");
         Tensor m = s.state.get("exp_avg"), v = s.state.get("exp_avg_sq");
         s.ema(m, b1, g);
-        Tensor sq = s.tmp(g.shape());
-        s.ops.unary(UnaryOp.SQUARE, g, sq);
-        s.ema(v, b2, sq);
+        // delta doubles as scratch: g², then the denominator, then the update — no temporary of the parameter's size
+        s.ops.unary(UnaryOp.SQUARE, g, delta);
+        s.ema(v, b2, delta);
         double bc1 = 1 - Math.pow(b1, s.t()), bc2 = 1 - Math.pow(b2, s.t());
-        Tensor denom = sq; // reuse: g² is no longer needed
-        s.ops.unary(UnaryOp.SQRT, v, denom);
+        s.ops.unary(UnaryOp.SQRT, v, delta);
         double stepSize;
         if (flavor == Flavor.TORCH) {
-            s.ops.binaryScalar(BinaryOp.DIV, denom, Math.sqrt(bc2), denom);
+            s.ops.binaryScalar(BinaryOp.DIV, delta, Math.sqrt(bc2), delta);
             stepSize = s.lr / bc1;
         } else {
             stepSize = s.h.b("correct_bias") ? s.lr * Math.sqrt(bc2) / bc1 : s.lr;
         }
-        s.ops.binaryScalar(BinaryOp.ADD, denom, eps, denom);
-        s.ops.binary(BinaryOp.DIV, m, denom, delta);
+        s.ops.binaryScalar(BinaryOp.ADD, delta, eps, delta);
+        s.ops.binary(BinaryOp.DIV, m, delta, delta);
         s.ops.binaryScalar(BinaryOp.MUL, delta, stepSize, delta);
     }
 

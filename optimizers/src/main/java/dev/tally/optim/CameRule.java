@@ -36,7 +36,7 @@ final class CameRule implements Rule {
         double eps1 = s.h.tuple("eps", 0), eps2 = s.h.tuple("eps", 1);
         double b1 = s.h.tuple("betas", 0), b2 = s.h.tuple("betas", 1), b3 = s.h.tuple("betas", 2);
         boolean factored = AdafactorRule.factored(g.shape());
-        Tensor u = s.tmp(g.shape());
+        Tensor u = delta; // built in place; the confidence-scaled update overwrites it at the end
         s.ops.unary(UnaryOp.SQUARE, g, u);
         s.ops.binaryScalar(BinaryOp.ADD, u, eps1, u);
         if (factored) {

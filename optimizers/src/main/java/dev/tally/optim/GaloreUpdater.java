@@ -63,9 +63,8 @@ final class GaloreUpdater implements Updater {
         Tensor delta = s.tmp(low);
         inner.direction(s, r, delta);
         inner.decayBefore(s, w);
-        Tensor full = s.tmp(w.shape());
-        if (right) s.ops.matmul(delta, basis, full, scale, 0); else s.ops.matmul(basis, delta, full, scale, 0);
-        s.ops.axpby(1, w, -1, full, w);
+        // back-project straight into the weight: W ← W − scale · back(delta), no full-size temporary
+        if (right) s.ops.matmul(delta, basis, w, -scale, 1); else s.ops.matmul(basis, delta, w, -scale, 1);
         inner.decayAfter(s, w);
     }
 

@@ -73,9 +73,9 @@ final class Step {
         ops.unary(UnaryOp.RSQRT, r, r);
         Tensor c = tmp(1, n);
         ops.unary(UnaryOp.RSQRT, col.reshape(1, n), c);
-        Tensor rc = tmp(m, n);
-        ops.binary(BinaryOp.MUL, r, c, rc);
-        ops.binary(BinaryOp.MUL, rc, g, out);
+        // two broadcast products instead of materializing the m×n outer product r ⊗ c
+        ops.binary(BinaryOp.MUL, g, r, out);
+        ops.binary(BinaryOp.MUL, out, c, out);
     }
 
     /** row = β·row + (1−β)·mean(u, −1); col = β·col + (1−β)·mean(u, −2), for u [m, n]. */

@@ -309,5 +309,9 @@ public final class TallyOptimizer implements Optimizer {
         }
     }
 
+    @Override public void close() {
+        for (Arena a : new Arena[] {counters, workspace, stateArena}) if (a != null) a.close();
+    }
+
     @Override public String toString() { return "TallyOptimizer[" + name() + ", " + order.size() + " parameters]"; }
 }

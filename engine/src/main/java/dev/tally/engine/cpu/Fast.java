@@ -12,7 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Vector API fast paths for contiguous F32 tensors (the common case in training); every method returns false when its
+ * Vector API fast paths for contiguous Buf.F tensors (the common case in training); every method returns false when its
  * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32 (transcendentals via
  * the Vector API's SVML-backed lanewise ops, within an ulp or two).
  */
@@ -95,6 +95,27 @@ final class Fast {
         return true;
     }
 
+    /** b holds one value per row of out ([..., R, 1] against [..., R, C]: per-row scales and shifts). */
+    private static boolean column(BinaryOp op, Tensor a, Tensor b, Tensor out) {
+        int r = out.rank();
+        if (r < 1 || b.rank() != r || b.dim(-1) != 1) return false;
+        for (int i = 0; i < r - 1; i++) if (b.dim(i) != out.dim(i)) return false;
+        int c = out.dim(-1);
+        long rows = b.numel();
+        if (c == 0 || rows == 0) return true;
+        MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
+        long ao = a.offset(), bo = b.offset(), oo = out.offset();
+        for (long row = 0; row < rows; row++) {
+            float bv = sb.getAtIndex(Buf.F, bo + row);
+            FloatVector vb = FloatVector.broadcast(S, bv);
+            long base = row * c;
+            int j = 0;
+            for (; j + L <= c; j += L) apply(op, load(sa, ao + base + j), vb).intoMemorySegment(so, (oo + base + j) * 4, NATIVE);
+            for (; j < c; j++) so.setAtIndex(Buf.F, oo + base + j, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + base + j), bv));
+        }
+        return true;
+    }
+
     private static boolean vectorizable(BinaryOp op) {
         return switch (op) {
             case ADD, SUB, MUL, DIV, MAX, MIN -> true;
@@ -121,7 +142,7 @@ final class Fast {
         long n = out.numel(), bn = b.numel();
         boolean same = b.shape().equals(out.shape());
         boolean row = !same && out.rank() >= 1 && bn == out.dim(-1) && (b.rank() == 0 || b.dim(-1) == bn);
-        if (!same && !row) return false;
+        if (!same && !row) return column(op, a, b, out);
         if (bn == 0 || n == 0) return true;
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
@@ -169,7 +190,7 @@ final class Fast {
         return true;
     }
 
-    /** Row-wise softmax / log-softmax over contiguous F32 rows (non-causal). */
+    /** Row-wise softmax / log-softmax over contiguous Buf.F rows (non-causal). */
     static boolean softmax(Tensor x, Tensor out, boolean log, boolean causal) {
         if (!f32(x, out) || x.rank() < 1 || (causal && (log || x.rank() < 2))) return false;
         int c = x.dim(-1);
@@ -228,7 +249,7 @@ final class Fast {
         }
     }
 
-    /** RMSNorm forward over contiguous F32 rows with a contiguous F32 weight. */
+    /** RMSNorm forward over contiguous Buf.F rows with a contiguous Buf.F weight. */
     static boolean rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
         if (!f32(x, w, out) || (rstd != null && !f32(rstd))) return false;
         int d = x.dim(-1);
@@ -300,7 +321,7 @@ final class Fast {
         return true;
     }
 
-    /** RMSNorm backward over contiguous F32 rows; dweight (if any) accumulated in double per column. */
+    /** RMSNorm backward over contiguous Buf.F rows; dweight (if any) accumulated in double per column. */
     static boolean rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
         if (!f32(x, w, rstd, dy, dx) || (dw != null && !f32(dw))) return false;
         int d = x.dim(-1);
@@ -345,6 +366,126 @@ final class Fast {
             MemorySegment sd = dw.segment();
             for (int j = 0; j < d; j++) sd.setAtIndex(Buf.F, dw.offset() + j, dwAcc[j]);
         }
+        return true;
+    }
+
+    /**
+     * Reductions of contiguous Buf.F rows (the last dim; reduceAll is one row): max-like ops with vectors (exact in any
+     * order), sums in double with four independent accumulators, log-sum-exp as max then Σ exp(x − max) in double.
+     */
+    static boolean reduceRows(dev.tally.engine.ReduceOp op, Tensor x, Tensor out, boolean all) {
+        if (!f32(x, out) || x.rank() == 0) return false;
+        long len = all ? x.numel() : x.dim(-1);
+        if (len == 0) return false;
+        long rows = x.numel() / len;
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        int cols = (int) Math.min(len, Integer.MAX_VALUE);
+        CpuThreads.parallelFor(rows * len >= (1 << 17) && !all ? chunks(rows, cols) : 1, CpuThreads.count(), chunk -> {
+            long r0 = all ? 0 : chunkStart(rows, cols, chunk), r1 = all ? 1 : chunkStart(rows, cols, chunk + 1);
+            for (long r = r0; r < r1; r++) so.setAtIndex(Buf.F, oo + r, (float) reduceRow(op, sx, xo + r * len, len));
+        });
+        return true;
+    }
+
+    private static double reduceRow(dev.tally.engine.ReduceOp op, MemorySegment sx, long base, long len) {
+        return switch (op) {
+            case SUM -> sum(sx, base, len, false);
+            case MEAN -> sum(sx, base, len, false) / len;
+            case SUM_SQUARES -> sum(sx, base, len, true);
+            case NORM2 -> Math.sqrt(sum(sx, base, len, true));
+            case MAX, MIN, MAX_ABS -> extreme(op, sx, base, len);
+            case LOGSUMEXP -> {
+                double m = extreme(dev.tally.engine.ReduceOp.MAX, sx, base, len);
+                if (Double.isNaN(m) || Double.isInfinite(m)) yield m;
+                double s0 = 0, s1 = 0;
+                long i = 0;
+                for (; i + 2 <= len; i += 2) {
+                    s0 += Math.exp(sx.getAtIndex(Buf.F, base + i) - m);
+                    s1 += Math.exp(sx.getAtIndex(Buf.F, base + i + 1) - m);
+                }
+                for (; i < len; i++) s0 += Math.exp(sx.getAtIndex(Buf.F, base + i) - m);
+                yield m + Math.log(s0 + s1);
+            }
+        };
+    }
+
+    private static double sum(MemorySegment sx, long base, long len, boolean squares) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        long i = 0;
+        for (; i + 4 <= len; i += 4) {
+            double a = sx.getAtIndex(Buf.F, base + i), b = sx.getAtIndex(Buf.F, base + i + 1);
+            double c = sx.getAtIndex(Buf.F, base + i + 2), d = sx.getAtIndex(Buf.F, base + i + 3);
+            if (squares) {
+                s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+            } else {
+                s0 += a; s1 += b; s2 += c; s3 += d;
+            }
+        }
+        for (; i < len; i++) {
+            double a = sx.getAtIndex(Buf.F, base + i);
+            s0 += squares ? a * a : a;
+        }
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    /** MAX / MIN / MAX_ABS; NaN anywhere gives NaN. */
+    private static double extreme(dev.tally.engine.ReduceOp op, MemorySegment sx, long base, long len) {
+        boolean min = op == dev.tally.engine.ReduceOp.MIN, abs = op == dev.tally.engine.ReduceOp.MAX_ABS;
+        FloatVector acc = FloatVector.broadcast(S, min ? Float.POSITIVE_INFINITY : abs ? 0f : Float.NEGATIVE_INFINITY);
+        FloatVector nan = FloatVector.zero(S);
+        long i = 0;
+        for (; i + L <= len; i += L) {
+            FloatVector v = load(sx, base + i);
+            nan = nan.add(v.sub(v)); // NaN (or inf − inf) lanes stay NaN
+            acc = min ? acc.min(v) : abs ? acc.max(v.abs()) : acc.max(v);
+        }
+        float r = acc.reduceLanes(min ? VectorOperators.MIN : VectorOperators.MAX);
+        boolean sawNaN = Float.isNaN(nan.reduceLanes(VectorOperators.ADD)) && hasNaN(sx, base, i);
+        for (; i < len; i++) {
+            float v = sx.getAtIndex(Buf.F, base + i);
+            if (v != v) sawNaN = true;
+            r = min ? Math.min(r, v) : abs ? Math.max(r, Math.abs(v)) : Math.max(r, v);
+        }
+        return sawNaN ? Double.NaN : r;
+    }
+
+    private static boolean hasNaN(MemorySegment sx, long base, long len) {
+        for (long i = 0; i < len; i++) {
+            float v = sx.getAtIndex(Buf.F, base + i);
+            if (v != v) return true;
+        }
+        return false;
+    }
+
+    /** dx = y ∘ (dy − Σ dy ∘ y) over contiguous F32 rows (the dot in double). */
+    static boolean softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        if (!f32(y, dy, dx) || y.rank() < 1) return false;
+        int c = y.dim(-1);
+        if (c == 0) return true;
+        long rows = y.numel() / c;
+        MemorySegment sy = y.segment(), sg = dy.segment(), so = dx.segment();
+        long yo = y.offset(), go = dy.offset(), oo = dx.offset();
+        CpuThreads.parallelFor(chunks(rows, c), CpuThreads.count(), chunk -> {
+            long r0 = chunkStart(rows, c, chunk), r1 = chunkStart(rows, c, chunk + 1);
+            for (long r = r0; r < r1; r++) {
+                long yb = yo + r * c, gb = go + r * c, ob = oo + r * c;
+                double d0 = 0, d1 = 0;
+                int j = 0;
+                for (; j + 2 <= c; j += 2) {
+                    d0 += (double) sy.getAtIndex(Buf.F, yb + j) * sg.getAtIndex(Buf.F, gb + j);
+                    d1 += (double) sy.getAtIndex(Buf.F, yb + j + 1) * sg.getAtIndex(Buf.F, gb + j + 1);
+                }
+                for (; j < c; j++) d0 += (double) sy.getAtIndex(Buf.F, yb + j) * sg.getAtIndex(Buf.F, gb + j);
+                FloatVector dot = FloatVector.broadcast(S, (float) (d0 + d1));
+                j = 0;
+                for (; j + L <= c; j += L) {
+                    load(sy, yb + j).mul(load(sg, gb + j).sub(dot)).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+                }
+                float fd = (float) (d0 + d1);
+                for (; j < c; j++) so.setAtIndex(Buf.F, ob + j, sy.getAtIndex(Buf.F, yb + j) * (sg.getAtIndex(Buf.F, gb + j) - fd));
+            }
+        });
         return true;
     }
 

@@ -59,12 +59,6 @@ final class Gemm {
             scaleOnly(c, i0, i1, j0, j1, beta);
             return;
         }
-        if ((long) (i1 - i0) * (j1 - j0) * k <= SMALL) {
-            Operand sa = new Operand(a.buf(), a.offset() + i0 * a.rs(), a.rs(), a.cs());
-            Operand sb = new Operand(b.buf(), b.offset() + j0 * b.cs(), b.rs(), b.cs());
-            runSmall(sa, sb, new Dest(c.seg(), c.offset() + i0 * c.ld() + j0, c.ld()), i1 - i0, j1 - j0, k, alpha, beta);
-            return;
-        }
         for (int jc = j0; jc < j1; jc += NC) {
             int nc = Math.min(NC, j1 - jc);
             for (int pc = 0; pc < k; pc += KC) {
@@ -80,7 +74,10 @@ final class Gemm {
         }
     }
 
-    /** Below this many multiply-adds the packing set-up costs more than it saves (and warm-up is faster). */
+    /**
+     * Below this many multiply-adds (of the whole product: decided by shape alone, so a result never depends on thread
+     * count or layout) the packing set-up costs more than it saves, and warm-up is faster.
+     */
     static final long SMALL = 32 * 32 * 32;
 
     /** Plain dot-product loops for tiny products; same contract as {@link #run}. */

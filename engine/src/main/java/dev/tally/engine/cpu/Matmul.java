@@ -57,31 +57,36 @@ final class Matmul {
             long ld = out.stride(-2);
             if (batches >= threads && flops * threads < PARALLEL_FLOPS * 64) {
                 // many small products (attention heads): one product per task
-                CpuThreads.parallelFor(batches, threads, bi -> Gemm.run(jobs[bi].a, jobs[bi].b,
-                        new Gemm.Dest(seg, jobs[bi].outOffset, ld), 0, m, 0, n, k, fa, fb, Gemm.scratch()));
+                CpuThreads.parallelFor(batches, threads, bi -> one(jobs[bi].a, jobs[bi].b,
+                        new Gemm.Dest(seg, jobs[bi].outOffset, ld), m, n, k, fa, fb, 1));
             } else {
                 for (Job j : jobs) one(j.a, j.b, new Gemm.Dest(seg, j.outOffset, ld), m, n, k, fa, fb, threads);
             }
             return;
         }
-        // fp32 product into scratch, then out = alpha·P + beta·out rounded to out's dtype
+        // The same kernel on an fp32 copy of out (its old values when beta != 0), then one rounding into out's dtype:
+        // a strided F32 output gets exactly the bits a contiguous one would (results never depend on layout).
         MemorySegment tmp = MemorySegment.ofArray(new byte[Math.multiplyExact(Math.multiplyExact(m, n), 4)]);
         long om = out.stride(-2), on = out.stride(-1);
         for (Job j : jobs) {
-            one(j.a, j.b, new Gemm.Dest(tmp, 0, n), m, n, k, 1f, 0f, threads);
-            for (int i = 0; i < m; i++) {
-                for (int c = 0; c < n; c++) {
-                    long at = j.outOffset + i * om + c * on;
-                    double v = alpha * tmp.getAtIndex(Buf.F, (long) i * n + c);
-                    if (beta != 0) v += beta * bo.get(at);
-                    bo.set(at, v);
+            if (beta != 0) {
+                for (int i = 0; i < m; i++) {
+                    for (int c = 0; c < n; c++) tmp.setAtIndex(Buf.F, (long) i * n + c, bo.getF(j.outOffset + i * om + c * on));
                 }
+            }
+            one(j.a, j.b, new Gemm.Dest(tmp, 0, n), m, n, k, fa, fb, threads);
+            for (int i = 0; i < m; i++) {
+                for (int c = 0; c < n; c++) bo.set(j.outOffset + i * om + c * on, tmp.getAtIndex(Buf.F, (long) i * n + c));
             }
         }
     }
 
     /** One product, split over threads by row ranges (or column ranges when there are few rows). */
     private static void one(Gemm.Operand a, Gemm.Operand b, Gemm.Dest c, int m, int n, int k, float alpha, float beta, int threads) {
+        if ((long) m * n * k <= Gemm.SMALL) {
+            Gemm.runSmall(a, b, c, m, n, k, alpha, beta);
+            return;
+        }
         long flops = 2L * m * n * k;
         int t = flops < PARALLEL_FLOPS ? 1 : Math.min(threads, CpuThreads.count());
         if (t <= 1) {

@@ -45,6 +45,7 @@ final class NnKernels {
     }
 
     static void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
+        if (Fast.softmaxBackward(y, dy, dx)) return;
         Buf by = Buf.of(y), bg = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {y.strides(), dy.strides(), dx.strides()};
         long sy = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
@@ -122,11 +123,19 @@ final class NnKernels {
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
         double sign = inverse ? -1.0 : 1.0;
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, bases, n) -> {
-            long pos = (row / h) % t + positionOffset;
+        // cos/sin once per (position, frequency), shared by every head and batch row at that position
+        double[] cos = new double[t * half], sin = new double[t * half];
+        for (int p = 0; p < t; p++) {
             for (int i = 0; i < half; i++) {
-                double angle = pos * invFreq[i];
-                double c = Math.cos(angle), s = sign * Math.sin(angle);
+                double angle = ((long) p + positionOffset) * invFreq[i];
+                cos[p * half + i] = Math.cos(angle);
+                sin[p * half + i] = sign * Math.sin(angle);
+            }
+        }
+        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, bases, n) -> {
+            int p = (int) ((row / h) % t);
+            for (int i = 0; i < half; i++) {
+                double c = cos[p * half + i], s = sin[p * half + i];
                 double x1 = bx.get(bases[0] + i * sx), x2 = bx.get(bases[0] + (i + half) * sx);
                 o.set(bases[1] + i * so, x1 * c - x2 * s);
                 o.set(bases[1] + (i + half) * so, x2 * c + x1 * s);

@@ -157,6 +157,8 @@ class ElementwiseOpsTest {
             {Shape.of(4, 1, 3), Shape.of(2, 1)},
             {Shape.of(1), Shape.of(2, 3)},
             {Shape.of(2, 3, 1), Shape.of(1, 3, 5)},
+            {Shape.of(3, 19), Shape.of(3, 1)},      // one value per row (per-row scale), rows long enough for vectors
+            {Shape.of(2, 3, 17), Shape.of(17)},
     };
 
     @ParameterizedTest(name = "{0} {1} {2}")

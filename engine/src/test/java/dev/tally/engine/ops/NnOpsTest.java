@@ -20,7 +20,7 @@ import static dev.tally.engine.testing.Reference.round;
 
 /** softmax family, RMSNorm (forward and backward) and RoPE against double references. */
 class NnOpsTest {
-    private static final Shape[] ROW_SHAPES = {Shape.of(1), Shape.of(7), Shape.of(3, 5), Shape.of(2, 4, 6), Shape.of(5, 3), Shape.of(1, 1)};
+    private static final Shape[] ROW_SHAPES = {Shape.of(1), Shape.of(7), Shape.of(3, 5), Shape.of(2, 4, 6), Shape.of(5, 3), Shape.of(1, 1), Shape.of(3, 19)};
 
     /** Row-wise reference over the last dim; causal masks [i, j] for j > i + (C − R). */
     private static double[] softmaxRef(double[] x, Shape s, boolean causal, boolean log) {

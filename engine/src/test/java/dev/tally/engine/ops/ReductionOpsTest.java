@@ -105,6 +105,32 @@ class ReductionOpsTest {
                 ops.reduceAll(op, x, out);
                 org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(out.item()), "reduceAll " + op + " with a NaN input");
             }
+            // long enough for vector loops: NaN inside a full vector, and in the tail
+            for (int at : new int[]{10, 35}) {
+                float[] v = new float[37];
+                for (int i = 0; i < v.length; i++) v[i] = (i % 5) - 2f;
+                v[at] = Float.NaN;
+                Tensor lx = arena.allocate("long", DType.F32, 37).copyFrom(v);
+                for (ReduceOp op : ReduceOp.values()) {
+                    ops.reduceAll(op, lx, out);
+                    org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(out.item()), "reduceAll " + op + " with a NaN at " + at);
+                    Tensor row = arena.allocate("row", DType.F32, 1, 1);
+                    ops.reduce(op, lx.reshape(1, 37), 1, row);
+                    org.junit.jupiter.api.Assertions.assertTrue(Double.isNaN(row.item()), "reduce " + op + " with a NaN at " + at);
+                }
+            }
+            // rows split over worker threads (> 128K elements)
+            double[] xs = new SeededRandom(22).normal(300 * 501);
+            Tensor large = arena.allocate("large", DType.F32, 300, 501).copyFrom(round(DType.F32, xs));
+            Tensor sums = arena.allocate("sums", DType.F32, 300, 1);
+            for (ReduceOp op : new ReduceOp[]{ReduceOp.SUM, ReduceOp.LOGSUMEXP, ReduceOp.MAX}) {
+                ops.reduce(op, large, -1, sums);
+                double[] expect = new double[300];
+                for (int i = 0; i < 300; i++) {
+                    expect[i] = (float) reduceRef(op, java.util.Arrays.copyOfRange(round(DType.F32, xs), i * 501, (i + 1) * 501));
+                }
+                assertClose(expect, sums.toDoubleArray(), 1e-5, 1e-5, "large reduce " + op);
+            }
             Tensor big = arena.allocate("big", DType.F32, 3).copyFrom(new float[]{1000, 1000, -1e30f});
             ops.reduceAll(ReduceOp.LOGSUMEXP, big, out);
             assertClose(new double[]{1000 + Math.log(2)}, new double[]{out.item()}, 1e-6, 0, "stable logsumexp");

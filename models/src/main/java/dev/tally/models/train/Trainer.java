@@ -284,6 +284,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     @Override public void close() {
+        optimizer.close();
         lossArena.close();
         activations.close();
         inputs.close();

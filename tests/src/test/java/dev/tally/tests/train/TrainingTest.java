@@ -63,6 +63,7 @@ class TrainingTest {
             assertEquals(t.lossPlan().size(), t.lossArena().highWater(), "planned = measured (loss)");
             assertEquals(0, t.activationArena().used(), "a step leaves no activation behind");
         }
+        assertTrue(ledger.arenas().isEmpty(), "closing the trainer frees every arena, the optimizer's included: " + ledger.arenas());
     }
 
     @Test
