@@ -57,8 +57,8 @@ final class CudaKernels implements AutoCloseable {
     }
 
     private static byte[] resource(String name) {
-        try (InputStream in = KernelResources.class.getResourceAsStream(name)) {
-            return in == null ? null : in.readAllBytes();
+        try {
+            return KernelResources.read(name);
         } catch (IOException e) {
             throw new IllegalStateException("cannot read " + name + " from the tally-native jar", e);
         }

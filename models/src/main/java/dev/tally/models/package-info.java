@@ -1,2 +1,0 @@
-/** Tally models. */
-package dev.tally.models;
