@@ -33,7 +33,7 @@ public interface Optimizer extends AutoCloseable {
     /** Scales every group's base learning rate by {@code factor} (the LR schedule's hook). */
     void setLrScale(double factor);
 
-    /** State tensors by name ("<param>.<state>") plus scalars (step counters, seeds) as 1-element tensors. */
+    /** State tensors by name ({@code "<param>.<state>"}) plus scalars (step counters, seeds) as 1-element tensors. */
     Map<String, Tensor> stateDict();
 
     /** Restores what {@link #stateDict()} produced; mismatched names, shapes or dtypes throw before anything changes. */
