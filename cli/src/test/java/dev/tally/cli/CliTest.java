@@ -114,7 +114,7 @@ class CliTest {
                 "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
-        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise", lines.get(0));
+        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group", lines.get(0));
         assertEquals(1 + 5 * 2 * MemoryCategory.values().length, lines.size());
         for (String m : List.of("llama_60m", "llama_7b")) {
             MemtableCommand.Row row = MemtableCommand.plan(m, "apollo_mini", "cce", "bf16", 1, 256, false);
