@@ -86,14 +86,22 @@ public final class MemtableCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         List<Row> rows = new ArrayList<>();
-        boolean allOptimizers = optimizers.equals(new MemtableCommand().optimizers);
+        java.util.Set<String> skipped = new java.util.TreeSet<>();
         for (String m : models) for (String o : optimizers) for (String l : losses) for (String d : dtypes)
             for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) for (int bits : weightBits) {
                 WeightFormat wf = RunSetup.weightFormat(bits, weightGroup);
-                // the default optimizer list skips those that cannot update int8 weights; a named one gets the error
-                if (wf.quantized() && allOptimizers && !OptimizerKind.parse(o).updatesQuantizedWeights()) continue;
+                // only the q_* optimizers update int8 weights: other pairings are skipped (and named below)
+                if (wf.quantized() && !OptimizerKind.parse(o).updatesQuantizedWeights()) {
+                    skipped.add(OptimizerKind.parse(o).userName());
+                    continue;
+                }
                 rows.add(plan(m, o, l, d, b, s, lw, wf));
             }
+        if (rows.isEmpty()) {
+            throw new IllegalArgumentException("nothing to plan: " + String.join(", ", skipped)
+                    + " cannot update int8 weights (use q_apollo, q_apollo_mini or q_galore_adamw8bit, or --weight-bits 16)");
+        }
+        if (!skipped.isEmpty()) System.err.println("memtable: int8 weights skipped for " + String.join(", ", skipped) + " (only q_* optimizers update them)");
         if (format.equalsIgnoreCase("csv")) {
             out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group");
             for (Row r : rows) {

@@ -37,8 +37,8 @@ import java.util.concurrent.Callable;
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Paper config name (llama_9m ... llama_7b), tiny, small, or a JSON file (default: ${DEFAULT-VALUE}).")
     String model = "tiny";
-    @Option(names = "--optimizer", description = "adamw, adafactor, came, adamw8bit, galore_adamw, galore_adafactor, galore_adamw8bit, apollo, apollo_mini, q_apollo, q_apollo_mini, q_galore_adamw8bit (default: ${DEFAULT-VALUE}).")
-    String optimizer = "apollo_mini";
+    @Option(names = "--optimizer", description = "adamw, adafactor, came, adamw8bit, galore_adamw, galore_adafactor, galore_adamw8bit, apollo, apollo_mini, q_apollo, q_apollo_mini, q_galore_adamw8bit (default: apollo_mini; q_apollo_mini with --weight-bits 8).")
+    String optimizer;
     @Option(names = "--opt", description = "Optimizer hyperparameter key=value, repeatable (e.g. --opt lr=0.01 --opt betas=0.9,0.95).")
     List<String> opts = new ArrayList<>();
     @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).") double lr = 0.01;
@@ -81,6 +81,7 @@ public final class TrainCommand implements Callable<Integer> {
             applySettings(settings);
             startStep = Long.parseLong(settings.get("step"));
         }
+        if (optimizer == null) optimizer = weightBits == 8 ? "q_apollo_mini" : "apollo_mini";
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
