@@ -10,8 +10,9 @@ public sealed interface GroupRounding {
     record Nearest() implements GroupRounding {}
 
     /**
-     * Stochastic with r for flattened element i = the UNIFORM value {@link Ops#random} writes at i for (seed, offset):
-     * the same stream on every backend, so a seeded run is reproducible.
+     * Stochastic with r for flattened element i drawn as {@link Ops#random}'s UNIFORM stream draws it — lane i % 4 of
+     * Philox-4x32-10 block (offset + i/4) under key seed, r = ((x &gt;&gt;&gt; 8) + 0.5)·2^-24, compared in double (not rounded
+     * to a tensor's dtype): the same numbers on every backend, so a seeded run is reproducible.
      */
     record Philox(long seed, long offset) implements GroupRounding {}
 
