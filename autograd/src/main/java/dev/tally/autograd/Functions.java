@@ -64,7 +64,7 @@ public final class Functions {
     public static Var linear(Graph g, Var x, Var w) {
         Tensor xv = x.value, wv = w.value;
         QuantizedTensor qw = w.param != null ? w.param.quantized() : null;
-        Tensor out = g.alloc("act.linear", xv.dtype(), xv.dim(0), wv.dim(0));
+        Tensor out = g.alloc("act.linear", xv.dtype(), xv.dim(0), qw == null ? wv.dim(0) : qw.shape().dim(0));
         Tensor wf = qw == null ? wv : dequantized(g, qw, xv.dtype());
         xv.ops().matmul(xv, wf.t(), out, 1, 0);
         if (qw != null) g.free(wf);
