@@ -3,6 +3,7 @@ package dev.tally.autograd;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Ops;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
 
@@ -55,18 +56,35 @@ public final class Functions {
 
     // ------------------------------------------------------------------ linear
 
-    /** y = x · Wᵀ for x [N, in], W [out, in] (no bias). */
+    /**
+     * y = x · Wᵀ for x [N, in], W [out, in] (no bias). A quantized W (int8 weights) is dequantized into a transient
+     * activation buffer for the forward product and again for dx in backward, each freed right after its matmul: no float
+     * copy of W outlives the op (backward keeps x and the codes, as the references' W8Linear does).
+     */
     public static Var linear(Graph g, Var x, Var w) {
         Tensor xv = x.value, wv = w.value;
-        Tensor out = g.alloc("act.linear", xv.dtype(), xv.dim(0), wv.dim(0));
-        xv.ops().matmul(xv, wv.t(), out, 1, 0);
+        QuantizedTensor qw = w.param != null ? w.param.quantized() : null;
+        Tensor out = g.alloc("act.linear", xv.dtype(), xv.dim(0), qw == null ? wv.dim(0) : qw.shape().dim(0));
+        Tensor wf = qw == null ? wv : dequantized(g, qw, xv.dtype());
+        xv.ops().matmul(xv, wf.t(), out, 1, 0);
+        if (qw != null) g.free(wf);
         return g.record(new Node(List.of(x, w)) {
             @Override void backward(Graph gr) {
                 Tensor dy = gr.gradOf(output);
-                if (x.requiresGrad) xv.ops().matmul(dy, wv, gr.gradOf(x), 1, 1);
+                if (x.requiresGrad) {
+                    Tensor wb = qw == null ? wv : dequantized(gr, qw, xv.dtype());
+                    xv.ops().matmul(dy, wb, gr.gradOf(x), 1, 1);
+                    if (qw != null) gr.free(wb);
+                }
                 if (w.requiresGrad) xv.ops().matmul(dy.t(), xv, gr.gradOf(w), 1, 1);
             }
         }, out);
+    }
+
+    private static Tensor dequantized(Graph g, QuantizedTensor q, DType dtype) {
+        Tensor wf = g.alloc("tmp.linear.dequantized_weight", dtype, q.shape().dims());
+        q.dequantize(wf);
+        return wf;
     }
 
     // ------------------------------------------------------------------ elementwise

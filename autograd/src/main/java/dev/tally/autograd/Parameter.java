@@ -1,5 +1,7 @@
 package dev.tally.autograd;
 
+import dev.tally.engine.DType;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.Tensor;
 
 import java.util.ArrayList;
@@ -14,6 +16,10 @@ import java.util.function.Consumer;
 public final class Parameter {
     private final String name;
     private final Tensor value;
+    /** Non-null for a weight stored as integer codes (int8 weights); then {@link #value()} is its codes tensor. */
+    private final QuantizedTensor quantized;
+    /** The dtype of the weight's values and gradient: value's dtype, or the model dtype of a quantized weight. */
+    private final DType dtype;
     private Tensor grad;
     private boolean requiresGrad = true;
     private final List<Consumer<Parameter>> gradReadyHooks = new ArrayList<>();
@@ -21,11 +27,30 @@ public final class Parameter {
     public Parameter(String name, Tensor value) {
         this.name = name;
         this.value = value;
+        this.quantized = null;
+        this.dtype = value.dtype();
+    }
+
+    /**
+     * A weight stored quantized: forward and backward dequantize it on the fly (to {@code dtype}, the model dtype, which
+     * is also its gradient's dtype), and only optimizers that re-quantize (q_apollo, q_galore_adamw8bit, ...) update it.
+     */
+    public Parameter(String name, QuantizedTensor quantized, DType dtype) {
+        if (!dtype.isFloating()) throw new IllegalArgumentException("parameter " + name + ": dtype must be floating, got " + dtype);
+        this.name = name;
+        this.value = quantized.codes();
+        this.quantized = quantized;
+        this.dtype = dtype;
     }
 
     /** Dotted module path, e.g. "layers.3.attn.q_proj.weight"; optimizers group parameters by it. */
     public String name() { return name; }
     public Tensor value() { return value; }
+    /** The quantized storage, or null for a plain floating weight. */
+    public QuantizedTensor quantized() { return quantized; }
+    public boolean isQuantized() { return quantized != null; }
+    /** dtype of the (dequantized) values and of the gradient. */
+    public DType dtype() { return dtype; }
     public Tensor grad() { return grad; }
     public void setGrad(Tensor grad) { this.grad = grad; }
     public boolean requiresGrad() { return requiresGrad; }
@@ -40,5 +65,8 @@ public final class Parameter {
         for (Consumer<Parameter> h : gradReadyHooks) h.accept(this);
     }
 
-    @Override public String toString() { return "Parameter[" + name + " " + value.dtype() + value.shape() + "]"; }
+    @Override public String toString() {
+        return "Parameter[" + name + " " + (quantized != null ? "int" + quantized.bits() + "/" + quantized.groupSize() + " " : "")
+                + dtype + value.shape() + "]";
+    }
 }

@@ -20,7 +20,13 @@ public final class Checkpoint {
 
     public static void save(Path path, Trainer t, Map<String, String> settings, long step) throws IOException {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        for (Parameter p : t.model().parameters()) tensors.put("model." + p.name(), p.value());
+        for (Parameter p : t.model().parameters()) {
+            tensors.put("model." + p.name(), p.value()); // int8 weights: the codes, plus their scales and zero points
+            if (p.isQuantized()) {
+                tensors.put("model." + p.name() + ".scales", p.quantized().scales());
+                tensors.put("model." + p.name() + ".zeros", p.quantized().zeros());
+            }
+        }
         t.optimizer().stateDict().forEach((k, v) -> tensors.put("optim." + k, v));
         Map<String, String> meta = new LinkedHashMap<>(settings);
         meta.put("format", "tally-checkpoint-1");
@@ -34,7 +40,13 @@ public final class Checkpoint {
         if (!"tally-checkpoint-1".equals(f.metadata().get("format"))) {
             throw new IllegalArgumentException(f.path() + " is not a Tally checkpoint (metadata format is " + f.metadata().get("format") + ")");
         }
-        for (Parameter p : t.model().parameters()) f.readInto("model." + p.name(), p.value());
+        for (Parameter p : t.model().parameters()) {
+            f.readInto("model." + p.name(), p.value());
+            if (p.isQuantized()) {
+                f.readInto("model." + p.name() + ".scales", p.quantized().scales());
+                f.readInto("model." + p.name() + ".zeros", p.quantized().zeros());
+            }
+        }
         Map<String, Tensor> state = new LinkedHashMap<>();
         Map<String, Tensor> mine = t.optimizer().stateDict();
         try (dev.tally.engine.Arena host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "checkpoint.load",

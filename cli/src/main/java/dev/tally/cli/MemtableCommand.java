@@ -5,6 +5,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.llama.WeightFormat;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import picocli.CommandLine.Command;
@@ -34,6 +35,9 @@ public final class MemtableCommand implements Callable<Integer> {
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes (default: ${DEFAULT-VALUE}).") List<Integer> batches = List.of(1);
     @Option(names = "--seq", split = ",", description = "Sequence lengths (default: ${DEFAULT-VALUE}).") List<Integer> seqs = List.of(256);
     @Option(names = "--layerwise", split = ",", description = "false, true or both (default: ${DEFAULT-VALUE}).") List<Boolean> layerwise = List.of(false);
+    @Option(names = "--weight-bits", split = ",", description = "16 (model dtype), 8 (int8 attention/MLP weights; only the q_* optimizers, the others are skipped unless named) or both (default: ${DEFAULT-VALUE}).")
+    List<Integer> weightBits = List.of(16);
+    @Option(names = "--weight-group", description = "Group size of int8 weights, 128 or 256 (default: ${DEFAULT-VALUE}).") int weightGroup = 256;
     @Option(names = "--format", description = "table or csv (default: ${DEFAULT-VALUE}).") String format = "table";
     @Option(names = "--plot", description = "Write a stacked-bar PNG here.") Path plot;
     @Option(names = "--measure", description = "Also allocate for real on --device, run one step, and print planned vs measured.") boolean measure;
@@ -43,22 +47,28 @@ public final class MemtableCommand implements Callable<Integer> {
 
     /** One configuration's planned bytes. */
     record Row(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
-               Map<MemoryCategory, Long> bytes) {
+               Map<MemoryCategory, Long> bytes, WeightFormat weights) {
         long total() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
-        String label() { return model + "/" + optimizer + (layerwise ? "/lw" : ""); }
+        String label() { return model + "/" + optimizer + (layerwise ? "/lw" : "") + (weights.quantized() ? "/int8" : ""); }
+        String weightColumn() { return weights.quantized() ? "8/" + weights.groupSize() : "16"; }
+    }
+
+    /** Plans one configuration on META, weights in the model dtype. */
+    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise) {
+        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, WeightFormat.MODEL_DTYPE);
     }
 
     /** Plans one configuration on META. */
-    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise) {
+    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise, WeightFormat weights) {
         LlamaConfig c = LlamaConfig.named(model);
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         MemoryLedger ledger = new MemoryLedger();
         Map<String, Object> hyper = RunSetup.hyper(kind, c, defaultsFor(kind));
-        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0);
+        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0).withWeights(weights);
         try (Trainer t = new Trainer(s, RunSetup.factory(kind, hyper), ledger)) {
             Map<MemoryCategory, Long> bytes = new EnumMap<>(MemoryCategory.class);
             for (MemoryCategory cat : MemoryCategory.values()) bytes.put(cat, ledger.entry(Device.META, cat).capacity());
-            return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, bytes);
+            return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, bytes, weights);
         }
     }
 
@@ -76,22 +86,36 @@ public final class MemtableCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         List<Row> rows = new ArrayList<>();
+        java.util.Set<String> skipped = new java.util.TreeSet<>();
         for (String m : models) for (String o : optimizers) for (String l : losses) for (String d : dtypes)
-            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) rows.add(plan(m, o, l, d, b, s, lw));
+            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) for (int bits : weightBits) {
+                WeightFormat wf = RunSetup.weightFormat(bits, weightGroup);
+                // only the q_* optimizers update int8 weights: other pairings are skipped (and named below)
+                if (wf.quantized() && !OptimizerKind.parse(o).updatesQuantizedWeights()) {
+                    skipped.add(OptimizerKind.parse(o).userName());
+                    continue;
+                }
+                rows.add(plan(m, o, l, d, b, s, lw, wf));
+            }
+        if (rows.isEmpty()) {
+            throw new IllegalArgumentException("nothing to plan: " + String.join(", ", skipped)
+                    + " cannot update int8 weights (use q_apollo, q_apollo_mini or q_galore_adamw8bit, or --weight-bits 16)");
+        }
+        if (!skipped.isEmpty()) System.err.println("memtable: int8 weights skipped for " + String.join(", ", skipped) + " (only q_* optimizers update them)");
         if (format.equalsIgnoreCase("csv")) {
-            out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise");
+            out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group");
             for (Row r : rows) {
                 for (MemoryCategory c : MemoryCategory.values()) {
-                    out.printf("%s,%s,%s,%d,%s,%s,%d,%d,%s%n", r.model(), r.optimizer(), c.label(), r.bytes().get(c), r.loss(), r.dtype(),
-                            r.batch(), r.seq(), r.layerwise());
+                    out.printf("%s,%s,%s,%d,%s,%s,%d,%d,%s,%d,%d%n", r.model(), r.optimizer(), c.label(), r.bytes().get(c), r.loss(), r.dtype(),
+                            r.batch(), r.seq(), r.layerwise(), r.weights().bits(), r.weights().groupSize());
                 }
             }
         } else if (format.equalsIgnoreCase("table")) {
-            out.printf("%-12s %-18s %-4s %-5s %5s %5s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
-                    "batch", "seq", "lw", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
+            out.printf("%-12s %-18s %-4s %-5s %6s %5s %5s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
+                    "wbits", "batch", "seq", "lw", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
             for (Row r : rows) {
-                out.printf("%-12s %-18s %-4s %-5s %5d %5d %3s %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
-                        r.dtype(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
+                out.printf("%-12s %-18s %-4s %-5s %6s %5d %5d %3s %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
+                        r.dtype(), r.weightColumn(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
                         gib(r, MemoryCategory.OPTIMIZER_STATE), gib(r, MemoryCategory.ACTIVATIONS), gib(r, MemoryCategory.LOSS),
                         gib(r, MemoryCategory.WORKSPACE), MemoryLedger.human(r.total()));
             }
@@ -119,7 +143,8 @@ public final class MemtableCommand implements Callable<Integer> {
             LlamaConfig c = LlamaConfig.named(r.model());
             OptimizerKind kind = OptimizerKind.parse(r.optimizer());
             MemoryLedger ledger = new MemoryLedger();
-            Trainer.Settings s = RunSetup.settings(c, DType.parse(r.dtype()), r.batch(), r.seq(), 1, r.loss(), r.layerwise(), d, 0, 0);
+            Trainer.Settings s = RunSetup.settings(c, DType.parse(r.dtype()), r.batch(), r.seq(), 1, r.loss(), r.layerwise(), d, 0, 0)
+                    .withWeights(r.weights());
             try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, defaultsFor(kind))), ledger)) {
                 long[] ids = new long[r.batch() * r.seq()];
                 for (int i = 0; i < ids.length; i++) ids[i] = (i * 7919L) % Math.min(256, c.vocab());

@@ -5,6 +5,7 @@ import dev.tally.autograd.Parameter;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.llama.WeightFormat;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import dev.tally.optim.Optimizers;
@@ -20,7 +21,7 @@ final class RunSetup {
 
     /** The rank the papers' scripts use for a model size (GaLore / APOLLO); APOLLO-Mini is rank 1. */
     static long paperRank(OptimizerKind kind, LlamaConfig c) {
-        if (kind == OptimizerKind.APOLLO_MINI) return 1;
+        if (kind == OptimizerKind.APOLLO_MINI || kind == OptimizerKind.Q_APOLLO_MINI) return 1;
         boolean galore = kind.projection() == OptimizerKind.Projection.SVD;
         long rank = switch (c.name()) {
             case "llama_60m" -> 128;
@@ -52,6 +53,13 @@ final class RunSetup {
     private static List<Parameter> plain(OptimizerKind kind, List<Parameter> ps) {
         if (kind.projection() == OptimizerKind.Projection.NONE) return ps;
         return ps.stream().filter(p -> !OptimizerKind.projectsByName(p.name(), p.value().rank())).toList();
+    }
+
+    /** --weight-bits 16|8 and --weight-group 128|256, checked with a message naming the flag. */
+    static WeightFormat weightFormat(int bits, int group) {
+        if (bits != 16 && bits != 8) throw new IllegalArgumentException("--weight-bits must be 16 (model dtype) or 8 (int8), got " + bits);
+        if (bits == 8 && group != 128 && group != 256) throw new IllegalArgumentException("--weight-group must be 128 or 256, got " + group);
+        return WeightFormat.of(bits, group);
     }
 
     static Trainer.Settings settings(LlamaConfig c, DType dtype, int batch, int seq, int accum, String loss, boolean layerwise,

@@ -37,8 +37,8 @@ import java.util.concurrent.Callable;
 public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Paper config name (llama_9m ... llama_7b), tiny, small, or a JSON file (default: ${DEFAULT-VALUE}).")
     String model = "tiny";
-    @Option(names = "--optimizer", description = "adamw, adafactor, came, adamw8bit, galore_adamw, galore_adafactor, galore_adamw8bit, apollo, apollo_mini (default: ${DEFAULT-VALUE}).")
-    String optimizer = "apollo_mini";
+    @Option(names = "--optimizer", description = "adamw, adafactor, came, adamw8bit, galore_adamw, galore_adafactor, galore_adamw8bit, apollo, apollo_mini, q_apollo, q_apollo_mini, q_galore_adamw8bit (default: apollo_mini; q_apollo_mini with --weight-bits 8).")
+    String optimizer;
     @Option(names = "--opt", description = "Optimizer hyperparameter key=value, repeatable (e.g. --opt lr=0.01 --opt betas=0.9,0.95).")
     List<String> opts = new ArrayList<>();
     @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).") double lr = 0.01;
@@ -52,6 +52,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--min-lr-ratio", description = "Cosine floor as a fraction of the peak (default: ${DEFAULT-VALUE}).") double minLrRatio = 0.1;
     @Option(names = "--clip", description = "Clip gradients to this global norm; 0 = off (default: ${DEFAULT-VALUE}).") double clip = 0;
     @Option(names = "--layerwise", description = "Update each weight in backward and free its gradient at once.") boolean layerwise;
+    @Option(names = "--weight-bits", description = "16 (linear weights in the model dtype) or 8 (int8 attention/MLP weights; needs q_apollo, q_apollo_mini or q_galore_adamw8bit) (default: ${DEFAULT-VALUE}).")
+    int weightBits = 16;
+    @Option(names = "--weight-group", description = "Elements per scale and zero point of int8 weights, 128 or 256 (default: ${DEFAULT-VALUE}).")
+    int weightGroup = 256;
     @Option(names = "--device", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).") String device = "auto";
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
     @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
@@ -77,6 +81,7 @@ public final class TrainCommand implements Callable<Integer> {
             applySettings(settings);
             startStep = Long.parseLong(settings.get("step"));
         }
+        if (optimizer == null) optimizer = weightBits == 8 ? "q_apollo_mini" : "apollo_mini";
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
@@ -97,7 +102,8 @@ public final class TrainCommand implements Callable<Integer> {
         int warm = warmup != null ? warmup : steps / 10;
         LrSchedule schedule = new LrSchedule(Math.min(warm, steps), Math.max(1, steps), minLrRatio);
         Device dev = Backends.resolve(device);
-        Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip);
+        Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip)
+                .withWeights(RunSetup.weightFormat(weightBits, weightGroup));
 
         // 1. the plan, from the same code on META, before any memory is taken
         MemoryLedger planLedger = new MemoryLedger();
@@ -213,6 +219,8 @@ public final class TrainCommand implements Callable<Integer> {
         m.put("min_lr_ratio", Double.toString(minLrRatio));
         m.put("clip", Double.toString(clip));
         m.put("layerwise", Boolean.toString(layerwise));
+        m.put("weight_bits", Integer.toString(weightBits));
+        m.put("weight_group", Integer.toString(weightGroup));
         m.put("seed", Long.toString(seed));
         m.put("data", data);
         m.put("tokenizer", tokenizer);
@@ -237,6 +245,8 @@ public final class TrainCommand implements Callable<Integer> {
         minLrRatio = Double.parseDouble(req(m, "min_lr_ratio"));
         clip = Double.parseDouble(req(m, "clip"));
         layerwise = Boolean.parseBoolean(req(m, "layerwise"));
+        weightBits = Integer.parseInt(m.getOrDefault("weight_bits", "16")); // checkpoints before int8 weights: 16
+        weightGroup = Integer.parseInt(m.getOrDefault("weight_group", "256"));
         seed = Long.parseLong(req(m, "seed"));
         data = req(m, "data");
         tokenizer = req(m, "tokenizer");
@@ -252,7 +262,8 @@ public final class TrainCommand implements Callable<Integer> {
     }
 
     private static Trainer.Settings withDevice(Trainer.Settings s, Device d) {
-        return new Trainer.Settings(s.config(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), s.layerwise(), d, s.seed(), s.clipNorm());
+        return new Trainer.Settings(s.config(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), s.layerwise(), d, s.seed(), s.clipNorm())
+                .withWeights(s.weights());
     }
 
     /** Memory a plan may use: free physical memory on the CPU (off-heap arenas), free device memory on a GPU. */

@@ -73,6 +73,52 @@ class CliTest {
     }
 
     @Test
+    void int8WeightsTrainCheckpointAndResume() throws IOException {
+        Path full = dir.resolve("int8full"), part = dir.resolve("int8part");
+        String[] int8 = {"--weight-bits", "8", "--weight-group", "128"};
+        Result r = run(int8Train(full, 4, int8));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("int8/g128 linear weights") && r.out().contains("optimizer q_apollo_mini"), r.out());
+        assertEquals(0, run(int8Train(part, 4, concat(int8, "--stop-at", "2"))).code());
+        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
+                part.toString(), "--no-progress", "--device", "cpu");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertTrue(resumed.out().contains("int8/g128 linear weights"), "the checkpoint's weight format is restored: " + resumed.out());
+        assertEquals(losses(full.resolve("metrics.jsonl")), losses(part.resolve("metrics.jsonl")), "resumed int8 run = uninterrupted");
+        try (SafeTensors.File f = SafeTensors.open(part.resolve("checkpoint.safetensors"))) {
+            assertEquals("U8", f.entry("model.layers.0.mlp.up_proj.weight").dtype());
+            assertTrue(f.has("model.layers.0.mlp.up_proj.weight.scales") && f.has("model.layers.0.mlp.up_proj.weight.zeros"));
+            assertEquals("F32", f.entry("model.embed_tokens.weight").dtype(), "embedding stays in the model dtype");
+            assertEquals("8", f.metadata().get("weight_bits"));
+        }
+        Result bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "4"));
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--weight-bits must be 16"), bad.err());
+        bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "8"));
+        assertTrue(bad.code() != 0 && bad.err().contains("adamw cannot update"), bad.err());
+        Result table = run("memtable", "--models", "tiny", "--optimizers", "q_apollo_mini,adamw", "--weight-bits", "8,16", "--weight-group", "128",
+                "--format", "csv");
+        assertEquals(0, table.code(), table.err());
+        assertTrue(table.out().contains("tiny,q_apollo_mini,weights,") && table.out().contains(",8,128"), table.out());
+        assertTrue(table.err().contains("int8 weights skipped for adamw"), table.err());
+    }
+
+    /** As {@link #train} but without --optimizer: with --weight-bits 8 the default is q_apollo_mini. */
+    private static String[] int8Train(Path out, int steps, String... extra) {
+        List<String> a = new java.util.ArrayList<>(List.of(train(out, steps, extra)));
+        int at = a.indexOf("--optimizer");
+        a.remove(at);
+        a.remove(at);
+        return a.toArray(String[]::new);
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void corruptOrTruncatedCheckpointsGetClearErrors() throws IOException {
         Path ok = dir.resolve("ok");
         assertEquals(0, run(train(ok, 1)).code());
@@ -114,7 +160,7 @@ class CliTest {
                 "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
-        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise", lines.get(0));
+        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group", lines.get(0));
         assertEquals(1 + 5 * 2 * MemoryCategory.values().length, lines.size());
         for (String m : List.of("llama_60m", "llama_7b")) {
             MemtableCommand.Row row = MemtableCommand.plan(m, "apollo_mini", "cce", "bf16", 1, 256, false);

@@ -255,6 +255,20 @@ public final class Checks {
         floating("random", out);
     }
 
+    public static void groupQuant(Device dev, String op, Tensor x, GroupRounding rounding, QuantizedTensor q) {
+        sameDevice(op, dev, x, q.codes(), q.scales(), q.zeros());
+        floating(op, x);
+        if (x.numel() != q.numel()) {
+            throw new IllegalArgumentException(op + ": " + d(x) + " has " + x.numel() + " elements, the quantized tensor "
+                    + q.codes().label() + " holds " + q.shape() + " = " + q.numel());
+        }
+        if (rounding instanceof GroupRounding.Given(Tensor r)) {
+            sameDevice(op, dev, r);
+            floating(op, r);
+            if (r.numel() != x.numel()) throw new IllegalArgumentException(op + ": random numbers " + d(r) + " should have " + x.numel() + " elements");
+        }
+    }
+
     public static void quantize(Device dev, Tensor x, Tensor code, Tensor absmax, Tensor q, int blockSize) {
         sameDevice("quantizeBlockwise", dev, x, code, absmax, q);
         blockwise("quantizeBlockwise", x, code, absmax, q, blockSize);

@@ -144,6 +144,19 @@ public interface Ops {
     /** out = code[q] · absmax[block]. */
     void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize);
 
+    // ---------------- asymmetric group quantization (int8 weights, int4 projections) ----------------
+
+    /**
+     * Quantizes x (q.numel() elements, any float dtype, read flattened row-major) into {@code q}: per group of
+     * q.groupSize() consecutive elements, in fp32, s = max(max − min, 1e-5) / L and z = clamp(−round(min / s), 0, L) with
+     * L = 2^bits − 1, then code = clamp(round(x / s) + z, 0, L), where round is {@code rounding} (half-to-even, or
+     * stochastic). Exactly Q-GaLore's {@code _quantize_tensor_int8} / {@code _quantize_stochastic_round} in float32.
+     */
+    void quantizeGroups(Tensor x, GroupRounding rounding, QuantizedTensor q);
+
+    /** out = (code − z)·s per element, in fp32, rounded to out's dtype; out has q.numel() elements. */
+    void dequantizeGroups(QuantizedTensor q, Tensor out);
+
     /** Waits for queued work (no-op on CPU and META); device errors surface here at the latest. */
     default void synchronize() {}
 }

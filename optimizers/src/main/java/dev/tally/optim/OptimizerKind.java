@@ -16,7 +16,11 @@ public enum OptimizerKind {
     GALORE_ADAFACTOR("galore_adafactor", Projection.SVD),
     GALORE_ADAMW8BIT("galore_adamw8bit", Projection.SVD),
     APOLLO("apollo", Projection.RANDOM),
-    APOLLO_MINI("apollo_mini", Projection.RANDOM);
+    APOLLO_MINI("apollo_mini", Projection.RANDOM),
+    // the Q-GaLore / Q-APOLLO variants: they also update int8 weights (dequantize, step, re-quantize stochastically)
+    Q_APOLLO("q_apollo", Projection.RANDOM),
+    Q_APOLLO_MINI("q_apollo_mini", Projection.RANDOM),
+    Q_GALORE_ADAMW8BIT("q_galore_adamw8bit", Projection.SVD);
 
     /** How the method projects gradients of the matrices it targets. */
     public enum Projection { NONE, SVD, RANDOM }
@@ -31,6 +35,9 @@ public enum OptimizerKind {
 
     public String userName() { return userName; }
     public Projection projection() { return projection; }
+
+    /** Whether this optimizer can update weights stored as int8 codes (only the q_* methods re-quantize). */
+    public boolean updatesQuantizedWeights() { return this == Q_APOLLO || this == Q_APOLLO_MINI || this == Q_GALORE_ADAMW8BIT; }
 
     public static OptimizerKind parse(String name) {
         String n = name.trim().toLowerCase(Locale.ROOT).replace('-', '_');
@@ -57,23 +64,25 @@ public enum OptimizerKind {
                 d.put("lr", null); d.put("eps", List.of(1e-30, 1e-16)); d.put("clip_threshold", 1.0);
                 d.put("betas", List.of(0.9, 0.999, 0.9999)); d.put("weight_decay", 0.0);
             }
-            case ADAMW8BIT, GALORE_ADAMW8BIT -> { // bitsandbytes AdamW8bit / GaLoreAdamW8bit
+            case ADAMW8BIT, GALORE_ADAMW8BIT, Q_GALORE_ADAMW8BIT -> { // bitsandbytes AdamW8bit / GaLoreAdamW8bit
                 d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-8); d.put("weight_decay", 1e-2);
                 d.put("min_8bit_size", 4096L);
             }
             case GALORE_ADAMW -> {
                 d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-6); d.put("weight_decay", 0.0); d.put("correct_bias", true);
             }
-            case APOLLO, APOLLO_MINI -> {
+            case APOLLO, APOLLO_MINI, Q_APOLLO, Q_APOLLO_MINI -> {
                 d.put("lr", 1e-3); d.put("betas", adamBetas); d.put("eps", 1e-6); d.put("weight_decay", 0.0); d.put("correct_bias", true);
                 d.put("scale_front", false); d.put("disable_nl", false); d.put("proj", "random");
-                d.put("scale_type", this == APOLLO ? "channel" : "tensor");
+                d.put("scale_type", this == APOLLO || this == Q_APOLLO ? "channel" : "tensor");
             }
         }
+        if (updatesQuantizedWeights()) QuantizedWeightUpdater.defaults(this, d);
         if (projection != Projection.NONE) {
-            d.put("rank", this == APOLLO_MINI ? 1L : 128L);
+            boolean mini = this == APOLLO_MINI || this == Q_APOLLO_MINI;
+            d.put("rank", mini ? 1L : 128L);
             d.put("update_proj_gap", 200L);
-            d.put("scale", this == APOLLO_MINI ? 128.0 : 1.0);
+            d.put("scale", mini ? 128.0 : 1.0);
             d.put("proj_type", "std");
         }
         return d;

@@ -32,6 +32,7 @@ public final class Optimizers {
     public static TallyOptimizer create(OptimizerKind kind, Map<String, ?> hparams, List<Parameter> projected, List<Parameter> plain) {
         Hyper h = new Hyper(kind.userName(), kind.defaults(), hparams);
         validate(kind, h);
+        QuantizedWeightUpdater.validate(kind, h, projected, plain);
         List<TallyOptimizer.Group> groups = new ArrayList<>();
         if (!projected.isEmpty()) {
             if (kind.projection() == OptimizerKind.Projection.NONE) {

@@ -89,6 +89,10 @@ public final class TallyOptimizer implements Optimizer {
     }
 
     private Updater updaterFor(Slot s) {
+        return QuantizedWeightUpdater.wrapIfQuantized(s.param, baseUpdaterFor(s), s.group.hyper());
+    }
+
+    private Updater baseUpdaterFor(Slot s) {
         Hyper h = s.group.hyper();
         Shape shape = s.param.value().shape();
         if (!s.group.projected()) return new Updater.Plain(rule(h, false), specsFor(h, shape));
@@ -96,6 +100,9 @@ public final class TallyOptimizer implements Optimizer {
         return switch (kind.projection()) {
             case SVD -> {
                 Shape low = GaloreUpdater.lowRankShape(shape, rank);
+                if (kind == OptimizerKind.Q_GALORE_ADAMW8BIT) {
+                    yield new QGaloreUpdater(rule(h, true), specsFor(h, low), shape, h, slotProjections());
+                }
                 yield new GaloreUpdater(rule(h, true), specsFor(h, low), shape, rank, gap, h.d("scale"), slotProjections());
             }
             case RANDOM -> new ApolloUpdater(rank, gap, h.s("scale_type").equals("channel"), slotProjections());
@@ -108,22 +115,24 @@ public final class TallyOptimizer implements Optimizer {
     private Rule rule(Hyper h, boolean underGalore) {
         return switch (kind) {
             case ADAMW -> new AdamWRule(AdamWRule.Flavor.TORCH, DType.parse(h.s("state_dtype")));
-            case GALORE_ADAMW, APOLLO, APOLLO_MINI -> new AdamWRule(AdamWRule.Flavor.HF, DType.F32);
+            case GALORE_ADAMW, APOLLO, APOLLO_MINI, Q_APOLLO, Q_APOLLO_MINI -> new AdamWRule(AdamWRule.Flavor.HF, DType.F32);
             case ADAFACTOR, GALORE_ADAFACTOR -> new AdafactorRule();
             case CAME -> new CameRule();
-            case ADAMW8BIT, GALORE_ADAMW8BIT -> new Adam8bitRule(underGalore, qmapSigned, qmapUnsigned);
+            case ADAMW8BIT, GALORE_ADAMW8BIT, Q_GALORE_ADAMW8BIT -> new Adam8bitRule(underGalore, qmapSigned, qmapUnsigned);
         };
     }
 
     private List<StateSpec> specsFor(Hyper h, Shape g) {
         return switch (kind) {
             case ADAFACTOR, GALORE_ADAFACTOR -> AdafactorRule.withMomentum(new AdafactorRule().specs(g), g, !h.isNull("beta1"));
-            case ADAMW8BIT, GALORE_ADAMW8BIT -> Adam8bitRule.specs(g, h);
+            case ADAMW8BIT, GALORE_ADAMW8BIT, Q_GALORE_ADAMW8BIT -> Adam8bitRule.specs(g, h);
             default -> rule(h, false).specs(g);
         };
     }
 
-    private boolean usesCodeMaps() { return kind == OptimizerKind.ADAMW8BIT || kind == OptimizerKind.GALORE_ADAMW8BIT; }
+    private boolean usesCodeMaps() {
+        return kind == OptimizerKind.ADAMW8BIT || kind == OptimizerKind.GALORE_ADAMW8BIT || kind == OptimizerKind.Q_GALORE_ADAMW8BIT;
+    }
 
     /** Bytes of optimizer state for every parameter, from shapes alone (what {@link #allocateState} books). */
     public long stateBytes() {
@@ -192,15 +201,16 @@ public final class TallyOptimizer implements Optimizer {
             for (long step : new long[] {0, 1}) { // step 0 takes the refresh path, step 1 the limiter path
                 try (Arena meta = new Arena(scratch, "dry-run", MemoryCategory.OTHER, Device.META, 1L << 50);
                      Arena ws = new Arena(scratch, "dry-run-ws", MemoryCategory.WORKSPACE, Device.META, 1L << 50)) {
-                    Tensor w = meta.allocate("w", s.param.value().dtype(), s.param.value().shape());
-                    Tensor g = meta.allocate("g", s.param.value().dtype(), s.param.value().shape());
+                    Parameter twin = QuantizedWeightUpdater.metaTwin(s.param, meta); // same storage format, on META
+                    Tensor w = twin.value();
+                    Tensor g = meta.allocate("g", s.param.dtype(), s.param.value().shape());
                     ParamState st = new ParamState();
                     st.step = step;
                     st.refreshes = step;
                     for (StateSpec spec : s.updater.specs(w.shape())) st.tensors.put(spec.name(), meta.allocate(spec.name(), spec.dtype(), spec.shape()));
                     Hyper h = s.group.hyper();
                     Updater u = dryRunUpdater(s, meta);
-                    u.update(new Step(w.ops(), ws, h, 1.0, st, w), new Parameter(s.param.name(), w), w, g);
+                    u.update(new Step(w.ops(), ws, h, 1.0, st, w), twin, w, g);
                     worst = Math.max(worst, ws.highWater());
                 }
             }

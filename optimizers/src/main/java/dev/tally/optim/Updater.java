@@ -7,7 +7,7 @@ import dev.tally.engine.Tensor;
 import java.util.List;
 
 /** How one parameter is updated: which state it needs and the update itself (plain, GaLore-projected, or APOLLO). */
-sealed interface Updater permits Updater.Plain, GaloreUpdater, ApolloUpdater {
+sealed interface Updater permits Updater.Plain, GaloreUpdater, ApolloUpdater, QuantizedWeightUpdater, QGaloreUpdater {
     List<StateSpec> specs(Shape paramShape);
 
     /** One step; {@code grad} is the parameter's full gradient. Increments {@code step.state.step}. */

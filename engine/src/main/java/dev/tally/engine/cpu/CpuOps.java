@@ -4,7 +4,9 @@ import dev.tally.engine.BinaryOp;
 import dev.tally.engine.Checks;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
+import dev.tally.engine.GroupRounding;
 import dev.tally.engine.Ops;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
@@ -154,5 +156,15 @@ public final class CpuOps implements Ops {
     @Override public void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize) {
         Checks.dequantize(device, q, code, absmax, out, blockSize);
         BlockQuant.dequantize(q, code, absmax, out, blockSize);
+    }
+
+    @Override public void quantizeGroups(Tensor x, GroupRounding rounding, QuantizedTensor q) {
+        Checks.groupQuant(device, "quantizeGroups", x, rounding, q);
+        GroupQuant.quantize(x, rounding, q);
+    }
+
+    @Override public void dequantizeGroups(QuantizedTensor q, Tensor out) {
+        Checks.groupQuant(device, "dequantizeGroups", out, GroupRounding.NEAREST, q);
+        GroupQuant.dequantize(q, out);
     }
 }

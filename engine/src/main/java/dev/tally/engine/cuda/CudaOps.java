@@ -5,7 +5,9 @@ import dev.tally.engine.Checks;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
+import dev.tally.engine.GroupRounding;
 import dev.tally.engine.Ops;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
@@ -392,6 +394,32 @@ final class CudaOps implements Ops {
         Checks.dequantize(device, q, code, absmax, out, blockSize);
         if (out.numel() == 0) return;
         k().launch("tally_dequantize_blockwise", blocksFor(out.numel()), THREADS, flat(q), d(code), d(absmax), flat(out), new I32(blockSize));
+    }
+
+    // ---------------- asymmetric group quantization ----------------
+
+    @Override public void quantizeGroups(Tensor x, GroupRounding rounding, QuantizedTensor q) {
+        Checks.groupQuant(device, "quantizeGroups", x, rounding, q);
+        long groups = QuantizedTensor.groups(q.shape(), q.groupSize());
+        k().launch("tally_group_scales", rowBlocks(groups), THREADS, flat(x), flat(q.scales()), flat(q.zeros()),
+                new I64(q.groupSize()), new I32((1 << q.bits()) - 1));
+        int mode = 0;
+        long seed = 0, offset = 0;
+        Tensor r = x; // unused unless mode 2
+        switch (rounding) {
+            case GroupRounding.Nearest n -> mode = 0;
+            case GroupRounding.Philox(long sd, long off) -> { mode = 1; seed = sd; offset = off; }
+            case GroupRounding.Given(Tensor given) -> { mode = 2; r = given; }
+        }
+        long work = q.bits() == 8 ? x.numel() : (x.numel() + 1) / 2;
+        k().launch("tally_group_codes", blocksFor(work), THREADS, flat(x), flat(r), flat(q.codes()), flat(q.scales()), flat(q.zeros()),
+                new I64(q.groupSize()), new I32(q.bits()), new I32(mode), new I64(seed), new I64(offset));
+    }
+
+    @Override public void dequantizeGroups(QuantizedTensor q, Tensor out) {
+        Checks.groupQuant(device, "dequantizeGroups", out, GroupRounding.NEAREST, q);
+        k().launch("tally_group_dequantize", blocksFor(out.numel()), THREADS, flat(q.codes()), flat(q.scales()), flat(q.zeros()), flat(out),
+                new I64(q.groupSize()), new I32(q.bits()));
     }
 
     // ---------------- sync ----------------

@@ -5,7 +5,9 @@ import dev.tally.engine.BinaryOp;
 import dev.tally.engine.Checks;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
+import dev.tally.engine.GroupRounding;
 import dev.tally.engine.Ops;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Region;
 import dev.tally.engine.Tensor;
@@ -70,5 +72,11 @@ public final class MetaBackend implements Backend, Ops {
     }
     @Override public void dequantizeBlockwise(Tensor q, Tensor code, Tensor absmax, Tensor out, int blockSize) {
         Checks.dequantize(Device.META, q, code, absmax, out, blockSize);
+    }
+    @Override public void quantizeGroups(Tensor x, GroupRounding rounding, QuantizedTensor q) {
+        Checks.groupQuant(Device.META, "quantizeGroups", x, rounding, q);
+    }
+    @Override public void dequantizeGroups(QuantizedTensor q, Tensor out) {
+        Checks.groupQuant(Device.META, "dequantizeGroups", out, GroupRounding.NEAREST, q);
     }
 }

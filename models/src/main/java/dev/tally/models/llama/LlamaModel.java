@@ -8,8 +8,10 @@ import dev.tally.engine.Arena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
+import dev.tally.engine.GroupRounding;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 
@@ -26,30 +28,63 @@ import java.util.Map;
 public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
     private final DType dtype;
+    private final WeightFormat format;
     private final Arena weights;
     private final Map<String, Parameter> params = new LinkedHashMap<>();
 
     public LlamaModel(LlamaConfig config, DType dtype, Device device, MemoryLedger ledger, long seed) {
+        this(config, dtype, device, ledger, seed, WeightFormat.MODEL_DTYPE);
+    }
+
+    /**
+     * With int8 weights ({@code format.quantized()}), the seven projections of each layer are booked as codes + scales +
+     * zeros in the same WEIGHTS arena and initialised as the references do: the fp32 N(0, std²) draw, quantized to nearest.
+     * The fp32 draw lives in a one-matrix "weights.init" WORKSPACE arena that is closed before the constructor returns.
+     */
+    public LlamaModel(LlamaConfig config, DType dtype, Device device, MemoryLedger ledger, long seed, WeightFormat format) {
         if (!dtype.isFloating()) throw new IllegalArgumentException("model dtype must be floating, got " + dtype);
         this.config = config;
         this.dtype = dtype;
-        long bytes = 0;
-        for (int[] s : config.parameterShapes().values()) bytes += Arena.bookedBytes(dtype, Shape.of(s));
-        this.weights = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, device, bytes);
-        int index = 0;
+        this.format = format;
+        long bytes = 0, largestQuantized = 0;
         for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
-            Tensor t = weights.allocate(e.getKey(), dtype, e.getValue());
-            if (device.hasMemory()) {
-                if (e.getValue().length == 1) t.ops().fill(t, 1.0); // RMSNorm gains start at one
-                else t.ops().random(t, Distribution.NORMAL, seed * 1_000_003L + index, 0, 0, config.initStd());
+            Shape shape = Shape.of(e.getValue());
+            if (format.quantizes(e.getKey())) {
+                bytes += QuantizedTensor.bookedBytes(shape, format.bits(), format.groupSize());
+                largestQuantized = Math.max(largestQuantized, Arena.bookedBytes(DType.F32, shape));
+            } else {
+                bytes += Arena.bookedBytes(dtype, shape);
             }
-            params.put(e.getKey(), new Parameter(e.getKey(), t));
-            index++;
+        }
+        this.weights = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, device, bytes);
+        try (Arena init = largestQuantized == 0 ? null
+                : new Arena(ledger, "weights.init", MemoryCategory.WORKSPACE, device, largestQuantized)) {
+            int index = 0;
+            for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
+                long paramSeed = seed * 1_000_003L + index;
+                if (format.quantizes(e.getKey())) {
+                    QuantizedTensor q = QuantizedTensor.allocate(weights, e.getKey(), Shape.of(e.getValue()), format.bits(), format.groupSize());
+                    Tensor w = init.allocate("init." + e.getKey(), DType.F32, e.getValue());
+                    if (device.hasMemory()) w.ops().random(w, Distribution.NORMAL, paramSeed, 0, 0, config.initStd());
+                    q.quantize(w, GroupRounding.NEAREST);
+                    init.free(w);
+                    params.put(e.getKey(), new Parameter(e.getKey(), q, dtype));
+                } else {
+                    Tensor t = weights.allocate(e.getKey(), dtype, e.getValue());
+                    if (device.hasMemory()) {
+                        if (e.getValue().length == 1) t.ops().fill(t, 1.0); // RMSNorm gains start at one
+                        else t.ops().random(t, Distribution.NORMAL, paramSeed, 0, 0, config.initStd());
+                    }
+                    params.put(e.getKey(), new Parameter(e.getKey(), t));
+                }
+                index++;
+            }
         }
     }
 
     public LlamaConfig config() { return config; }
     public DType dtype() { return dtype; }
+    public WeightFormat weightFormat() { return format; }
     public List<Parameter> parameters() { return Collections.unmodifiableList(new ArrayList<>(params.values())); }
     public Parameter parameter(String name) {
         Parameter p = params.get(name);

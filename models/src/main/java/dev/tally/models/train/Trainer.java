@@ -19,6 +19,7 @@ import dev.tally.engine.plan.Planner;
 import dev.tally.engine.plan.TracingAllocator;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.llama.LlamaModel;
+import dev.tally.models.llama.WeightFormat;
 import dev.tally.models.loss.LinearCrossEntropy;
 
 import java.util.IdentityHashMap;
@@ -35,10 +36,21 @@ import java.util.function.Function;
  */
 public final class Trainer implements AutoCloseable {
 
-    /** What to train and how. */
+    /** What to train and how; {@code weights} says how linear weights are stored (model dtype or int8). */
     public record Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
-                           boolean layerwise, Device device, long seed, double clipNorm) {
+                           boolean layerwise, Device device, long seed, double clipNorm, WeightFormat weights) {
+        /** Weights in the model dtype. */
+        public Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
+                        boolean layerwise, Device device, long seed, double clipNorm) {
+            this(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, WeightFormat.MODEL_DTYPE);
+        }
+
+        public Settings withWeights(WeightFormat format) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, format);
+        }
+
         public Settings {
+            java.util.Objects.requireNonNull(weights, "weights (the weight format)");
             if (batch < 1 || seq < 1 || accumulation < 1) throw new IllegalArgumentException("batch, seq and accumulation must be >= 1");
             if (seq > config.maxSequence()) {
                 throw new IllegalArgumentException("sequence length " + seq + " exceeds the config's maximum " + config.maxSequence());
@@ -75,7 +87,7 @@ public final class Trainer implements AutoCloseable {
         this.s = settings;
         this.ledger = ledger;
         this.lossFn = LinearCrossEntropy.named(settings.loss());
-        this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed());
+        this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed(), settings.weights());
         this.optimizer = optimizerFactory.apply(model.parameters());
         optimizer.allocateState(ledger);
         List<Parameter> params = model.parameters();
@@ -121,7 +133,7 @@ public final class Trainer implements AutoCloseable {
     private static MemoryPlan[] trace(Settings s) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
-        try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0);
+        try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
              Arena gradArena = new Arena(scratch, "grads", MemoryCategory.GRADS, Device.META, 1L << 50);
              Arena in = new Arena(scratch, "inputs", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
              Arena acts = new Arena(scratch, "activations", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50, actTrace);
@@ -267,9 +279,9 @@ public final class Trainer implements AutoCloseable {
     /** The plan users see before a run: bytes per category plus the largest activation buffers. */
     public String planReport() {
         StringBuilder b = new StringBuilder();
-        b.append(String.format("memory plan: %s %s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
-                s.config().name(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), optimizer.name(),
-                s.layerwise() ? " (layer-wise)" : "", s.device()));
+        b.append(String.format("memory plan: %s %s%s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
+                s.config().name(), s.dtype(), s.weights().quantized() ? " (" + s.weights() + " linear weights)" : "", s.batch(), s.seq(),
+                s.accumulation(), s.loss(), optimizer.name(), s.layerwise() ? " (layer-wise)" : "", s.device()));
         long total = 0;
         for (MemoryCategory c : MemoryCategory.values()) {
             long bytes = ledger.entry(s.device(), c).capacity();

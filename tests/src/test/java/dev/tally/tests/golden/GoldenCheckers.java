@@ -22,6 +22,7 @@ public final class GoldenCheckers {
         register("optimizer", OptimizerGolden::check);
         register("quant_map", QuantMapGolden::check);
         register("cross_entropy", CrossEntropyGolden::check);
+        register("weight_quant", WeightQuantGolden::check);
     }
 
     private GoldenCheckers() {}

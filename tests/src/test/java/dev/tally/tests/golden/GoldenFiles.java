@@ -9,8 +9,8 @@ import java.util.List;
 import java.util.stream.Stream;
 
 /**
- * The golden files to replay: every *.safetensors bundled under test resources {@code golden/}, plus every one in the
- * folder named by the system property {@code tally.golden.dir} (set by Maven from -Dtally.golden.dir or the
+ * The golden files to replay: every *.safetensors bundled under test resources {@code golden/} and its subfolders, plus
+ * every one in (and under) the folder named by the system property {@code tally.golden.dir} (set by Maven from -Dtally.golden.dir or the
  * TALLY_GOLDEN_DIR environment variable), so new reference trajectories need no code.
  */
 public final class GoldenFiles {
@@ -35,8 +35,8 @@ public final class GoldenFiles {
     }
 
     private static List<Path> list(Path dir) {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.filter(p -> p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
+        try (Stream<Path> s = Files.walk(dir)) { // subfolders too (weight_quant/ keeps a newer kind apart)
+            return s.filter(p -> Files.isRegularFile(p) && p.getFileName().toString().endsWith(".safetensors")).sorted().toList();
         } catch (IOException e) {
             throw new IllegalStateException("cannot list " + dir, e);
         }

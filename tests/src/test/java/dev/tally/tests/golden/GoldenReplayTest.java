@@ -15,7 +15,7 @@ class GoldenReplayTest {
     Stream<DynamicTest> replayEveryGoldenFile() {
         List<java.nio.file.Path> files = GoldenFiles.all();
         assertFalse(files.isEmpty(), "no golden files found");
-        return files.stream().map(path -> DynamicTest.dynamicTest(path.getFileName().toString(), () -> {
+        return files.stream().map(path -> DynamicTest.dynamicTest(path.getParent().getFileName() + "/" + path.getFileName(), () -> {
             try (SafeTensors.File f = SafeTensors.open(path)) {
                 String kind = f.metadata().get("kind");
                 if (kind == null) throw new AssertionError(path + " has no metadata 'kind'");

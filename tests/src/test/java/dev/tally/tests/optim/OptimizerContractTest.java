@@ -6,11 +6,13 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.QuantizedTensor;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.io.Json;
 import dev.tally.engine.io.SafeTensors;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.llama.WeightFormat;
 import dev.tally.optim.OptimizerKind;
 import dev.tally.optim.Optimizers;
 import dev.tally.optim.TallyOptimizer;
@@ -179,15 +181,19 @@ class OptimizerContractTest {
                 case GALORE_ADAMW -> 2 * al(4 * low) + al(4 * rank * small);
                 case GALORE_ADAFACTOR -> (s[0] >= s[1] ? al(4L * s[0]) + al(4 * rank) : al(4 * rank) + al(4L * s[1])) + al(4 * rank * small);
                 case GALORE_ADAMW8BIT -> (low >= 4096 ? 2 * al(low) + 2 * al(4 * ((low + 255) / 256)) : 2 * al(4 * low)) + al(4 * rank * small);
-                case APOLLO, APOLLO_MINI -> 2 * al(4 * low) + al(4);
+                case APOLLO, APOLLO_MINI, Q_APOLLO, Q_APOLLO_MINI -> 2 * al(4 * low) + al(4);
+                // 8-bit moments + the int4 basis (two codes a byte, fp32 scale and zero per 256) + the previous first
+                // singular vector + the lazy-refresh record [gap, count, 5 cosines]
+                case Q_GALORE_ADAMW8BIT -> (low >= 4096 ? 2 * al(low) + 2 * al(4 * ((low + 255) / 256)) : 2 * al(4 * low))
+                        + al((rank * small + 1) / 2) + 2 * al(4 * ((rank * small + 255) / 256)) + al(4 * small) + al(4 * 7);
                 default -> throw new IllegalStateException();
             };
         }
         return switch (k) {
-            case ADAMW, GALORE_ADAMW, APOLLO, APOLLO_MINI -> 2 * al(4 * n);
+            case ADAMW, GALORE_ADAMW, APOLLO, APOLLO_MINI, Q_APOLLO, Q_APOLLO_MINI -> 2 * al(4 * n);
             case ADAFACTOR, GALORE_ADAFACTOR -> s.length == 2 ? al(4 * rows) + al(4 * cols) : al(4 * n);
             case CAME -> al(4 * n) + (s.length == 2 ? 2 * (al(4 * rows) + al(4 * cols)) : al(4 * n));
-            case ADAMW8BIT, GALORE_ADAMW8BIT -> n >= 4096 ? 2 * al(n) + 2 * al(4 * ((n + 255) / 256)) : 2 * al(4 * n);
+            case ADAMW8BIT, GALORE_ADAMW8BIT, Q_GALORE_ADAMW8BIT -> n >= 4096 ? 2 * al(n) + 2 * al(4 * ((n + 255) / 256)) : 2 * al(4 * n);
         };
     }
 
@@ -199,14 +205,19 @@ class OptimizerContractTest {
                 MemoryLedger ledger = new MemoryLedger();
                 try (Arena a = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.META, 1L << 50)) {
                     List<Parameter> ps = new ArrayList<>();
-                    c.parameterShapes().forEach((name, s) -> ps.add(new Parameter(name, a.allocate(name, DType.BF16, Shape.of(s)))));
-                    long rank = k == OptimizerKind.APOLLO_MINI ? 1 : 128;
+                    // the q_* methods get int8 linear weights (group 128), as in their papers; state does not depend on it
+                    WeightFormat wf = k.updatesQuantizedWeights() ? WeightFormat.int8(128) : WeightFormat.MODEL_DTYPE;
+                    c.parameterShapes().forEach((name, s) -> ps.add(wf.quantizes(name)
+                            ? new Parameter(name, QuantizedTensor.allocate(a, name, Shape.of(s), 8, 128), DType.BF16)
+                            : new Parameter(name, a.allocate(name, DType.BF16, Shape.of(s)))));
+                    long rank = k == OptimizerKind.APOLLO_MINI || k == OptimizerKind.Q_APOLLO_MINI ? 1 : 128;
                     Map<String, Object> h = new HashMap<>();
                     if (k.projection() != OptimizerKind.Projection.NONE) h.put("rank", rank);
                     if (k == OptimizerKind.CAME) h.put("lr", 1e-3);
                     TallyOptimizer o = Optimizers.create(k.userName(), h, ps);
                     o.allocateState(ledger);
-                    long expect = (k == OptimizerKind.ADAMW8BIT || k == OptimizerKind.GALORE_ADAMW8BIT) ? 2 * al(4 * 256) : 0;
+                    long expect = (k == OptimizerKind.ADAMW8BIT || k == OptimizerKind.GALORE_ADAMW8BIT
+                            || k == OptimizerKind.Q_GALORE_ADAMW8BIT) ? 2 * al(4 * 256) : 0;
                     for (var e : c.parameterShapes().entrySet()) expect += formula(k, e.getKey(), e.getValue(), rank);
                     assertEquals(expect, ledger.entry(Device.META, MemoryCategory.OPTIMIZER_STATE).capacity(), model + " " + k.userName());
                 }
