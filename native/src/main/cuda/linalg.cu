@@ -15,7 +15,7 @@ __device__ __forceinline__ long long batch_offset(const TDesc& t, long long b) {
     return off;
 }
 
-extern "C" __global__ void tally_gemm_strided(TDesc a, TDesc b, TDesc out, float alpha, float beta) {
+extern "C" __global__ void tally_gemm_strided(const __grid_constant__ TDesc a, const __grid_constant__ TDesc b, const __grid_constant__ TDesc out, float alpha, float beta) {
     __shared__ float as[TILE][TILE + 1], bs[TILE][TILE + 1];
     int m = out.dims[out.rank - 2], n = out.dims[out.rank - 1], k = a.dims[a.rank - 1];
     long long bat = blockIdx.z;

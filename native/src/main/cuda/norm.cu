@@ -2,7 +2,7 @@
 // (deterministic, no atomics).
 #include "tally.cuh"
 
-extern "C" __global__ void tally_rms_norm(TDesc x, TDesc w, double eps, TDesc out, TDesc rstd, int has_rstd, long long rows) {
+extern "C" __global__ void tally_rms_norm(const __grid_constant__ TDesc x, const __grid_constant__ TDesc w, double eps, const __grid_constant__ TDesc out, const __grid_constant__ TDesc rstd, int has_rstd, long long rows) {
     int n = last_dim(x);
     long long sx = last_stride(x), so = last_stride(out), sw = w.strides[0];
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -18,7 +18,7 @@ extern "C" __global__ void tally_rms_norm(TDesc x, TDesc w, double eps, TDesc ou
 }
 
 // dx = r·(g − xhat·mean(g·xhat)) with xhat = x·r, g = dy·w
-extern "C" __global__ void tally_rms_norm_backward(TDesc x, TDesc w, TDesc rstd, TDesc dy, TDesc dx, long long rows) {
+extern "C" __global__ void tally_rms_norm_backward(const __grid_constant__ TDesc x, const __grid_constant__ TDesc w, const __grid_constant__ TDesc rstd, const __grid_constant__ TDesc dy, const __grid_constant__ TDesc dx, long long rows) {
     int n = last_dim(x);
     long long sx = last_stride(x), sg = last_stride(dy), so = last_stride(dx), sw = w.strides[0];
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -35,7 +35,7 @@ extern "C" __global__ void tally_rms_norm_backward(TDesc x, TDesc w, TDesc rstd,
     }
 }
 
-extern "C" __global__ void tally_rms_norm_dweight(TDesc x, TDesc rstd, TDesc dy, TDesc dw, long long rows) {
+extern "C" __global__ void tally_rms_norm_dweight(const __grid_constant__ TDesc x, const __grid_constant__ TDesc rstd, const __grid_constant__ TDesc dy, const __grid_constant__ TDesc dw, long long rows) {
     int n = last_dim(x);
     long long sx = last_stride(x), sg = last_stride(dy);
     for (long long j = (long long) blockIdx.x * blockDim.x + threadIdx.x; j < n; j += (long long) blockDim.x * gridDim.x) {

@@ -39,7 +39,7 @@ __device__ float reduce_block(int op, const TDesc& x, long long base_off, long l
 }
 
 // x: [..., L] (reduced dim last), out: [..., 1] in the same order; one block per row.
-extern "C" __global__ void tally_reduce_rows(int op, TDesc x, TDesc out, long long rows) {
+extern "C" __global__ void tally_reduce_rows(int op, const __grid_constant__ TDesc x, const __grid_constant__ TDesc out, long long rows) {
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
         float v = reduce_block(op, x, row_offset(x, r), last_stride(x), last_dim(x), false);
         if (threadIdx.x == 0) st(out, row_offset(out, r), v);
@@ -47,7 +47,7 @@ extern "C" __global__ void tally_reduce_rows(int op, TDesc x, TDesc out, long lo
     }
 }
 
-extern "C" __global__ void tally_reduce_all(int op, TDesc x, TDesc out) {
+extern "C" __global__ void tally_reduce_all(int op, const __grid_constant__ TDesc x, const __grid_constant__ TDesc out) {
     float v = reduce_block(op, x, 0, 1, x.numel, true);
     if (threadIdx.x == 0) st(out, offset_of(out, 0), v);
 }
