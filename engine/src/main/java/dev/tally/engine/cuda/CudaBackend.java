@@ -270,6 +270,12 @@ public final class CudaBackend implements Backend {
         runtimeMemory().forEach((label, bytes) -> ledger.reportExternal(device, MemoryCategory.RUNTIME, label, bytes));
     }
 
+    /** Device memory free right now (cudaMemGetInfo), what a new plan may still take. */
+    public long freeBytes() {
+        enter();
+        return free();
+    }
+
     /** Device memory in use right now (total − free), what the ledger's total should equal. */
     public long deviceUsedBytes() {
         enter();
