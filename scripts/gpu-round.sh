@@ -4,8 +4,9 @@
 #   Local half (a machine with the JDK, Maven and network; no GPU needed):
 #       scripts/gpu-round.sh local
 #     builds the jars and test classes, a jlink runtime (java.base + jdk.incubator.vector + what JUnit needs) from
-#     Temurin 25 as .runtime/gpu-round/jre.tar.gz, and the JUnit console launcher, all into the git-ignored
-#     .runtime/gpu-round/ (about 25 MB). Then it rehearses the remote half on this machine: every engine test class on
+#     Temurin 25 as .runtime/gpu-round/jre.tar.gz, and JUnit's platform jars, all into the git-ignored
+#     .runtime/gpu-round/ (about 25 MB), offline (JUnit's jars come from the local Maven repository, the tests run through
+#     dev.tally.engine.testing.RoundTestRunner, no console launcher needed). Then it rehearses the remote half on this machine: every engine test class on
 #     the staged runtime (CUDA cases skip here), the benchmarks (they fail without a GPU), the packing, and the check
 #     that what would come back fits the device tool's limits (at most 8 files, each at most 16 MiB, 2 folders deep).
 #
@@ -13,7 +14,7 @@
 #       scripts/gpu-round.sh remote
 #     unpacks the runtime and runs, each under its own time limit so the packing always happens: every engine test
 #     class with -Dtally.require.cuda=true (a CUDA backend that does not start fails the CUDA tests, with its cause),
-#     the Tally GPU benchmarks, the PyTorch companion. Everything (junit/ XML reports, logs, JSONL figures, JVM crash logs
+#     the Tally GPU benchmarks, the PyTorch companion. Everything (tests.txt: one line per test, failures' traces; logs, JSONL figures, JVM crash logs
 #     hs_err_<pid>.log) is packed into $OUT/gpu-round-results.tar.gz, beside a short $OUT/report.md: 2 files.
 #
 #   Exact device invocation (the device tool), after the local half:
@@ -21,7 +22,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 stage="$root/.runtime/gpu-round"
-JUNIT_CONSOLE_VERSION=1.11.4  # matches junit.version 5.11.4 in the root pom
 JDK="${TALLY_JLINK_JDK:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 MODULES=java.base,java.logging,java.xml,jdk.unsupported,jdk.zipfs,jdk.incubator.vector,jdk.management  # jdk.zipfs: JUnit scans jars
 JVM_FLAGS=(--enable-native-access=ALL-UNNAMED --add-modules=jdk.incubator.vector -Xss4m)
@@ -42,10 +42,9 @@ local_half() {
   cp jextract/target/tally-jextract-*[0-9T].jar native/target/tally-native-*[0-9T].jar "$stage/lib/"
   cp engine/target/tally-engine-*[0-9T].jar "$stage/lib/tally-engine.jar"
   cp engine/target/tally-engine-*-tests.jar "$stage/lib/tally-engine-tests.jar"
-  echo "== JUnit console launcher $JUNIT_CONSOLE_VERSION"
-  ./mvnw -q -B org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy \
-    -Dartifact=org.junit.platform:junit-platform-console-standalone:$JUNIT_CONSOLE_VERSION \
-    -DoutputDirectory="$stage" -N
+  echo "== JUnit platform jars (engine's test dependencies, from the local Maven repository)"
+  ./mvnw -q -B -o -pl engine org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies -DincludeScope=test \
+    -DincludeGroupIds=org.junit.jupiter,org.junit.platform,org.opentest4j,org.apiguardian -DoutputDirectory="$stage/lib"
   echo "== jlink runtime from $JDK ($MODULES)"
   "$JDK/bin/jlink" --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files \
     --output "$stage/jre"
@@ -63,8 +62,11 @@ local_half() {
   tar -tzf "$rehearsal_out/gpu-round-results.tar.gz" | sed 's/^/  in archive: /' | head -n 40
   check_out_dir "$rehearsal_out" || { echo "gpu-round: the remote half's output breaks the device tool's limits" >&2; exit 1; }
   [[ "$tests_rc" == 0 ]] || { echo "gpu-round: engine tests failed on the staged runtime (rc=$tests_rc), see above" >&2; exit 1; }
-  [[ "$(tar -tzf "$rehearsal_out/gpu-round-results.tar.gz" | grep -c '^results/junit/.*\.xml$')" -ge 1 ]] || {
-    echo "gpu-round: no JUnit XML report in the packed results" >&2; exit 1; }
+  classes="$(tar -xzOf "$rehearsal_out/gpu-round-results.tar.gz" results/tests.txt | grep -E '^(PASS|FAIL|SKIP) ' \
+    | grep -oE '\[dev\.tally\.[a-zA-Z0-9_.$]+\]' | sort -u | wc -l)"
+  sources="$(find engine/src/test/java -name '*Test.java' | wc -l)"
+  echo "rehearsal ran tests of $classes classes; engine/src/test has $sources *Test.java files"
+  (( classes >= sources )) || { echo "gpu-round: not every engine test class ran on the staged runtime" >&2; exit 1; }
   rm -rf "$rehearsal_out"
   echo "local half done; now run on the device:"
   echo "  run(command=\"bash scripts/gpu-round.sh remote\", carry=[\".runtime/gpu-round\"], timeout_s=600)"
@@ -87,7 +89,7 @@ remote_half() {
   out="${OUT:-$root/out}"; mkdir -p "$out"
   [[ -f "$stage/jre.tar.gz" ]] || { echo "gpu-round: $stage/jre.tar.gz missing: run 'scripts/gpu-round.sh local' first and carry .runtime/gpu-round" >&2; exit 1; }
   work="$(mktemp -d)"; tar -C "$work" -xzf "$stage/jre.tar.gz"
-  res="$work/results"; mkdir -p "$res/junit"
+  res="$work/results"; mkdir -p "$res"
   java="$work/jre/bin/java"
   cp_jars="$(ls "$stage"/lib/*.jar | tr '\n' ':')"
   # a JVM crash (the likeliest first failure of new FFM code) leaves its log among the results
@@ -102,11 +104,10 @@ remote_half() {
   cat "$res/env.txt"
   echo "== engine tests, every class (${require[*]:-CUDA optional: rehearsal})"
   set +e
-  timeout --kill-after=15 "$TESTS_S" "$java" "${jvm[@]}" "${require[@]}" -jar "$stage"/junit-platform-console-standalone-*.jar execute \
-    --class-path "$cp_jars" --scan-class-path "$stage/lib/tally-engine-tests.jar" \
-    --reports-dir "$res/junit" --fail-if-no-tests --disable-banner --details=tree > "$res/tests.txt" 2>&1
+  timeout --kill-after=15 "$TESTS_S" "$java" "${jvm[@]}" "${require[@]}" -cp "$cp_jars" dev.tally.engine.testing.RoundTestRunner \
+    dev.tally.engine "$res/tests.txt" > "$res/tests-console.txt" 2>&1
   tests_rc=$?
-  tail -n 40 "$res/tests.txt"
+  grep -E '^(FAIL|tests found)' "$res/tests-console.txt" | tail -n 40
   echo "== Tally GPU benchmarks"
   timeout --kill-after=10 "$BENCH_S" "$java" "${jvm[@]}" -cp "$cp_jars" dev.tally.engine.cuda.CudaBenchmark "$res/bench-tally.jsonl" \
     > "$res/bench-tally.txt" 2>&1
@@ -141,9 +142,9 @@ write_report() {
   echo '```'; head -n 3 "$res/env.txt"; echo '```'
   echo "## Tests"
   echo '```'
-  grep -E '^\[ +[0-9]+ (containers|tests) ' "$res/tests.txt" || tail -n 15 "$res/tests.txt"
+  grep -E '^tests found' "$res/tests.txt" 2>/dev/null || tail -n 15 "$res/tests-console.txt"
   echo '```'
-  local failures; failures="$(grep -E '✘|MethodSource .* => ' "$res/tests.txt" | head -n 40 || true)"
+  local failures; failures="$(grep -E '^FAIL ' "$res/tests-console.txt" | head -n 40 || true)"
   if [[ -n "$failures" ]]; then echo "Failures (first 40):"; echo '```'; echo "$failures"; echo '```'; fi
   local crashes; crashes="$(ls "$res"/hs_err_*.log 2>/dev/null || true)"
   if [[ -n "$crashes" ]]; then
@@ -155,7 +156,8 @@ write_report() {
   echo "## PyTorch comparison"
   if [[ -f "$res/torch-report.md" ]]; then cat "$res/torch-report.md"; else echo '```'; tail -n 5 "$res/bench-torch.txt"; echo '```'; fi
   echo
-  echo "Everything else: gpu-round-results.tar.gz (results/: junit/, tests.txt, env.txt, bench-*.jsonl/txt, hs_err_*.log)."
+  echo "Everything else: gpu-round-results.tar.gz (results/: tests.txt with every test and failure traces, tests-console.txt,"
+  echo "env.txt, bench-*.jsonl/txt, hs_err_*.log)."
 }
 
 case "${1:-}" in
