@@ -20,7 +20,7 @@ __device__ int nearest_code(const float* code, float x, bool is_signed) {
     }
 }
 
-extern "C" __global__ void tally_quantize_blockwise(TDesc x, TDesc code, TDesc absmax, TDesc q, int block_size, int is_signed) {
+extern "C" __global__ void tally_quantize_blockwise(const __grid_constant__ TDesc x, const __grid_constant__ TDesc code, const __grid_constant__ TDesc absmax, const __grid_constant__ TDesc q, int block_size, int is_signed) {
     __shared__ float c[256];
     for (int i = threadIdx.x; i < 256; i += blockDim.x) c[i] = ld(code, offset_of(code, i));
     long long n = x.numel, blocks = (n + block_size - 1) / block_size;
@@ -44,7 +44,7 @@ extern "C" __global__ void tally_quantize_blockwise(TDesc x, TDesc code, TDesc a
     }
 }
 
-extern "C" __global__ void tally_dequantize_blockwise(TDesc q, TDesc code, TDesc absmax, TDesc out, int block_size) {
+extern "C" __global__ void tally_dequantize_blockwise(const __grid_constant__ TDesc q, const __grid_constant__ TDesc code, const __grid_constant__ TDesc absmax, const __grid_constant__ TDesc out, int block_size) {
     GRID_STRIDE(i, out.numel) {
         long long k = ld_long(q, offset_of(q, i));
         float amax = ld(absmax, offset_of(absmax, i / block_size));

@@ -112,12 +112,7 @@ public final class TrainCommand implements Callable<Integer> {
             outStream.print(plan.planReport().replace("on meta", "on " + dev));
             planned = planLedger.totalCapacity(Device.META);
         }
-        long available = availableBytes(dev);
-        if (planned > available) {
-            throw new IllegalStateException(String.format("the plan needs %,d B (%s) but %s has %,d B (%s) available: use a smaller model,"
-                    + " batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), dev, available,
-                    MemoryLedger.human(available)));
-        }
+        refuseIfTooBig(planned, dev, availableBytes(dev, TrainCommand::cudaFreeBytes));
         outStream.printf("data: %s, %s tokenizer, %,d training / %,d held-out tokens%n", text.source(), tok.name(), text.trainTokens(), text.evalTokens());
 
         // 2. the run
@@ -266,13 +261,32 @@ public final class TrainCommand implements Callable<Integer> {
                 .withWeights(s.weights());
     }
 
-    /** Memory a plan may use: free physical memory on the CPU (off-heap arenas), free device memory on a GPU. */
-    static long availableBytes(Device d) {
-        if (d instanceof Device.Cpu) {
-            var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-            if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getFreeMemorySize();
-            return Runtime.getRuntime().maxMemory();
+    /** Throws, with the numbers, when a plan of {@code planned} bytes does not fit the {@code available} bytes of {@code dev}. */
+    static void refuseIfTooBig(long planned, Device dev, long available) {
+        if (planned > available) {
+            throw new IllegalStateException(String.format("the plan needs %,d B (%s) but %s has %,d B (%s) available: use a smaller model,"
+                    + " batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), dev, available,
+                    MemoryLedger.human(available)));
         }
-        return Long.MAX_VALUE; // CUDA: the CUDA backend checks cudaMemGetInfo when it reserves
+    }
+
+    /**
+     * Memory a plan may use: free physical memory on the CPU (off-heap arenas); on a GPU the device's free memory now
+     * ({@code cudaFree}, cudaMemGetInfo: the backend's context, handles and workspaces are already taken, so they are not
+     * counted twice). Code CUDA libraries load lazily at their first call (cuBLAS kernels) is not in the plan.
+     */
+    static long availableBytes(Device d, java.util.function.ToLongFunction<Device> cudaFree) {
+        return switch (d) {
+            case Device.Cpu c -> {
+                var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+                yield os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getFreeMemorySize() : Runtime.getRuntime().maxMemory();
+            }
+            case Device.Cuda c -> cudaFree.applyAsLong(d);
+            case Device.Meta m -> Long.MAX_VALUE; // shapes only
+        };
+    }
+
+    private static long cudaFreeBytes(Device d) {
+        return ((dev.tally.engine.cuda.CudaBackend) Backends.of(d)).freeBytes();
     }
 }

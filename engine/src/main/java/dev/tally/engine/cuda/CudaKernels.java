@@ -38,8 +38,7 @@ final class CudaKernels implements AutoCloseable {
         }
         MemorySegment code = Arena.global().allocate(fatbin.length, 16); // kept: the library may refer to its image
         code.copyFrom(MemorySegment.ofArray(fatbin));
-        library = Cuda.outPointer("cudaLibraryLoadData(tally_kernels.fatbin)", p -> cuda_runtime_api_h.cudaLibraryLoadData(
-                p, code, MemorySegment.NULL, MemorySegment.NULL, 0, MemorySegment.NULL, MemorySegment.NULL, 0));
+        library = load(code);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment attrs = a.allocate(cuda_runtime_api_h.sizeof_cudaFuncAttributes, 8);
             for (String name : new String(list, StandardCharsets.UTF_8).lines().filter(s -> !s.isBlank()).toList()) {
@@ -53,7 +52,63 @@ final class CudaKernels implements AutoCloseable {
                 }
                 kernels.put(name, k);
             }
+        } catch (RuntimeException | Error e) {
+            cuda_runtime_api_h.cudaLibraryUnload(library); // a failed start leaves no library loaded
+            throw e;
         }
+    }
+
+    /**
+     * cudaLibraryLoadData, with a failure that says which toolkit built the fatbin and which CUDA the driver supports:
+     * a driver older than the nvcc that built the kernels (a CUDA 12 driver, kernels from nvcc 13) cannot load them.
+     */
+    private static MemorySegment load(MemorySegment code) {
+        try {
+            return Cuda.outPointer("cudaLibraryLoadData(tally_kernels.fatbin)", p -> cuda_runtime_api_h.cudaLibraryLoadData(
+                    p, code, MemorySegment.NULL, MemorySegment.NULL, 0, MemorySegment.NULL, MemorySegment.NULL, 0));
+        } catch (CudaException e) {
+            int driver = Cuda.outInt("cudaDriverGetVersion", cuda_runtime_api_h::cudaDriverGetVersion);
+            throw new IllegalStateException(loadFailure(e.getMessage(), buildInfo(), driver), e);
+        }
+    }
+
+    /** The message for a fatbin the driver refused: the build's nvcc and archs against the driver's CUDA version. */
+    static String loadFailure(String error, java.util.Properties build, int driverVersion) {
+        String nvcc = build.getProperty("nvcc", "?"), archs = build.getProperty("archs", "?");
+        String driver = driverVersion / 1000 + "." + driverVersion % 1000 / 10;
+        StringBuilder sb = new StringBuilder("the GPU driver refused Tally's kernels: ").append(error)
+                .append(". tally_kernels.fatbin was built by nvcc ").append(nvcc).append(" for ").append(archs)
+                .append("; the driver supports CUDA ").append(driver).append('.');
+        int nvccMajor = parseMajor(nvcc);
+        if (nvccMajor > driverVersion / 1000) {
+            sb.append(" A CUDA ").append(driverVersion / 1000).append(" driver cannot load kernels from a CUDA ").append(nvccMajor)
+                    .append(" toolkit: rebuild native/ with a CUDA ").append(driverVersion / 1000)
+                    .append(" nvcc (NVCC=/path/to/nvcc ./mvnw -pl native package) or update the driver.");
+        } else {
+            sb.append(" Check that the GPU's architecture is one of ").append(archs).append(" or newer (PTX is JIT-compiled for newer GPUs).");
+        }
+        return sb.toString();
+    }
+
+    private static int parseMajor(String version) {
+        try {
+            return Integer.parseInt(version.split("\\.")[0]);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static java.util.Properties buildInfo() {
+        java.util.Properties p = new java.util.Properties();
+        byte[] b = resource(KernelResources.BUILD_INFO);
+        if (b != null) {
+            try {
+                p.load(new java.io.ByteArrayInputStream(b));
+            } catch (IOException e) {
+                // no build info: the message says "?"
+            }
+        }
+        return p;
     }
 
     private static byte[] resource(String name) {
