@@ -60,9 +60,9 @@ final class QuantizedWeightUpdater implements Updater {
 
     /** A META parameter with {@code p}'s storage format, for the workspace dry run. */
     static Parameter metaTwin(Parameter p, Arena meta) {
-        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()));
+        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()), p.role());
         QuantizedTensor q = p.quantized();
-        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype());
+        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype(), p.role());
     }
 
     @Override public List<StateSpec> specs(Shape paramShape) { return inner.specs(paramShape); }
