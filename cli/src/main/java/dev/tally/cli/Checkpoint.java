@@ -32,7 +32,7 @@ public final class Checkpoint {
         meta.put("format", FORMAT);
         meta.put("step", Long.toString(step));
         meta.put("config", t.settings().config().toJson());
-        SafeTensors.write(path, tensors, meta);
+        SafeTensors.write(path, tensors, meta, t.ledger());
     }
 
     /**

@@ -1,7 +1,11 @@
 package dev.tally.engine.io;
 
 import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Shape;
+import dev.tally.engine.Storage;
 import dev.tally.engine.Tensor;
 
 import java.io.IOException;
@@ -283,6 +287,14 @@ public final class SafeTensors {
 
     /** Writes tensors (any device; copied through host memory) in the given order, atomically. */
     public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(path, tensors, metadata, null);
+    }
+
+    /**
+     * As {@link #write(Path, Map, Map)}; with a ledger, the host copy each tensor passes through lives in an arena
+     * booked there (category OTHER, sized for the largest tensor), so a run's checkpoint saves show in its ledger.
+     */
+    public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata, MemoryLedger ledger) throws IOException {
         Map<String, Object> header = new LinkedHashMap<>();
         if (metadata != null && !metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<>(metadata));
         long offset = 0;
@@ -316,11 +328,26 @@ public final class SafeTensors {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
                 writeFully(ch, len);
                 writeFully(ch, ByteBuffer.wrap(h));
-                for (Tensor t : tensors.values()) {
-                    try (Arena host = Arena.ofConfined()) {
-                        MemorySegment seg = host.allocate(Math.max(1, t.byteSize()), 8);
-                        t.ops().copyToHost(t, seg);
-                        writeFully(ch, seg.asSlice(0, t.byteSize()).asByteBuffer());
+                if (ledger == null) {
+                    for (Tensor t : tensors.values()) {
+                        try (Arena host = Arena.ofConfined()) {
+                            MemorySegment seg = host.allocate(Math.max(1, t.byteSize()), 8);
+                            t.ops().copyToHost(t, seg);
+                            writeFully(ch, seg.asSlice(0, t.byteSize()).asByteBuffer());
+                        }
+                    }
+                } else {
+                    long largest = tensors.values().stream().mapToLong(Tensor::byteSize).max().orElse(0);
+                    try (dev.tally.engine.Arena staging = new dev.tally.engine.Arena(ledger, "safetensors.write", MemoryCategory.OTHER,
+                            Device.CPU, Math.max(1, largest))) {
+                        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+                            try (var scope = staging.scope()) {
+                                Storage s = staging.allocate(e.getValue().byteSize(), "safetensors.write." + e.getKey());
+                                MemorySegment seg = staging.region().segment().asSlice(s.byteOffset(), e.getValue().byteSize());
+                                e.getValue().ops().copyToHost(e.getValue(), seg);
+                                writeFully(ch, seg.asByteBuffer());
+                            }
+                        }
                     }
                 }
                 ch.force(true);

@@ -154,6 +154,25 @@ class SafeTensorsTest {
     }
 
     @Test
+    void aWriteWithALedgerStagesThroughABookedArena() throws IOException {
+        dev.tally.engine.MemoryLedger ledger = new dev.tally.engine.MemoryLedger();
+        Path p = dir.resolve("booked.safetensors");
+        try (Fixtures f = new Fixtures(Device.CPU)) {
+            Map<String, Tensor> ts = new LinkedHashMap<>();
+            ts.put("big", f.random(DType.F32, 100, 10));
+            ts.put("small", f.random(DType.BF16, 3));
+            SafeTensors.write(p, ts, Map.of(), ledger);
+            var other = ledger.entry(Device.CPU, dev.tally.engine.MemoryCategory.OTHER);
+            assertEquals(4096, other.peak(), "the largest tensor's host copy was booked (4,000 B, 256-aligned)");
+            assertEquals(0, other.capacity(), "and given back");
+            try (SafeTensors.File file = SafeTensors.open(p)) {
+                assertArrayEquals(ts.get("big").toDoubleArray(), file.doubles("big"));
+                assertArrayEquals(ts.get("small").toDoubleArray(), file.doubles("small"));
+            }
+        }
+    }
+
+    @Test
     void readsTheGoldenFormat() throws IOException {
         Path golden = Path.of(System.getProperty("user.dir")).resolve("../shared/golden/dynamic_map.safetensors").normalize();
         Path local = Path.of(System.getProperty("user.dir")).resolve("../../shared/golden/dynamic_map.safetensors").normalize();
