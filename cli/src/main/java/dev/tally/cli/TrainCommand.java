@@ -248,6 +248,10 @@ public final class TrainCommand implements Callable<Integer> {
             throw new IllegalArgumentException(String.format("--batch %d x --seq %d = %,d tokens per micro-batch exceeds %,d", batch, seq,
                     tokensPerBatch, Integer.MAX_VALUE));
         }
+        if (layerwise && clip > 0) {
+            throw new IllegalArgumentException("--clip needs every gradient at once; it cannot be combined with --layerwise");
+        }
+        if (Files.exists(out) && !Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + ": is a file, not a folder");
         finiteAtLeastZero("--lr", lr);
         finiteAtLeastZero("--clip", clip);
         if (!(minLrRatio >= 0 && minLrRatio <= 1)) throw new IllegalArgumentException("--min-lr-ratio must be in [0, 1], got " + minLrRatio);

@@ -121,6 +121,7 @@ class TrainProbesTest {
                 {new String[] {"--stop-at", "0"}, "--stop-at must be >= 1, got 0"},
                 {new String[] {"--stop-at", "9"}, "--stop-at 9 is beyond --steps 4"},
         };
+        refused(run(concat(train(out, 4, "--clip", "1"), "--layerwise")), "--clip needs every gradient at once; it cannot be combined with --layerwise");
         for (Object[] p : probes) {
             Result r = run(train(out, 4, (String[]) p[0]));
             refused(r, "tally: " + p[1]);
@@ -148,6 +149,7 @@ class TrainProbesTest {
         refused(run(train(out, 2, "--data", emptyDir.toString())), "no .txt or .md files under " + emptyDir);
         refused(run(train(out, 2, "--resume", dir.resolve("nope.safetensors").toString())), "safetensors file " + dir.resolve("nope.safetensors") + ": no such file");
         refused(run(train(out, 2, "--resume", emptyDir.toString())), "safetensors file " + emptyDir + ": is a directory, not a file");
+        refused(run(train(out, 2, "--model", dir.resolve("llama.json").toString())), "model config file " + dir.resolve("llama.json") + ": no such file");
         Path aFile = Files.writeString(dir.resolve("a-file"), "x");
         refused(run(train(aFile, 2)), "--out " + aFile + ": is a file, not a folder");
         refused(run(train(aFile.resolve("sub"), 2)), aFile.resolve("sub").toString());

@@ -1,6 +1,7 @@
 package dev.tally.engine.io;
 
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.FileAlreadyExistsException;
@@ -27,20 +28,21 @@ public final class FileErrors {
 
     /** One line naming the file(s) and the reason, for any I/O failure. */
     public static String describe(IOException e) {
-        if (!(e instanceof FileSystemException fse)) return e.getMessage() != null ? e.getMessage() : e.toString();
-        String file = fse.getFile() == null ? "" : fse.getFile();
-        String other = fse.getOtherFile() == null ? "" : " -> " + fse.getOtherFile();
-        String reason = switch (e) {
+        if (!(e instanceof FileSystemException fse) || fse.getFile() == null) return reason(e);
+        return fse.getFile() + (fse.getOtherFile() == null ? "" : " -> " + fse.getOtherFile()) + ": " + reason(e);
+    }
+
+    /** Why an I/O operation failed, without the file name: "no such file or directory", "permission denied", ... */
+    public static String reason(IOException e) {
+        return switch (e) {
             case NoSuchFileException x -> "no such file or directory";
             case AccessDeniedException x -> "permission denied";
             case NotDirectoryException x -> "not a directory";
             case FileAlreadyExistsException x -> "already exists";
             case DirectoryNotEmptyException x -> "directory not empty";
-            default -> fse.getReason() != null ? fse.getReason() : e.getClass().getSimpleName();
+            case CharacterCodingException x -> "not UTF-8 text";
+            case FileSystemException x when x.getReason() != null -> x.getReason();
+            default -> e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
         };
-        if (fse.getReason() != null && !reason.equals(fse.getReason()) && !(e instanceof AccessDeniedException)) {
-            reason += " (" + fse.getReason() + ")";
-        }
-        return file + other + ": " + reason;
     }
 }
