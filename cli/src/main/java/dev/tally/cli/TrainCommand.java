@@ -116,7 +116,6 @@ public final class TrainCommand implements Callable<Integer> {
         LrSchedule schedule = new LrSchedule(Math.min(warm, steps), Math.max(1, steps), minLrRatio);
         Device dev = Backends.resolve(device);
         Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip);
-        prepareOut();
 
         // 1. the plan, from the same code on META, before any memory is taken
         MemoryLedger planLedger = new MemoryLedger();
@@ -132,6 +131,7 @@ public final class TrainCommand implements Callable<Integer> {
                     MemoryLedger.human(available)));
         }
         outStream.printf("data: %s, %s tokenizer, %,d training / %,d held-out tokens%n", text.source(), tok.name(), text.trainTokens(), text.evalTokens());
+        prepareOut();
 
         // 2. the run
         MemoryLedger ledger = new MemoryLedger();

@@ -150,6 +150,8 @@ class TrainProbesTest {
         refused(run(train(out, 2, "--resume", dir.resolve("nope.safetensors").toString())), "safetensors file " + dir.resolve("nope.safetensors") + ": no such file");
         refused(run(train(out, 2, "--resume", emptyDir.toString())), "safetensors file " + emptyDir + ": is a directory, not a file");
         refused(run(train(out, 2, "--model", dir.resolve("llama.json").toString())), "model config file " + dir.resolve("llama.json") + ": no such file");
+        refused(run(train(out, 2, "--model", "llama_7b", "--batch", "8", "--seq", "2048", "--loss", "ce")), "the plan needs");
+        assertFalse(Files.exists(out), "data and plan refusals do not create the output folder");
         Path aFile = Files.writeString(dir.resolve("a-file"), "x");
         refused(run(train(aFile, 2)), "--out " + aFile + ": is a file, not a folder");
         refused(run(train(aFile.resolve("sub"), 2)), aFile.resolve("sub").toString());
