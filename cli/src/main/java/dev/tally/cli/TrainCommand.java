@@ -142,11 +142,10 @@ public final class TrainCommand implements Callable<Integer> {
         String lastGood = ckpt != null ? resume + " (step " + startStep + ")" : null;
         boolean savedCheckpoint = false;
         try (Trainer t = new Trainer(ts, RunSetup.factory(kind, hyper), ledger);
-             MetricsLog metrics = ckpt != null ? MetricsLog.resumed(out.resolve("metrics.jsonl"), startStep)
+             // a resume rewrites metrics.jsonl only once the checkpoint has loaded
+             MetricsLog metrics = ckpt != null ? MetricsLog.resumed(out.resolve("metrics.jsonl"), loaded(ckpt, t, startStep))
                      : MetricsLog.fresh(out.resolve("metrics.jsonl"))) {
             if (ckpt != null) {
-                Checkpoint.load(ckpt, t);
-                outStream.printf("resumed from %s at step %d%n", resume, startStep);
                 for (Map<String, Object> row : metrics.kept()) {
                     int x = ((Number) row.get("step")).intValue();
                     if (row.get("loss") instanceof Number l) { xs.add(x); ys.add(l.doubleValue()); }
@@ -226,6 +225,13 @@ public final class TrainCommand implements Callable<Integer> {
             outStream.println("wrote " + String.join(", ", wrote));
         }
         return 0;
+    }
+
+    /** Loads the checkpoint into the trainer; returns its step. */
+    private long loaded(SafeTensors.File ckpt, Trainer t, long step) {
+        Checkpoint.load(ckpt, t);
+        outStream.printf("resumed from %s at step %d%n", resume, step);
+        return step;
     }
 
     private static IllegalStateException diverged(long step, String what, String lastGood) {

@@ -331,11 +331,14 @@ class TrainProbesTest {
     void aCheckpointRelabelledWithAnotherOptimizerIsRefused() throws IOException {
         Path out = dir.resolve("out"), ckpt = out.resolve("checkpoint.safetensors");
         assertEquals(0, run(train(out, 4, "--stop-at", "1")).code());
+        Files.writeString(out.resolve("metrics.jsonl"), "{\"step\": 2, \"loss\": 1.0}\n", java.nio.file.StandardOpenOption.APPEND);
+        byte[] metrics = Files.readAllBytes(out.resolve("metrics.jsonl"));
         String[] resume = {"train", "--resume", ckpt.toString(), "--out", out.toString(), "--no-progress", "--device", "cpu"};
         for (String other : List.of("came", "adamw8bit", "galore_adamw", "apollo_mini")) {
             relabel(ckpt, "optimizer", other);
             refused(run(resume), ckpt + " does not hold the state of this run", "optimizer " + other);
         }
+        assertArrayEquals(metrics, Files.readAllBytes(out.resolve("metrics.jsonl")), "a refused resume leaves metrics.jsonl as it was");
         relabel(ckpt, "optimizer", "adamw");
         assertEquals(0, run(resume).code(), "the true label resumes");
     }
