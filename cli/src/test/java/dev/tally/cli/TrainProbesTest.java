@@ -362,7 +362,7 @@ class TrainProbesTest {
     }
 
     @Test
-    void smallOnes() {
+    void helpHasNoFormatWarningsMemtableLayerwiseTakesBothAndBenchRefusesStepsBelowOne() {
         Result help = run("train", "--help");
         assertEquals(0, help.code());
         assertTrue(help.out().contains("10% of steps"), help.out());
