@@ -39,6 +39,13 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--out", description = "Also write the JSON here.") Path out;
 
     @Override public Integer call() throws Exception {
+        if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (timed steps), got " + steps);
+        if (warmupSteps < 0) throw new IllegalArgumentException("--warmup-steps must be >= 0, got " + warmupSteps);
+        if (batch < 1 || seq < 1) throw new IllegalArgumentException("--batch and --seq must be >= 1, got " + batch + " and " + seq);
+        if ((long) batch * seq > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--batch " + batch + " x --seq " + seq + " exceeds " + Integer.MAX_VALUE + " tokens");
+        }
+        if (optimizers.isEmpty() || losses.isEmpty()) throw new IllegalArgumentException("--optimizers and --loss need at least one name");
         Device d = Backends.resolve(device);
         LlamaConfig c = LlamaConfig.named(model);
         List<Object> results = new ArrayList<>();

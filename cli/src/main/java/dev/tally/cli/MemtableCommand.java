@@ -34,7 +34,9 @@ public final class MemtableCommand implements Callable<Integer> {
     @Option(names = "--dtype", split = ",", description = "f32, bf16 (default: ${DEFAULT-VALUE}).") List<String> dtypes = List.of("bf16");
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes (default: ${DEFAULT-VALUE}).") List<Integer> batches = List.of(1);
     @Option(names = "--seq", split = ",", description = "Sequence lengths (default: ${DEFAULT-VALUE}).") List<Integer> seqs = List.of(256);
-    @Option(names = "--layerwise", split = ",", description = "false, true or both (default: ${DEFAULT-VALUE}).") List<Boolean> layerwise = List.of(false);
+    @Option(names = "--layerwise", split = ",", paramLabel = "false|true|both",
+            description = "Layer-wise updates: false, true, both, or a comma list (default: ${DEFAULT-VALUE}).")
+    List<String> layerwise = List.of("false");
     @Option(names = "--weight-bits", split = ",", description = "16 (model dtype), 8 (int8 attention/MLP weights; only the q_* optimizers, the others are skipped unless named) or both (default: ${DEFAULT-VALUE}).")
     List<Integer> weightBits = List.of(16);
     @Option(names = "--weight-group", description = "Group size of int8 weights, 128 or 256 (default: ${DEFAULT-VALUE}).") int weightGroup = 256;
@@ -85,10 +87,13 @@ public final class MemtableCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
+        List<Boolean> layerwiseValues = layerwiseValues(layerwise);
+        for (int b : batches) if (b < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + b);
+        for (int sq : seqs) if (sq < 1) throw new IllegalArgumentException("--seq must be >= 1, got " + sq);
         List<Row> rows = new ArrayList<>();
         java.util.Set<String> skipped = new java.util.TreeSet<>();
         for (String m : models) for (String o : optimizers) for (String l : losses) for (String d : dtypes)
-            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) for (int bits : weightBits) {
+            for (int b : batches) for (int s : seqs) for (boolean lw : layerwiseValues) for (int bits : weightBits) {
                 WeightFormat wf = RunSetup.weightFormat(bits, weightGroup);
                 // only the q_* optimizers update int8 weights: other pairings are skipped (and named below)
                 if (wf.quantized() && !OptimizerKind.parse(o).updatesQuantizedWeights()) {
@@ -131,6 +136,20 @@ public final class MemtableCommand implements Callable<Integer> {
         }
         if (measure) measure(rows);
         return 0;
+    }
+
+    /** The --layerwise values: "false", "true", "both" (= false, true), in the order given, without repeats. */
+    static List<Boolean> layerwiseValues(List<String> given) {
+        java.util.LinkedHashSet<Boolean> out = new java.util.LinkedHashSet<>();
+        for (String v : given) {
+            switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+                case "false" -> out.add(false);
+                case "true" -> out.add(true);
+                case "both" -> { out.add(false); out.add(true); }
+                default -> throw new IllegalArgumentException("--layerwise expects false, true or both (or a comma list), got '" + v + "'");
+            }
+        }
+        return List.copyOf(out);
     }
 
     private static String gib(Row r, MemoryCategory c) { return MemoryLedger.human(r.bytes().get(c)); }

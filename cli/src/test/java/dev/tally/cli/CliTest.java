@@ -149,7 +149,7 @@ class CliTest {
         assertTrue(r.err().contains("unknown hyperparameter 'weight_decy'"), r.err());
         r = run("train", "--no-such-flag");
         assertTrue(r.code() != 0 && r.err().contains("--no-such-flag"), r.err());
-        r = run("train", "--model", "llama_7b", "--batch", "64", "--seq", "2048", "--loss", "ce", "--device", "cpu", "--out", dir.toString());
+        r = run("train", "--model", "llama_7b", "--batch", "8", "--seq", "2048", "--loss", "ce", "--device", "cpu", "--out", dir.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("the plan needs") && r.err().contains("available"), r.err());
     }

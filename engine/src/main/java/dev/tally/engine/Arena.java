@@ -41,6 +41,26 @@ public final class Arena implements AutoCloseable {
         this.allocator = allocator;
         this.region = Backends.of(device).reserve(this.capacity, name);
         ledger.onReserve(this);
+        java.util.function.Consumer<Arena> observer = CREATION_OBSERVER.get();
+        if (observer != null) observer.accept(this);
+    }
+
+    private static final ThreadLocal<java.util.function.Consumer<Arena>> CREATION_OBSERVER = new ThreadLocal<>();
+
+    /** An active {@link #observeCreations} registration; closing it stops the observation. */
+    public interface Observation extends AutoCloseable {
+        @Override void close();
+    }
+
+    /**
+     * Hands every arena this thread creates to {@code observer} until the returned observation is closed — how tests
+     * check that a whole run books every arena in the run's ledger (arenas are created on the run's thread; ops only
+     * use other threads inside a call and never create arenas).
+     */
+    public static Observation observeCreations(java.util.function.Consumer<Arena> observer) {
+        java.util.function.Consumer<Arena> previous = CREATION_OBSERVER.get();
+        CREATION_OBSERVER.set(previous == null ? observer : previous.andThen(observer));
+        return () -> CREATION_OBSERVER.set(previous);
     }
 
     public static long alignUp(long bytes) {

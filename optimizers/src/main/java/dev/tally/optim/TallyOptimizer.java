@@ -24,6 +24,8 @@ import java.util.Map;
  * parameter.
  */
 public final class TallyOptimizer implements Optimizer {
+    /** The run's ledger, from {@link #allocateState}: every arena of this optimizer books there. */
+    private MemoryLedger ledger;
 
     /** A parameter group: its parameters and how they are updated. */
     record Group(List<Parameter> params, Hyper hyper, boolean projected) {}
@@ -152,6 +154,7 @@ public final class TallyOptimizer implements Optimizer {
 
     @Override public void allocateState(MemoryLedger ledger) {
         if (stateArena != null) return;
+        this.ledger = ledger; // the checkpoint counters are booked here too, when first asked for
         Device device = device();
         stateArena = new Arena(ledger, name() + ".state", MemoryCategory.OPTIMIZER_STATE, device, stateBytes());
         if (usesCodeMaps()) {
@@ -279,7 +282,7 @@ public final class TallyOptimizer implements Optimizer {
         if (stateArena == null) throw new IllegalStateException(name() + ": no state booked yet");
         Map<String, Tensor> out = new LinkedHashMap<>();
         if (counters == null) { // host copies of the scalar state, booked once (one 256-byte block per parameter)
-            counters = new Arena(new MemoryLedger(), name() + ".counters", MemoryCategory.OTHER, Device.CPU, order.size() * Arena.ALIGNMENT);
+            counters = new Arena(ledger, name() + ".counters", MemoryCategory.OTHER, Device.CPU, order.size() * Arena.ALIGNMENT);
             for (Slot s : order) counterTensors.put(s.param, counters.allocate(s.param.name() + ".counters", DType.I64, 3));
         }
         for (Slot s : order) {

@@ -2,6 +2,11 @@ package dev.tally.models.data;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,16 +54,35 @@ public final class TextData {
                     List<Path> files = s.filter(Files::isRegularFile)
                             .filter(f -> f.toString().endsWith(".txt") || f.toString().endsWith(".md")).sorted().toList();
                     if (files.isEmpty()) throw new IOException("no .txt or .md files under " + p);
-                    for (Path f : files) b.append(Files.readString(f, StandardCharsets.UTF_8)).append('\n');
+                    for (Path f : files) b.append(readText(f)).append('\n');
                 }
                 text = b.toString();
             } else if (Files.isRegularFile(p)) {
-                text = Files.readString(p, StandardCharsets.UTF_8);
+                text = readText(p);
+            } else if (!Files.exists(p)) {
+                throw new IOException("data " + source + ": no such file or folder");
             } else {
-                throw new IOException("data '" + source + "' is neither a file nor a folder");
+                throw new IOException("data " + source + ": neither a regular file nor a folder");
             }
         }
         return new TextData(source, tokenizer, tokenizer.encode(text), evalFraction);
+    }
+
+    /** A file's text; bytes that are not UTF-8 are refused with the file and the byte offset where they start. */
+    static String readText(Path file) throws IOException {
+        if (!Files.isReadable(file)) throw new IOException("data file " + file + ": permission denied");
+        byte[] bytes = Files.readAllBytes(file);
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(bytes);
+        CharBuffer out = CharBuffer.allocate(bytes.length);
+        CoderResult r = decoder.decode(in, out, true);
+        if (r.isError()) {
+            throw new IOException(String.format("data file %s is not UTF-8 text: byte 0x%02x at byte offset %,d does not start a valid"
+                    + " UTF-8 sequence (a binary file?)", file, bytes[in.position()] & 0xFF, in.position()));
+        }
+        decoder.flush(out);
+        return out.flip().toString();
     }
 
     public String source() { return source; }

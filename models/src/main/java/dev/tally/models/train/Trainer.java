@@ -221,14 +221,33 @@ public final class Trainer implements AutoCloseable {
         double sum = 0;
         for (int k = 0; k < s.accumulation(); k++) sum += microStep(inputs[k], targetIds[k], k == s.accumulation() - 1);
         if (!s.layerwise()) {
+            requireFinite("gradient", true); // before the update, so a bad gradient never reaches the weights
             if (s.clipNorm() > 0) clipGradients(s.clipNorm());
             optimizer.step();
             optimizer.zeroGrad();
         } else if (s.accumulation() > 1) {
             grads.release(0); // all gradients were freed by their hooks; start the next step from an empty arena
         }
+        requireFinite("weight", false); // a finite loss can still come with an update that overflowed
         optimizerSteps++;
         return sum / s.accumulation();
+    }
+
+    /** A step produced a NaN or infinite gradient or weight: the run diverged and its state must not be saved. */
+    public static final class NonFiniteException extends IllegalStateException {
+        NonFiniteException(String message) { super(message); }
+    }
+
+    /** Throws {@link NonFiniteException} naming the first parameter whose gradient (or weight) holds a NaN or ±inf. */
+    private void requireFinite(String what, boolean gradients) {
+        Tensor maxAbs = scratch.slice(0, 0, 1);
+        for (Parameter p : model.parameters()) {
+            Tensor x = gradients ? p.grad() : p.value();
+            if (x == null) continue;
+            x.ops().reduceAll(ReduceOp.MAX_ABS, x, maxAbs); // NaN anywhere gives NaN, ±inf gives inf
+            double m = maxAbs.item();
+            if (!Double.isFinite(m)) throw new NonFiniteException(what + " of '" + p.name() + "' became " + (Double.isNaN(m) ? "NaN" : "infinite"));
+        }
     }
 
     /** Scales every gradient by min(1, maxNorm / global L2 norm); returns the norm before clipping. */
