@@ -5,6 +5,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.train.Recompute;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import picocli.CommandLine.Command;
@@ -21,7 +22,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code tally memtable}: exact bytes per memory category for configs × optimizers × loss × dtype × batch × sequence ×
- * layer-wise, by building the real training run on the META device (never a hand formula).
+ * layer-wise × recompute, by building the real training run on the META device (never a hand formula).
  */
 @Command(name = "memtable", mixinStandardHelpOptions = true, description = "Memory per category for any configs × optimizers, planned on META.")
 public final class MemtableCommand implements Callable<Integer> {
@@ -34,6 +35,10 @@ public final class MemtableCommand implements Callable<Integer> {
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes (default: ${DEFAULT-VALUE}).") List<Integer> batches = List.of(1);
     @Option(names = "--seq", split = ",", description = "Sequence lengths (default: ${DEFAULT-VALUE}).") List<Integer> seqs = List.of(256);
     @Option(names = "--layerwise", split = ",", description = "false, true or both (default: ${DEFAULT-VALUE}).") List<Boolean> layerwise = List.of(false);
+    @Option(names = "--recompute", split = ",", description = "Activation recompute: none, layers (all), auto (fewest layers that fit --budget), or a layer count N (layers 0..N-1); several allowed (default: ${DEFAULT-VALUE}).")
+    List<String> recompute = List.of("none");
+    @Option(names = "--budget", description = "Memory budget for --recompute auto, e.g. 12GiB or 24GB (default: the free memory of --device).")
+    String budget;
     @Option(names = "--format", description = "table or csv (default: ${DEFAULT-VALUE}).") String format = "table";
     @Option(names = "--plot", description = "Write a stacked-bar PNG here.") Path plot;
     @Option(names = "--measure", description = "Also allocate for real on --device, run one step, and print planned vs measured.") boolean measure;
@@ -41,24 +46,29 @@ public final class MemtableCommand implements Callable<Integer> {
 
     PrintStream out = System.out;
 
-    /** One configuration's planned bytes. */
+    /** One configuration's planned bytes; {@code recomputed} is the number of decoder layers recomputed in backward. */
     record Row(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
-               Map<MemoryCategory, Long> bytes) {
+               int recomputed, Map<MemoryCategory, Long> bytes) {
         long total() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
         String label() { return model + "/" + optimizer + (layerwise ? "/lw" : ""); }
     }
 
     /** Plans one configuration on META. */
     static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise) {
+        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, Recompute.NONE);
+    }
+
+    /** Plans one configuration on META, with activation recompute. */
+    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise, Recompute recompute) {
         LlamaConfig c = LlamaConfig.named(model);
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         MemoryLedger ledger = new MemoryLedger();
         Map<String, Object> hyper = RunSetup.hyper(kind, c, defaultsFor(kind));
-        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0);
+        Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0).withRecompute(recompute);
         try (Trainer t = new Trainer(s, RunSetup.factory(kind, hyper), ledger)) {
             Map<MemoryCategory, Long> bytes = new EnumMap<>(MemoryCategory.class);
             for (MemoryCategory cat : MemoryCategory.values()) bytes.put(cat, ledger.entry(Device.META, cat).capacity());
-            return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, bytes);
+            return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, t.recomputedLayers(), bytes);
         }
     }
 
@@ -75,23 +85,26 @@ public final class MemtableCommand implements Callable<Integer> {
     }
 
     @Override public Integer call() throws Exception {
+        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev.tally.engine.Backends.resolve(device));
+        List<Recompute> recomputes = recompute.stream().map(r -> Recompute.parse(r, budgetBytes)).toList();
         List<Row> rows = new ArrayList<>();
         for (String m : models) for (String o : optimizers) for (String l : losses) for (String d : dtypes)
-            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) rows.add(plan(m, o, l, d, b, s, lw));
+            for (int b : batches) for (int s : seqs) for (boolean lw : layerwise) for (Recompute rc : recomputes)
+                rows.add(plan(m, o, l, d, b, s, lw, rc));
         if (format.equalsIgnoreCase("csv")) {
-            out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise");
+            out.println("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,recompute");
             for (Row r : rows) {
                 for (MemoryCategory c : MemoryCategory.values()) {
-                    out.printf("%s,%s,%s,%d,%s,%s,%d,%d,%s%n", r.model(), r.optimizer(), c.label(), r.bytes().get(c), r.loss(), r.dtype(),
-                            r.batch(), r.seq(), r.layerwise());
+                    out.printf("%s,%s,%s,%d,%s,%s,%d,%d,%s,%d%n", r.model(), r.optimizer(), c.label(), r.bytes().get(c), r.loss(), r.dtype(),
+                            r.batch(), r.seq(), r.layerwise(), r.recomputed());
                 }
             }
         } else if (format.equalsIgnoreCase("table")) {
-            out.printf("%-12s %-18s %-4s %-5s %5s %5s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
-                    "batch", "seq", "lw", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
+            out.printf("%-12s %-18s %-4s %-5s %5s %5s %3s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
+                    "batch", "seq", "lw", "rc", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
             for (Row r : rows) {
-                out.printf("%-12s %-18s %-4s %-5s %5d %5d %3s %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
-                        r.dtype(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
+                out.printf("%-12s %-18s %-4s %-5s %5d %5d %3s %3d %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
+                        r.dtype(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", r.recomputed(), gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
                         gib(r, MemoryCategory.OPTIMIZER_STATE), gib(r, MemoryCategory.ACTIVATIONS), gib(r, MemoryCategory.LOSS),
                         gib(r, MemoryCategory.WORKSPACE), MemoryLedger.human(r.total()));
             }
@@ -119,7 +132,8 @@ public final class MemtableCommand implements Callable<Integer> {
             LlamaConfig c = LlamaConfig.named(r.model());
             OptimizerKind kind = OptimizerKind.parse(r.optimizer());
             MemoryLedger ledger = new MemoryLedger();
-            Trainer.Settings s = RunSetup.settings(c, DType.parse(r.dtype()), r.batch(), r.seq(), 1, r.loss(), r.layerwise(), d, 0, 0);
+            Trainer.Settings s = RunSetup.settings(c, DType.parse(r.dtype()), r.batch(), r.seq(), 1, r.loss(), r.layerwise(), d, 0, 0)
+                    .withRecompute(new Recompute.First(r.recomputed()));
             try (Trainer t = new Trainer(s, RunSetup.factory(kind, RunSetup.hyper(kind, c, defaultsFor(kind))), ledger)) {
                 long[] ids = new long[r.batch() * r.seq()];
                 for (int i = 0; i < ids.length; i++) ids[i] = (i * 7919L) % Math.min(256, c.vocab());

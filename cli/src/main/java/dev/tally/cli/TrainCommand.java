@@ -11,6 +11,7 @@ import dev.tally.models.data.TextData;
 import dev.tally.models.data.Tokenizer;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.train.LrSchedule;
+import dev.tally.models.train.Recompute;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import dev.tally.optim.Optimizers;
@@ -53,6 +54,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--clip", description = "Clip gradients to this global norm; 0 = off (default: ${DEFAULT-VALUE}).") double clip = 0;
     @Option(names = "--layerwise", description = "Update each weight in backward and free its gradient at once.") boolean layerwise;
     @Option(names = "--device", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).") String device = "auto";
+    @Option(names = "--recompute", description = "Activation recompute: none, layers (every decoder layer), auto (the fewest layers that make the plan fit --budget), or a layer count N (layers 0..N-1) (default: ${DEFAULT-VALUE}).")
+    String recompute = "none";
+    @Option(names = "--budget", description = "Memory budget for --recompute auto, e.g. 12GiB or 24GB (default: the device's free memory).")
+    String budget;
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
     @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
     @Option(names = "--tokenizer", description = "byte or gpt2 (default: ${DEFAULT-VALUE}).") String tokenizer = "byte";
@@ -97,14 +102,18 @@ public final class TrainCommand implements Callable<Integer> {
         int warm = warmup != null ? warmup : steps / 10;
         LrSchedule schedule = new LrSchedule(Math.min(warm, steps), Math.max(1, steps), minLrRatio);
         Device dev = Backends.resolve(device);
-        Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip);
+        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev);
+        Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip)
+                .withRecompute(Recompute.parse(recompute, budgetBytes));
 
         // 1. the plan, from the same code on META, before any memory is taken
         MemoryLedger planLedger = new MemoryLedger();
         long planned;
-        try (Trainer plan = new Trainer(withDevice(ts, Device.META), RunSetup.factory(kind, hyper), planLedger)) {
+        try (Trainer plan = new Trainer(ts.withDevice(Device.META), RunSetup.factory(kind, hyper), planLedger)) {
             outStream.print(plan.planReport().replace("on meta", "on " + dev));
             planned = planLedger.totalCapacity(Device.META);
+            // the run uses what the plan chose (auto is resolved once, against the budget, on META)
+            ts = ts.withRecompute(new Recompute.First(plan.recomputedLayers()));
         }
         long available = availableBytes(dev);
         if (planned > available) {
@@ -213,6 +222,8 @@ public final class TrainCommand implements Callable<Integer> {
         m.put("min_lr_ratio", Double.toString(minLrRatio));
         m.put("clip", Double.toString(clip));
         m.put("layerwise", Boolean.toString(layerwise));
+        m.put("recompute", recompute);
+        if (budget != null) m.put("budget", budget);
         m.put("seed", Long.toString(seed));
         m.put("data", data);
         m.put("tokenizer", tokenizer);
@@ -237,6 +248,8 @@ public final class TrainCommand implements Callable<Integer> {
         minLrRatio = Double.parseDouble(req(m, "min_lr_ratio"));
         clip = Double.parseDouble(req(m, "clip"));
         layerwise = Boolean.parseBoolean(req(m, "layerwise"));
+        recompute = m.getOrDefault("recompute", "none"); // checkpoints written before recompute existed
+        budget = m.get("budget");
         seed = Long.parseLong(req(m, "seed"));
         data = req(m, "data");
         tokenizer = req(m, "tokenizer");
@@ -251,17 +264,8 @@ public final class TrainCommand implements Callable<Integer> {
         return v;
     }
 
-    private static Trainer.Settings withDevice(Trainer.Settings s, Device d) {
-        return new Trainer.Settings(s.config(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), s.layerwise(), d, s.seed(), s.clipNorm());
-    }
-
     /** Memory a plan may use: free physical memory on the CPU (off-heap arenas), free device memory on a GPU. */
     static long availableBytes(Device d) {
-        if (d instanceof Device.Cpu) {
-            var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-            if (os instanceof com.sun.management.OperatingSystemMXBean sun) return sun.getFreeMemorySize();
-            return Runtime.getRuntime().maxMemory();
-        }
-        return Long.MAX_VALUE; // CUDA: the CUDA backend checks cudaMemGetInfo when it reserves
+        return Backends.of(d).availableBytes();
     }
 }

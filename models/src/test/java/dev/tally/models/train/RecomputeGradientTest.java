@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Gradients with activation recompute are bit-identical to those without, for every parameter, over three steps.
+ * Gradients with activation recompute are bit-identical to those without, for every parameter, over two steps (the second after an update).
  *
  * <p>Runs in its own JVM limited to C1 (models/pom.xml, execution {@code one-jit-tier}): today some CPU kernels give
  * different last bits once C2 compiles them (Vector API {@code EXP} and float {@code reduceLanes(ADD)} in the softmax
@@ -23,15 +23,15 @@ class RecomputeGradientTest {
     void gradientsWithRecomputeAreBitIdenticalForEveryParameter() {
         for (String model : List.of("tiny", "small")) {
             for (String loss : List.of("ce", "cce")) {
-                Run plain = RecomputeTest.train(model, loss, false, Recompute.NONE, 3);
-                Run all = RecomputeTest.train(model, loss, false, Recompute.LAYERS, 3);
-                Run one = RecomputeTest.train(model, loss, false, new Recompute.First(1), 3);
+                Run plain = RecomputeTest.train(model, loss, false, Recompute.NONE, 2);
+                Run all = RecomputeTest.train(model, loss, false, Recompute.LAYERS, 2);
+                Run one = RecomputeTest.train(model, loss, false, new Recompute.First(1), 2);
                 String what = model + "/" + loss;
                 assertEquals(LlamaConfig.named(model).layers(), all.recomputed());
                 assertEquals(LlamaConfig.named(model).parameterShapes().size(), plain.optimizer().grads.size(), what);
                 RecomputeTest.assertSameBits(plain, all, what + " all layers");
                 RecomputeTest.assertSameBits(plain, one, what + " layer 0");
-                float[] g = plain.optimizer().grads.get("layers.0.self_attn.q_proj.weight").get(2);
+                float[] g = plain.optimizer().grads.get("layers.0.self_attn.q_proj.weight").get(1);
                 double norm = 0;
                 for (float x : g) norm += x * x;
                 assertTrue(norm > 0, what + ": the compared gradients are not vacuous");

@@ -69,7 +69,7 @@ class RecomputeTest {
     }
 
     static Trainer.Settings settings(String model, String loss, boolean layerwise, Recompute r, Device d) {
-        return new Trainer.Settings(LlamaConfig.named(model), DType.F32, 2, 32, 1, loss, layerwise, d, 5, 0, r);
+        return new Trainer.Settings(LlamaConfig.named(model), DType.F32, 2, 16, 1, loss, layerwise, d, 5, 0, r);
     }
 
     static Run train(String model, String loss, boolean layerwise, Recompute r, int steps) {
@@ -77,7 +77,7 @@ class RecomputeTest {
         List<Double> losses = new ArrayList<>();
         try (Trainer t = new Trainer(settings(model, loss, layerwise, r, Device.CPU), ps -> opt[0] = new Capture(ps), new MemoryLedger())) {
             for (int s = 0; s < steps; s++) {
-                losses.add(t.step(new long[][] {tokens(64, s)}, new long[][] {tokens(64, s + 1)}, 1.0));
+                losses.add(t.step(new long[][] {tokens(32, s)}, new long[][] {tokens(32, s + 1)}, 1.0));
             }
             assertEquals(t.activationPlan().size(), t.activationArena().highWater(), "planned = measured activations");
             assertEquals(0, t.activationArena().used(), "a step leaves no activation behind");
@@ -106,7 +106,7 @@ class RecomputeTest {
                 MemoryLedger cpu = new MemoryLedger(), meta = new MemoryLedger();
                 try (Trainer a = new Trainer(settings("small", "cce", lw, r, Device.CPU), Capture::new, cpu);
                      Trainer b = new Trainer(settings("small", "cce", lw, r, Device.META), Capture::new, meta)) {
-                    a.step(new long[][] {tokens(64, 0)}, new long[][] {tokens(64, 1)}, 1.0);
+                    a.step(new long[][] {tokens(32, 0)}, new long[][] {tokens(32, 1)}, 1.0);
                     for (MemoryCategory c : MemoryCategory.values()) {
                         assertEquals(cpu.entry(Device.CPU, c).capacity(), meta.entry(Device.META, c).capacity(), r + " lw=" + lw + " " + c.label());
                     }
