@@ -58,7 +58,7 @@ public final class FitCommand implements Callable<Integer> {
         /** Weight storage bits: 16 = the model dtype (bf16 here). */
         static final List<Integer> WEIGHT_BITS = List.of(16);
         static final List<Boolean> LAYERWISE = List.of(false, true);
-        /** Recompute none or every layer; a candidate that fits only with recompute also reports the fewest layers that suffice. */
+        /** Recompute none or every layer ({@code memtable --recompute auto} finds the fewest layers for one configuration). */
         static final List<Recompute> RECOMPUTE = List.of(Recompute.NONE, Recompute.LAYERS);
 
         static List<String> optimizerNames() {
@@ -74,7 +74,7 @@ public final class FitCommand implements Callable<Integer> {
     /** One point of the search. */
     record Candidate(OptimizerKind optimizer, boolean layerwise, Recompute recompute, int weightBits, String stateDtype, int batch) {}
 
-    /** A candidate's exact plan; {@code recomputed} layers (resolved: the fewest that fit when recompute is on). */
+    /** A candidate's exact plan; {@code recomputed}: the decoder layers recomputed. */
     record Result(Candidate candidate, int recomputed, Map<MemoryCategory, Long> bytes) {
         long total() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
     }
@@ -116,10 +116,8 @@ public final class FitCommand implements Callable<Integer> {
                 for (Recompute rc : Axes.RECOMPUTE) for (int b : batches) {
                     candidates++;
                     Candidate c = new Candidate(kind, lw, rc, bits, sd, b);
-                    Result r = plan(config, dt, c, budgetBytes);
-                    // recompute on but zero layers needed: the recompute-off candidate already says it
-                    boolean duplicate = rc != Recompute.NONE && r.recomputed() == 0;
-                    if (r.total() <= budgetBytes && !duplicate) fits.add(r);
+                    Result r = plan(config, dt, c);
+                    if (r.total() <= budgetBytes) fits.add(r);
                 }
         }
         double secs = (System.nanoTime() - t0) * 1e-9;
@@ -135,9 +133,9 @@ public final class FitCommand implements Callable<Integer> {
         return RunSetup.settings(config, dt, c.batch(), seq, 1, loss, c.layerwise(), Device.META, 0, 0).withRecompute(recompute);
     }
 
-    /** Plans a candidate exactly as {@code memtable} would (recompute on: the fewest layers that fit, as {@code auto}). */
-    Result plan(LlamaConfig config, DType dt, Candidate c, long budgetBytes) {
-        Recompute rc = c.recompute() == Recompute.NONE ? Recompute.NONE : new Recompute.Auto(budgetBytes);
+    /** Plans a candidate exactly as {@code memtable} would. */
+    Result plan(LlamaConfig config, DType dt, Candidate c) {
+        Recompute rc = c.recompute();
         Map<String, Object> hyper = RunSetup.hyper(c.optimizer(), config, MemtableCommand.defaultsFor(c.optimizer()));
         if (!c.stateDtype().equals("default")) hyper.put("state_dtype", c.stateDtype());
         MemoryLedger ledger = new MemoryLedger();

@@ -157,21 +157,22 @@ class RecomputeTest {
     }
 
     @Test
-    void planShrinksMonotonicallyAndAutoPicksTheFewestLayersThatFit() {
+    void autoPicksTheFewestLayersThatFit() {
         LlamaConfig c = LlamaConfig.named("llama_60m");
         Trainer.Settings s = new Trainer.Settings(c, DType.BF16, 2, 128, 1, "cce", false, Device.META, 0, 0);
         long[] bytes = new long[c.layers() + 1];
         for (int k = 0; k <= c.layers(); k++) {
             bytes[k] = Trainer.trace(s, k).bytes();
-            if (k > 0) assertTrue(bytes[k] <= bytes[k - 1], "recomputing " + k + " layers plans no more than " + (k - 1) + ": " + bytes[k] + " vs " + bytes[k - 1]);
         }
         assertTrue(bytes[c.layers()] < bytes[0], "recomputing every layer plans less: " + bytes[c.layers()] + " vs " + bytes[0]);
         long fixed;
         try (Trainer t = new Trainer(s, Capture::new, new MemoryLedger())) {
             fixed = t.ledger().totalCapacity(Device.META) - t.activationPlan().size() - t.lossPlan().size();
         }
-        for (int want : new int[] {0, 1, 5, c.layers()}) {
-            long budget = fixed + bytes[want];
+        long[] sorted = bytes.clone();
+        java.util.Arrays.sort(sorted);
+        for (long stepBytes : new long[] {sorted[0], sorted[1], sorted[4], sorted[c.layers()]}) {
+            long budget = fixed + stepBytes;
             try (Trainer t = new Trainer(s.withRecompute(new Recompute.Auto(budget)), Capture::new, new MemoryLedger())) {
                 int expected = 0;
                 while (fixed + bytes[expected] > budget) expected++;
@@ -180,9 +181,9 @@ class RecomputeTest {
                 assertTrue(t.recomputeNote().contains(expected + " of " + c.layers()), t.recomputeNote());
             }
         }
-        try (Trainer t = new Trainer(s.withRecompute(new Recompute.Auto(fixed + bytes[c.layers()] - 1)), Capture::new, new MemoryLedger())) {
+        try (Trainer t = new Trainer(s.withRecompute(new Recompute.Auto(fixed + sorted[0] - 1)), Capture::new, new MemoryLedger())) {
             assertEquals(c.layers(), t.recomputedLayers());
-            assertTrue(t.recomputeNote().contains("over the budget"), t.recomputeNote());
+            assertTrue(t.recomputeNote().contains("no number of recomputed layers fits"), t.recomputeNote());
         }
     }
 
