@@ -109,6 +109,7 @@ public final class FitCommand implements Callable<Integer> {
         long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev.tally.engine.Backends.resolve(device));
         long t0 = System.nanoTime();
         List<Result> fits = new ArrayList<>();
+        Map<String, Integer> refused = new java.util.LinkedHashMap<>();
         int candidates = 0;
         for (String name : optimizers) {
             OptimizerKind kind = OptimizerKind.parse(name);
@@ -116,7 +117,15 @@ public final class FitCommand implements Callable<Integer> {
                 for (Recompute rc : Axes.RECOMPUTE) for (int b : batches) {
                     candidates++;
                     Candidate c = new Candidate(kind, lw, rc, bits, sd, b);
-                    Result r = plan(config, dt, c);
+                    Result r;
+                    try {
+                        r = plan(config, dt, c);
+                    } catch (IllegalArgumentException e) {
+                        // a combination the library refuses (e.g. an optimizer that needs int8 weights, a rank above a
+                        // dimension): not a configuration, so not searched; the header says how many and why
+                        refused.merge(e.getMessage(), 1, Integer::sum);
+                        continue;
+                    }
                     if (r.total() <= budgetBytes) fits.add(r);
                 }
         }
@@ -124,6 +133,7 @@ public final class FitCommand implements Callable<Integer> {
         fits.sort(Comparator.comparingInt((Result r) -> -r.candidate().batch()).thenComparingLong(Result::total));
         if (format.equalsIgnoreCase("csv")) printCsv(config, fits);
         else printTable(config, budgetBytes, fits, candidates, secs);
+        refused.forEach((why, n) -> System.err.printf("tally fit: %d combination(s) not planned: %s%n", n, why));
         return 0;
     }
 

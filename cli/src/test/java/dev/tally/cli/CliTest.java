@@ -197,4 +197,37 @@ class CliTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("memory size 'lots'"), r.err());
     }
+
+    /** Every filled row of the README's headline table: its command reproduces the bytes printed next to it. */
+    @Test
+    void readmeHeadlineCommandsReproduceTheirTotals() throws IOException {
+        Path readme = Path.of("..", "README.md");
+        List<String> rows = Files.readAllLines(readme).stream()
+                .filter(l -> l.startsWith("| ") && l.contains("`./tally memtable") && l.contains("**")).toList();
+        assertTrue(rows.size() >= 2, "the headline table has filled rows: " + rows);
+        List<String> cats = List.of("weights", "grads", "optimizer_state", "activations", "loss", "workspace");
+        for (String row : rows) {
+            String[] cells = row.split("\\|");
+            String cmd = row.substring(row.indexOf("`./tally memtable") + 1);
+            cmd = cmd.substring(0, cmd.indexOf('`'));
+            List<String> args = new java.util.ArrayList<>(List.of(cmd.replace("./tally ", "").trim().split("\\s+")));
+            args.addAll(List.of("--format", "csv"));
+            Result r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), cmd + ": " + r.err());
+            java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+            long total = 0;
+            for (String l : r.out().lines().skip(1).toList()) {
+                String[] f = l.split(",");
+                bytes.put(f[2], Long.parseLong(f[3]));
+                total += Long.parseLong(f[3]);
+            }
+            for (int i = 0; i < cats.size(); i++) {
+                long printed = Long.parseLong(cells[3 + i].trim().replace(",", ""));
+                assertEquals(bytes.get(cats.get(i)), printed, cmd + " " + cats.get(i));
+            }
+            String bold = row.substring(row.indexOf("**") + 2);
+            long printedTotal = Long.parseLong(bold.substring(0, bold.indexOf(" B")).replace(",", ""));
+            assertEquals(total, printedTotal, cmd + " total");
+        }
+    }
 }

@@ -162,7 +162,7 @@ public final class Trainer implements AutoCloseable {
         if (settings.recompute() instanceof Recompute.Auto auto) {
             // Fewest layers that fit, by a scan from none upwards. Not a bisection: the planned bytes are not monotone
             // in the number of recomputed layers (the packing of the step's buffers into one arena is a heuristic;
-            // llama_7b with every layer recomputed plans 134 MB more than with 31), so every count up to the answer is traced.
+            // a llama_7b plan grew by 128 MiB from 31 to 32 recomputed layers), so every count up to the answer is traced.
             StepPlans chosen = null;
             int k = 0;
             for (; k <= layers; k++) {
