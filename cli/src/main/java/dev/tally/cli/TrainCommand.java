@@ -56,7 +56,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--device", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).") String device = "auto";
     @Option(names = "--recompute", description = "Activation recompute: none, layers (every decoder layer), auto (the fewest layers that make the plan fit --budget), or a layer count N (layers 0..N-1) (default: ${DEFAULT-VALUE}).")
     String recompute = "none";
-    @Option(names = "--budget", description = "Memory budget for --recompute auto, e.g. 12GiB or 24GB (default: the device's free memory).")
+    @Option(names = "--budget", description = "Memory the run may use, e.g. 12GiB or 24GB; --recompute auto fits it, a plan over it is refused (default: the device's free memory).")
     String budget;
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
     @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
@@ -116,6 +116,13 @@ public final class TrainCommand implements Callable<Integer> {
             ts = ts.withRecompute(new Recompute.First(plan.recomputedLayers()));
         }
         long available = availableBytes(dev);
+        if (budget != null && budgetBytes < available) { // an explicit budget binds the run too, not only recompute auto
+            if (planned > budgetBytes) {
+                throw new IllegalStateException(String.format("the plan needs %,d B (%s) but --budget is %,d B (%s): use --recompute auto,"
+                        + " a smaller model, batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), budgetBytes,
+                        MemoryLedger.human(budgetBytes)));
+            }
+        }
         if (planned > available) {
             throw new IllegalStateException(String.format("the plan needs %,d B (%s) but %s has %,d B (%s) available: use a smaller model,"
                     + " batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), dev, available,

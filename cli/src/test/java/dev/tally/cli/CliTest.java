@@ -230,4 +230,18 @@ class CliTest {
             assertEquals(total, printedTotal, cmd + " total");
         }
     }
+
+    @Test
+    void trainWithRecomputeSaysWhatItChoseAndKeepsItInTheCheckpoint() throws IOException {
+        Path out = dir.resolve("rc");
+        Result r = run(train(out, 2, "--recompute", "layers"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("recompute: 2 of 2 layers") && r.out().contains("with recompute") && r.out().contains("without"), r.out());
+        try (SafeTensors.File f = SafeTensors.open(out.resolve("checkpoint.safetensors"))) {
+            assertEquals("layers", f.metadata().get("recompute"));
+        }
+        r = run(train(dir.resolve("rc2"), 1, "--recompute", "auto", "--budget", "1KiB"));
+        assertEquals(2, r.code(), "nothing fits 1 KiB: the plan is refused");
+        assertTrue(r.out().contains("no number of recomputed layers fits") && r.err().contains("the plan needs"), r.out() + r.err());
+    }
 }
