@@ -8,6 +8,7 @@ module dev.tally.engine {
     requires dev.tally.jextract;
     requires dev.tally.kernels;
     requires java.management; // thread CPU time in the GEMM benchmark
+    requires jdk.management;  // free physical memory: what a CPU plan may use
 
     exports dev.tally.engine;
     exports dev.tally.engine.io;

@@ -11,6 +11,7 @@ import dev.tally.models.data.TextData;
 import dev.tally.models.data.Tokenizer;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.train.LrSchedule;
+import dev.tally.models.train.Recompute;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import dev.tally.optim.Optimizers;
@@ -59,6 +60,10 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--weight-group", description = "Elements per scale and zero point of int8 weights, 128 or 256 (default: ${DEFAULT-VALUE}).")
     int weightGroup = 256;
     @Option(names = "--device", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).") String device = "auto";
+    @Option(names = "--recompute", description = "Activation recompute: none, layers (every decoder layer), auto (the fewest layers that make the plan fit --budget), or a layer count N (layers 0..N-1) (default: ${DEFAULT-VALUE}).")
+    String recompute = "none";
+    @Option(names = "--budget", description = "Memory the run may use, e.g. 12GiB or 24GB; --recompute auto fits it, a plan over it is refused (default: the device's free memory).")
+    String budget;
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
     @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
     @Option(names = "--tokenizer", description = "byte or gpt2 (default: ${DEFAULT-VALUE}).") String tokenizer = "byte";
@@ -120,15 +125,24 @@ public final class TrainCommand implements Callable<Integer> {
         int warm = warmup != null ? warmup : steps / 10;
         LrSchedule schedule = new LrSchedule(Math.min(warm, steps), Math.max(1, steps), minLrRatio);
         Device dev = Backends.resolve(device);
+        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev);
         Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip)
-                .withWeights(RunSetup.weightFormat(weightBits, weightGroup));
+                .withWeights(RunSetup.weightFormat(weightBits, weightGroup))
+                .withRecompute(Recompute.parse(recompute, budgetBytes));
 
         // 1. the plan, from the same code on META, before any memory is taken
         MemoryLedger planLedger = new MemoryLedger();
         long planned;
-        try (Trainer plan = new Trainer(withDevice(ts, Device.META), RunSetup.factory(kind, hyper), planLedger)) {
+        try (Trainer plan = new Trainer(ts.withDevice(Device.META), RunSetup.factory(kind, hyper), planLedger)) {
             outStream.print(plan.planReport().replace("on meta", "on " + dev));
             planned = planLedger.totalCapacity(Device.META);
+            // the run uses what the plan chose (auto is resolved once, against the budget, on META)
+            ts = ts.withRecompute(new Recompute.First(plan.recomputedLayers()));
+        }
+        if (budget != null && planned > budgetBytes) { // an explicit budget binds the run too, not only recompute auto
+            throw new IllegalStateException(String.format("the plan needs %,d B (%s) but --budget is %,d B (%s): use --recompute auto,"
+                    + " a smaller model, batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), budgetBytes,
+                    MemoryLedger.human(budgetBytes)));
         }
         refuseIfTooBig(planned, dev, availableBytes(dev, TrainCommand::cudaFreeBytes));
         outStream.printf("data: %s, %s tokenizer, %,d training / %,d held-out tokens%n", text.source(), tok.name(), text.trainTokens(), text.evalTokens());
@@ -337,6 +351,8 @@ public final class TrainCommand implements Callable<Integer> {
         m.put("layerwise", Boolean.toString(layerwise));
         m.put("weight_bits", Integer.toString(weightBits));
         m.put("weight_group", Integer.toString(weightGroup));
+        m.put("recompute", recompute);
+        if (budget != null) m.put("budget", budget);
         m.put("seed", Long.toString(seed));
         m.put("data", data);
         m.put("tokenizer", tokenizer);
@@ -396,6 +412,8 @@ public final class TrainCommand implements Callable<Integer> {
         weightBits = m.containsKey("weight_bits") ? (int) integer(m, "weight_bits") : 16; // checkpoints before int8 weights: 16
         weightGroup = m.containsKey("weight_group") ? (int) integer(m, "weight_group") : 256;
         seed = integer(m, "seed");
+        recompute = m.getOrDefault("recompute", "none"); // checkpoints written before recompute existed
+        budget = m.get("budget");
         data = req(m, "data");
         tokenizer = req(m, "tokenizer");
         int saved = (int) integer(m, "steps");
@@ -462,11 +480,6 @@ public final class TrainCommand implements Callable<Integer> {
         }
     }
 
-    private static Trainer.Settings withDevice(Trainer.Settings s, Device d) {
-        return new Trainer.Settings(s.config(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), s.layerwise(), d, s.seed(), s.clipNorm())
-                .withWeights(s.weights());
-    }
-
     /** Throws, with the numbers, when a plan of {@code planned} bytes does not fit the {@code available} bytes of {@code dev}. */
     static void refuseIfTooBig(long planned, Device dev, long available) {
         if (planned > available) {
@@ -483,10 +496,7 @@ public final class TrainCommand implements Callable<Integer> {
      */
     static long availableBytes(Device d, java.util.function.ToLongFunction<Device> cudaFree) {
         return switch (d) {
-            case Device.Cpu c -> {
-                var os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-                yield os instanceof com.sun.management.OperatingSystemMXBean sun ? sun.getFreeMemorySize() : Runtime.getRuntime().maxMemory();
-            }
+            case Device.Cpu c -> Backends.of(d).availableBytes();
             case Device.Cuda c -> cudaFree.applyAsLong(d);
             case Device.Meta m -> Long.MAX_VALUE; // shapes only
         };

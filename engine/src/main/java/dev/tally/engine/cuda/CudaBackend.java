@@ -165,6 +165,9 @@ public final class CudaBackend implements Backend {
 
     private static long free() { return Cuda.memInfo()[0]; }
 
+    /** Free device memory as cudaMemGetInfo reports it now. */
+    @Override public long availableBytes() { return free(); }
+
     private static long malloc(long bytes, String what) {
         return Cuda.outPointer("cudaMalloc(" + bytes + " B for " + what + ")", p -> cuda_runtime_api_h.cudaMalloc(p, bytes)).address();
     }

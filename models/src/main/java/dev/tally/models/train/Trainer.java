@@ -36,21 +36,37 @@ import java.util.function.Function;
  */
 public final class Trainer implements AutoCloseable {
 
-    /** What to train and how; {@code weights} says how linear weights are stored (model dtype or int8). */
+    /**
+     * What to train and how. {@code weights} says how linear weights are stored (model dtype or int8);
+     * {@code recompute} says which decoder layers keep only their input in forward and are recomputed in backward
+     * ({@link Recompute#NONE} by default).
+     */
     public record Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
-                           boolean layerwise, Device device, long seed, double clipNorm, WeightFormat weights) {
-        /** Weights in the model dtype. */
+                           boolean layerwise, Device device, long seed, double clipNorm, WeightFormat weights,
+                           Recompute recompute) {
+        /** Weights in the model dtype, no activation recompute. */
         public Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
                         boolean layerwise, Device device, long seed, double clipNorm) {
-            this(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, WeightFormat.MODEL_DTYPE);
+            this(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, WeightFormat.MODEL_DTYPE,
+                    Recompute.NONE);
         }
 
         public Settings withWeights(WeightFormat format) {
-            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, format);
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, format, recompute);
+        }
+
+        public Settings withDevice(Device d) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, d, seed, clipNorm, weights, recompute);
+        }
+
+        public Settings withRecompute(Recompute r) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, weights, r);
         }
 
         public Settings {
             java.util.Objects.requireNonNull(weights, "weights (the weight format)");
+            java.util.Objects.requireNonNull(recompute, "recompute (use Recompute.NONE)");
+            if (!(recompute instanceof Recompute.Auto)) recompute.layersOf(config.layers()); // validates the count
             if (batch < 1 || seq < 1 || accumulation < 1) throw new IllegalArgumentException("batch, seq and accumulation must be >= 1");
             if (seq > config.maxSequence()) {
                 throw new IllegalArgumentException("sequence length " + seq + " exceeds the config's maximum " + config.maxSequence());
@@ -62,6 +78,7 @@ public final class Trainer implements AutoCloseable {
         }
 
         public int tokensPerMicroBatch() { return batch * seq; }
+
     }
 
     private final Settings s;
@@ -81,10 +98,38 @@ public final class Trainer implements AutoCloseable {
     private final Tensor scratch;
     private final Map<Parameter, Tensor> gradBuffers = new IdentityHashMap<>();
     private final LinearCrossEntropy lossFn;
+    private final int recomputedLayers;
+    private final String recomputeNote;
+    private final StepTracer tracer;
     private int optimizerSteps;
 
+    /** The traced step's two plans: the ACTIVATIONS arena's and the LOSS arena's. */
+    public record StepPlans(MemoryPlan activations, MemoryPlan loss) {
+        public long bytes() { return activations.size() + loss.size(); }
+    }
+
+    /**
+     * Traces one micro-step of {@code settings} with the first {@code recomputedLayers} layers recomputed. The plans
+     * depend only on the model, dtype, batch, sequence, loss and recompute — never on the optimizer or layer-wise
+     * updates — so a search over configurations may share them ({@code tally fit} caches them this way).
+     */
+    @FunctionalInterface
+    public interface StepTracer {
+        StepPlans trace(Settings settings, int recomputedLayers);
+    }
+
+    /** The real tracer: records the step on META and plans it. */
+    public static final StepTracer TRACE = Trainer::trace;
+
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
+        this(settings, optimizerFactory, ledger, TRACE);
+    }
+
+    /** As above, with the step traced by {@code tracer} (a cache of {@link #TRACE}'s results, for planning searches). */
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer) {
         this.s = settings;
+        this.tracer = tracer;
+        long bookedBefore = ledger.totalCapacity(settings.device());
         this.ledger = ledger;
         this.lossFn = LinearCrossEntropy.named(settings.loss());
         this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed(), settings.weights());
@@ -120,17 +165,52 @@ public final class Trainer implements AutoCloseable {
         targets = inputs.allocate("input.targets", DType.I64, n);
         scratch = inputs.allocate("input.scratch", DType.F32, 2);
 
-        MemoryPlan[] plans = trace(settings);
-        actPlan = plans[0];
-        lossPlan = plans[1];
+        // Everything but the step's two arenas is booked now: resolve the recompute setting against the budget.
+        long fixed = ledger.totalCapacity(settings.device()) - bookedBefore;
+        int layers = settings.config().layers();
+        StepPlans plans;
+        if (settings.recompute() instanceof Recompute.Auto auto) {
+            // Fewest layers that fit, by a scan from none upwards. Not a bisection: the planned bytes are not monotone
+            // in the number of recomputed layers (the packing of the step's buffers into one arena is a heuristic;
+            // a llama_7b plan grew by 128 MiB from 31 to 32 recomputed layers), so every count up to the answer is traced.
+            StepPlans chosen = null;
+            int k = 0;
+            for (; k <= layers; k++) {
+                chosen = tracer.trace(settings, k);
+                if (fixed + chosen.bytes() <= auto.budgetBytes()) break;
+            }
+            if (k > layers) { // nothing fits: recompute everything and let the caller refuse the plan
+                k = layers;
+                chosen = tracer.trace(settings, layers);
+            }
+            recomputedLayers = k;
+            plans = chosen;
+            long total = fixed + plans.bytes();
+            recomputeNote = total <= auto.budgetBytes()
+                    ? String.format("recompute auto: %d of %d layers (%s) fit the budget %s: plan %s", recomputedLayers, layers,
+                            layerList(recomputedLayers), MemoryLedger.human(auto.budgetBytes()), MemoryLedger.human(total))
+                    : String.format("recompute auto: no number of recomputed layers fits the budget %s; with all %d the plan needs %s",
+                            MemoryLedger.human(auto.budgetBytes()), layers, MemoryLedger.human(total));
+        } else {
+            recomputedLayers = settings.recompute().layersOf(layers);
+            plans = tracer.trace(settings, recomputedLayers);
+            recomputeNote = recomputedLayers == 0 ? "recompute: none"
+                    : String.format("recompute: %d of %d layers (%s)", recomputedLayers, layers, layerList(recomputedLayers));
+        }
+        actPlan = plans.activations();
+        lossPlan = plans.loss();
         actAlloc = new PlannedAllocator(actPlan);
         lossAlloc = new PlannedAllocator(lossPlan);
         activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actPlan.size(), actAlloc);
         lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossPlan.size(), lossAlloc);
     }
 
+    private static String layerList(int k) {
+        return k == 0 ? "none" : k == 1 ? "layer 0" : "layers 0-" + (k - 1);
+    }
+
     /** Records one micro-step on META (a twin model, its own scratch ledger) and plans both arenas. */
-    private static MemoryPlan[] trace(Settings s) {
+    public static StepPlans trace(Settings s, int recomputedLayers) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
@@ -142,15 +222,16 @@ public final class Trainer implements AutoCloseable {
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
             Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true);
-            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s);
+            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers);
             graph.backward(lossVar, 1.0);
             graph.close();
-            return new MemoryPlan[] {Planner.plan(actTrace.events()), Planner.plan(lossTrace.events())};
+            return new StepPlans(Planner.plan(actTrace.events()), Planner.plan(lossTrace.events()));
         }
     }
 
-    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s) {
-        Var hidden = model.forward(g, ids, s.batch(), s.seq());
+    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s,
+                                   int recomputedLayers) {
+        Var hidden = model.forward(g, ids, s.batch(), s.seq(), recomputedLayers);
         Var head = g.param(model.parameter("lm_head.weight"));
         Var tgt = g.input(targets);
         return Functions.externalLoss(g, List.of(hidden, head, tgt), new Functions.ExternalLoss() {
@@ -201,7 +282,7 @@ public final class Trainer implements AutoCloseable {
         actAlloc.reset();
         lossAlloc.reset();
         Graph g = new Graph(activations, lossArena, this::gradFor, last);
-        Var loss = forwardLoss(g, model, lossFn, ids, targets, s);
+        Var loss = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers);
         double value = loss.value().item();
         g.backward(loss, 1.0 / s.accumulation());
         g.close();
@@ -276,7 +357,7 @@ public final class Trainer implements AutoCloseable {
         Graph g = new Graph(activations, lossArena, this::gradFor, false);
         double value;
         try (AutoCloseable off = g.noGrad()) {
-            value = forwardLoss(g, model, lossFn, ids, targets, s).value().item();
+            value = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers).value().item();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -294,6 +375,19 @@ public final class Trainer implements AutoCloseable {
     public Arena lossArena() { return lossArena; }
     public Arena gradArena() { return grads; }
     public int optimizerSteps() { return optimizerSteps; }
+    /** Decoder layers recomputed in backward (layers 0 … n−1); an {@link Recompute.Auto} setting resolved. */
+    public int recomputedLayers() { return recomputedLayers; }
+    /** What recompute does in this run, in words (for {@code auto}: how many layers it chose and why). */
+    public String recomputeNote() { return recomputeNote; }
+
+    private StepPlans withoutRecompute;
+
+    /** The step's plans without any recompute, for comparison (traced on first request when this run recomputes). */
+    public StepPlans plansWithoutRecompute() {
+        if (recomputedLayers == 0) return new StepPlans(actPlan, lossPlan);
+        if (withoutRecompute == null) withoutRecompute = tracer.trace(s, 0);
+        return withoutRecompute;
+    }
 
     /** The plan users see before a run: bytes per category plus the largest activation buffers. */
     public String planReport() {
@@ -309,6 +403,12 @@ public final class Trainer implements AutoCloseable {
             b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), bytes, MemoryLedger.human(bytes)));
         }
         b.append(String.format("  %-16s %,18d B  %12s%n", "total", total, MemoryLedger.human(total)));
+        b.append("  ").append(recomputeNote).append('\n');
+        if (recomputedLayers > 0) {
+            long without = plansWithoutRecompute().activations().size(), with = actPlan.size();
+            b.append(String.format("  activation plan %s with recompute, %s without (%s saved)%n", MemoryLedger.human(with),
+                    MemoryLedger.human(without), MemoryLedger.human(without - with)));
+        }
         b.append("  largest activation buffers:\n");
         for (String l : actPlan.largest(5)) b.append("    ").append(l).append('\n');
         return b.toString();
