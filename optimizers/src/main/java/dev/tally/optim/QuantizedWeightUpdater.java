@@ -60,9 +60,9 @@ final class QuantizedWeightUpdater implements Updater {
 
     /** A META parameter with {@code p}'s storage format, for the workspace dry run. */
     static Parameter metaTwin(Parameter p, Arena meta) {
-        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()), p.role());
+        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()));
         QuantizedTensor q = p.quantized();
-        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype(), p.role());
+        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype());
     }
 
     @Override public List<StateSpec> specs(Shape paramShape) { return inner.specs(paramShape); }

@@ -69,7 +69,7 @@ class RecomputeTest {
     }
 
     static Trainer.Settings settings(String model, String loss, boolean layerwise, Recompute r, Device d) {
-        return new Trainer.Settings(LlamaConfig.named(model), DType.F32, 2, 16, 1, loss, layerwise, d, 5, 0, r);
+        return new Trainer.Settings(LlamaConfig.named(model), DType.F32, 2, 16, 1, loss, layerwise, d, 5, 0).withRecompute(r);
     }
 
     static Run train(String model, String loss, boolean layerwise, Recompute r, int steps) {
