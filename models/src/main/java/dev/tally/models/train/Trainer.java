@@ -16,6 +16,8 @@ import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.MemoryPlan;
 import dev.tally.engine.plan.PlannedAllocator;
 import dev.tally.engine.plan.Planner;
+import dev.tally.engine.plan.SeparateAllocator;
+import dev.tally.engine.plan.StepAllocator;
 import dev.tally.engine.plan.TracingAllocator;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.llama.LlamaModel;
@@ -52,6 +54,18 @@ public final class Trainer implements AutoCloseable {
         public int tokensPerMicroBatch() { return batch * seq; }
     }
 
+    /**
+     * Where a step's activation and loss buffers go — a checking and debugging choice; runs use {@link #PLANNED}.
+     * {@code separate}: every buffer gets bytes of its own (arenas sized by the sum of the traced sizes) instead of the
+     * plan's shared offsets, the reference a plan is checked against. {@code poison}: the activation, loss and gradient
+     * arenas fill every booking with NaN when it is handed out and when it is freed ({@link Arena#poisonBookings}), so
+     * a plan that overlaps live buffers or a read of freed memory cannot pass silently.
+     */
+    public record StepMemory(boolean separate, boolean poison) {
+        /** The plan's offsets; poisoned when the system property {@code tally.debug.poison} is true. */
+        public static final StepMemory PLANNED = new StepMemory(false, Boolean.getBoolean("tally.debug.poison"));
+    }
+
     private final Settings s;
     private final MemoryLedger ledger;
     private final LlamaModel model;
@@ -60,8 +74,8 @@ public final class Trainer implements AutoCloseable {
     private final Arena inputs;
     private final Arena activations;
     private final Arena lossArena;
-    private final PlannedAllocator actAlloc;
-    private final PlannedAllocator lossAlloc;
+    private final StepAllocator actAlloc;
+    private final StepAllocator lossAlloc;
     private final MemoryPlan actPlan;
     private final MemoryPlan lossPlan;
     private final Tensor ids;
@@ -72,6 +86,10 @@ public final class Trainer implements AutoCloseable {
     private int optimizerSteps;
 
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
+        this(settings, optimizerFactory, ledger, StepMemory.PLANNED);
+    }
+
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepMemory memory) {
         this.s = settings;
         this.ledger = ledger;
         this.lossFn = LinearCrossEntropy.named(settings.loss());
@@ -86,7 +104,7 @@ public final class Trainer implements AutoCloseable {
             largest = Math.max(largest, b);
         }
         boolean oneAtATime = settings.layerwise() && settings.accumulation() == 1;
-        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all);
+        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all).poisonBookings(memory.poison());
         if (!settings.layerwise()) {
             for (Parameter p : params) {
                 Tensor g = grads.allocate("grad." + p.name(), s.dtype(), p.value().shape());
@@ -111,14 +129,26 @@ public final class Trainer implements AutoCloseable {
         MemoryPlan[] plans = trace(settings);
         actPlan = plans[0];
         lossPlan = plans[1];
-        actAlloc = new PlannedAllocator(actPlan);
-        lossAlloc = new PlannedAllocator(lossPlan);
-        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actPlan.size(), actAlloc);
-        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossPlan.size(), lossAlloc);
+        actAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(actPlan);
+        lossAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(lossPlan);
+        long actBytes = memory.separate() ? SeparateAllocator.bytesFor(actPlan) : actPlan.size();
+        long lossBytes = memory.separate() ? SeparateAllocator.bytesFor(lossPlan) : lossPlan.size();
+        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actBytes, actAlloc)
+                .poisonBookings(memory.poison());
+        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossBytes, lossAlloc).poisonBookings(memory.poison());
     }
 
-    /** Records one micro-step on META (a twin model, its own scratch ledger) and plans both arenas. */
+    /** The allocation and free events of one traced micro-step, per planned arena (what the plans are made from). */
+    public record StepTrace(List<TracingAllocator.Event> activations, List<TracingAllocator.Event> loss) {}
+
+    /** Records one micro-step on META and plans both arenas. */
     private static MemoryPlan[] trace(Settings s) {
+        StepTrace t = traceStep(s);
+        return new MemoryPlan[] {Planner.plan(t.activations()), Planner.plan(t.loss())};
+    }
+
+    /** Records one micro-step of these settings on META (a twin model, its own scratch ledger). */
+    public static StepTrace traceStep(Settings s) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0);
@@ -133,7 +163,7 @@ public final class Trainer implements AutoCloseable {
             Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s);
             graph.backward(lossVar, 1.0);
             graph.close();
-            return new MemoryPlan[] {Planner.plan(actTrace.events()), Planner.plan(lossTrace.events())};
+            return new StepTrace(actTrace.events(), lossTrace.events());
         }
     }
 
