@@ -7,6 +7,7 @@ import dev.tally.engine.UnaryOp;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -17,7 +18,7 @@ import java.nio.ByteOrder;
  * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32.
  *
  * <p>Every result depends on the inputs and the shape only, never on the JIT tier, the thread count or the call history:
- * lanes are combined in a fixed order ({@link #sumLanes}, {@link #maxLanes}; {@code reduceLanes(ADD)} sums in an
+ * lanes are combined by a fixed tree ({@link #sumLanes}, {@link #maxLanes}; {@code reduceLanes(ADD)} sums in an
  * unspecified order that differs between the interpreter and C2), and e^x is {@link #exp}, built from add/mul/fma only
  * (the Vector API's EXP, LOG and TANH are SVML in C2 but Math.exp/log/tanh per lane when interpreted: an ulp apart).
  * Vector {@code fma} is safe: it is one rounding on every path (Math.fma when interpreted, an FMA instruction in C2).
@@ -88,24 +89,31 @@ final class Fast {
         return y.mul(s1).mul(s2).blend(x, x.test(VectorOperators.IS_NAN));
     }
 
-    /** The lanes' sum in lane order, in double: a fixed order on every path, unlike {@code reduceLanes(ADD)}. */
-    private static double sumLanes(FloatVector v) {
-        double s = 0;
-        for (float f : v.toArray()) s += f;
-        return s;
+    /** Lane i's partner i ^ w for w = L/2, L/4, …, 1: a fixed pairwise tree over the lanes. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] HALVES = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+    static {
+        for (int k = 0, w = L / 2; w >= 1; k++, w /= 2) {
+            int width = w;
+            HALVES[k] = VectorShuffle.fromOp(S, i -> i ^ width);
+        }
     }
 
-    /** The lanes' maximum (NaN if any lane is NaN), combined in lane order. */
+    /** The lanes' sum by a fixed pairwise tree (the same on every path, unlike {@code reduceLanes(ADD)}). */
+    private static double sumLanes(FloatVector v) {
+        for (VectorShuffle<Float> h : HALVES) v = v.add(v.rearrange(h));
+        return v.lane(0);
+    }
+
+    /** The lanes' maximum (NaN if any lane is NaN), by the same fixed tree. */
     private static float maxLanes(FloatVector v) {
-        float m = Float.NEGATIVE_INFINITY;
-        for (float f : v.toArray()) m = Math.max(m, f);
-        return m;
+        for (VectorShuffle<Float> h : HALVES) v = v.max(v.rearrange(h));
+        return v.lane(0);
     }
 
     private static float minLanes(FloatVector v) {
-        float m = Float.POSITIVE_INFINITY;
-        for (float f : v.toArray()) m = Math.min(m, f);
-        return m;
+        for (VectorShuffle<Float> h : HALVES) v = v.min(v.rearrange(h));
+        return v.lane(0);
     }
 
     static boolean unary(UnaryOp op, Tensor x, Tensor out) {
