@@ -7,6 +7,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.Planner;
+import dev.tally.engine.testing.ChildJvm;
 import dev.tally.engine.testing.PlanChecks;
 import dev.tally.models.data.TextData;
 import dev.tally.models.data.Tokenizer;
@@ -112,6 +113,21 @@ class PlanCheckTest {
         assertEquals(expected.grads.size(), actual.grads.size(), what + ": gradients seen");
         for (int i = 0; i < expected.grads.size(); i++) assertArrayEquals(expected.grads.get(i), actual.grads.get(i), what + ": gradient #" + i);
         for (int i = 0; i < expected.weights.size(); i++) assertArrayEquals(expected.weights.get(i), actual.weights.get(i), what + ": weight #" + i);
+    }
+
+    /** Child-JVM side of {@link #theDebugPropertyPoisonsOrdinaryRuns}: does a default Trainer poison its step arenas? */
+    public static void main(String[] args) {
+        try (Trainer t = new Trainer(settings("tiny", 1, "cce", false, 0), p -> Optimizers.create("adamw", Map.of(), p), new MemoryLedger())) {
+            System.out.println("POISON " + t.activationArena().poisonsBookings() + " " + t.lossArena().poisonsBookings() + " "
+                    + t.gradArena().poisonsBookings());
+        }
+    }
+
+    @Test
+    void theDebugPropertyPoisonsOrdinaryRuns() {
+        String cls = PlanCheckTest.class.getName();
+        assertEquals(List.of("POISON true true true"), ChildJvm.run(List.of("-Dtally.debug.poison=true"), cls, List.of(), 300).lines("POISON"));
+        assertEquals(List.of("POISON false false false"), ChildJvm.run(List.of(), cls, List.of(), 300).lines("POISON"));
     }
 
     @Test
