@@ -16,6 +16,8 @@ import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.MemoryPlan;
 import dev.tally.engine.plan.PlannedAllocator;
 import dev.tally.engine.plan.Planner;
+import dev.tally.engine.plan.SeparateAllocator;
+import dev.tally.engine.plan.StepAllocator;
 import dev.tally.engine.plan.TracingAllocator;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.llama.LlamaModel;
@@ -81,6 +83,18 @@ public final class Trainer implements AutoCloseable {
 
     }
 
+    /**
+     * Where a step's activation and loss buffers go — a checking and debugging choice; runs use {@link #PLANNED}.
+     * {@code separate}: every buffer gets bytes of its own (arenas sized by the sum of the traced sizes) instead of the
+     * plan's shared offsets, the reference a plan is checked against. {@code poison}: the activation, loss and gradient
+     * arenas fill every booking with NaN when it is handed out and when it is freed ({@link Arena#poisonBookings}), so
+     * a plan that overlaps live buffers or a read of freed memory cannot pass silently.
+     */
+    public record StepMemory(boolean separate, boolean poison) {
+        /** The plan's offsets; poisoned when the system property {@code tally.debug.poison} is true. */
+        public static final StepMemory PLANNED = new StepMemory(false, Boolean.getBoolean("tally.debug.poison"));
+    }
+
     private final Settings s;
     private final MemoryLedger ledger;
     private final LlamaModel model;
@@ -89,8 +103,8 @@ public final class Trainer implements AutoCloseable {
     private final Arena inputs;
     private final Arena activations;
     private final Arena lossArena;
-    private final PlannedAllocator actAlloc;
-    private final PlannedAllocator lossAlloc;
+    private final StepAllocator actAlloc;
+    private final StepAllocator lossAlloc;
     private final MemoryPlan actPlan;
     private final MemoryPlan lossPlan;
     private final Tensor ids;
@@ -122,11 +136,21 @@ public final class Trainer implements AutoCloseable {
     public static final StepTracer TRACE = Trainer::trace;
 
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
-        this(settings, optimizerFactory, ledger, TRACE);
+        this(settings, optimizerFactory, ledger, TRACE, StepMemory.PLANNED);
     }
 
     /** As above, with the step traced by {@code tracer} (a cache of {@link #TRACE}'s results, for planning searches). */
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer) {
+        this(settings, optimizerFactory, ledger, tracer, StepMemory.PLANNED);
+    }
+
+    /** As above, with the step's buffers placed as {@code memory} says (separate buffers, poisoning: for checks). */
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepMemory memory) {
+        this(settings, optimizerFactory, ledger, TRACE, memory);
+    }
+
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer,
+                   StepMemory memory) {
         this.s = settings;
         this.tracer = tracer;
         long bookedBefore = ledger.totalCapacity(settings.device());
@@ -143,7 +167,7 @@ public final class Trainer implements AutoCloseable {
             largest = Math.max(largest, b);
         }
         boolean oneAtATime = settings.layerwise() && settings.accumulation() == 1;
-        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all);
+        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all).poisonBookings(memory.poison());
         if (!settings.layerwise()) {
             for (Parameter p : params) {
                 Tensor g = grads.allocate("grad." + p.name(), s.dtype(), p.value().shape());
@@ -199,18 +223,35 @@ public final class Trainer implements AutoCloseable {
         }
         actPlan = plans.activations();
         lossPlan = plans.loss();
-        actAlloc = new PlannedAllocator(actPlan);
-        lossAlloc = new PlannedAllocator(lossPlan);
-        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actPlan.size(), actAlloc);
-        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossPlan.size(), lossAlloc);
+        actAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(actPlan);
+        lossAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(lossPlan);
+        long actBytes = memory.separate() ? SeparateAllocator.bytesFor(actPlan) : actPlan.size();
+        long lossBytes = memory.separate() ? SeparateAllocator.bytesFor(lossPlan) : lossPlan.size();
+        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actBytes, actAlloc)
+                .poisonBookings(memory.poison());
+        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossBytes, lossAlloc).poisonBookings(memory.poison());
     }
 
     private static String layerList(int k) {
         return k == 0 ? "none" : k == 1 ? "layer 0" : "layers 0-" + (k - 1);
     }
 
-    /** Records one micro-step on META (a twin model, its own scratch ledger) and plans both arenas. */
+    /** Records one micro-step on META and plans both arenas. */
     public static StepPlans trace(Settings s, int recomputedLayers) {
+        StepTrace t = traceStep(s, recomputedLayers);
+        return new StepPlans(Planner.plan(t.activations()), Planner.plan(t.loss()));
+    }
+
+    /** The allocation and free events of one traced micro-step, per planned arena (what the plans are made from). */
+    public record StepTrace(List<TracingAllocator.Event> activations, List<TracingAllocator.Event> loss) {}
+
+    /** Records one micro-step of these settings on META, with the layers its recompute setting names (none for auto). */
+    public static StepTrace traceStep(Settings s) {
+        return traceStep(s, s.recompute() instanceof Recompute.Auto ? 0 : s.recompute().layersOf(s.config().layers()));
+    }
+
+    /** Records one micro-step on META (a twin model, its own scratch ledger) with the first {@code recomputedLayers} recomputed. */
+    public static StepTrace traceStep(Settings s, int recomputedLayers) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
@@ -225,7 +266,7 @@ public final class Trainer implements AutoCloseable {
             Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers);
             graph.backward(lossVar, 1.0);
             graph.close();
-            return new StepPlans(Planner.plan(actTrace.events()), Planner.plan(lossTrace.events()));
+            return new StepTrace(actTrace.events(), lossTrace.events());
         }
     }
 
