@@ -57,8 +57,6 @@ public final class Parameter {
     public void setRequiresGrad(boolean requiresGrad) { this.requiresGrad = requiresGrad; }
 
     public void addGradReadyHook(Consumer<Parameter> hook) { gradReadyHooks.add(hook); }
-    public void clearGradReadyHooks() { gradReadyHooks.clear(); }
-    public boolean hasGradReadyHooks() { return !gradReadyHooks.isEmpty(); }
 
     /** Called by the backward pass when the gradient is final for this step. */
     public void fireGradReady() {
