@@ -9,7 +9,7 @@
 #
 #   Remote half (the device machine: no JDK, no Maven, no network; PyTorch at /opt/torch/.venv, CUDA 13 in its wheels):
 #       scripts/gpu-round.sh remote
-#     unpacks the runtime, runs the engine tests (the CUDA cases run there: OpsTest on cuda:0, CudaVsCpuTest,
+#     unpacks the runtime, runs the engine tests (the CUDA cases run there: ops/*Test on cuda:0, CudaVsCpuTest,
 #     CudaLedgerTest), the GPU benchmarks, and the PyTorch companion, and writes everything under $OUT:
 #     junit/ (XML reports), tests.txt, bench-tally.jsonl, bench-torch.jsonl, report.md, env.txt.
 #
