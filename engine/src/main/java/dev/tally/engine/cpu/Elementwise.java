@@ -1,7 +1,6 @@
 package dev.tally.engine.cpu;
 
 import dev.tally.engine.BinaryOp;
-import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
 
@@ -232,6 +231,4 @@ final class Elementwise {
             }
         });
     }
-
-    static boolean isF32(Tensor t) { return t.dtype() == DType.F32; }
 }

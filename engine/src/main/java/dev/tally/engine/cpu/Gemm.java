@@ -195,31 +195,6 @@ final class Gemm {
                 c51 = x.fma(b1, c51);
             }
         }
-        for (; p < kc; p++) {
-            {
-                int bp = bo + (p + 0) * NR, ap = ao + (p + 0) * MR;
-                FloatVector b0 = FloatVector.fromArray(S, b, bp + 0 * L);
-                FloatVector b1 = FloatVector.fromArray(S, b, bp + 1 * L);
-                FloatVector x = FloatVector.broadcast(S, a[ap + 0]);
-                c00 = x.fma(b0, c00);
-                c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(S, a[ap + 1]);
-                c10 = x.fma(b0, c10);
-                c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(S, a[ap + 2]);
-                c20 = x.fma(b0, c20);
-                c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(S, a[ap + 3]);
-                c30 = x.fma(b0, c30);
-                c31 = x.fma(b1, c31);
-                x = FloatVector.broadcast(S, a[ap + 4]);
-                c40 = x.fma(b0, c40);
-                c41 = x.fma(b1, c41);
-                x = FloatVector.broadcast(S, a[ap + 5]);
-                c50 = x.fma(b0, c50);
-                c51 = x.fma(b1, c51);
-            }
-        }
         c00.intoArray(tile, 0 * NR + 0 * L);
         c01.intoArray(tile, 0 * NR + 1 * L);
         c10.intoArray(tile, 1 * NR + 0 * L);

@@ -43,7 +43,7 @@ public final class CudaBackend implements Backend {
     /** Partial results of two-stage reductions (reduceAll, RMSNorm's weight gradient): one fixed cudaMalloc. */
     private final long reductionScratch;
     private final CudaOps ops;
-    private volatile boolean allowTf32 = Boolean.getBoolean("tally.cuda.tf32");
+    private final boolean allowTf32 = Boolean.getBoolean("tally.cuda.tf32");
 
     /** Runtime memory by label, each measured as the drop in free memory around the call that caused it. */
     private final Map<String, Long> runtime = new LinkedHashMap<>();
@@ -179,8 +179,7 @@ public final class CudaBackend implements Backend {
     /** The GPU's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)". */
     public String describe() { return name + " (sm_" + ccMajor + ccMinor + ")"; }
 
-    /** Whether fp32 GEMMs may use TF32 tensor cores (off unless asked: -Dtally.cuda.tf32=true or this setter). */
-    public void setAllowTf32(boolean allow) { allowTf32 = allow; }
+    /** Whether fp32 GEMMs may use TF32 tensor cores (off unless asked: -Dtally.cuda.tf32=true). */
     boolean allowTf32() { return allowTf32; }
 
     /** Makes this device current on the calling thread (the CUDA runtime's current device is per thread). */

@@ -25,8 +25,6 @@ final class CudaKernels implements AutoCloseable {
     private final MemorySegment stream;
     /** Names of the most recent launches since the last synchronize, for naming asynchronous failures. */
     private final ArrayDeque<String> recent = new ArrayDeque<>();
-    /** Kernels cudaFuncGetAttributes could not load up front (0 expected). */
-    private int notPreloaded;
 
     CudaKernels(MemorySegment stream) {
         this.stream = stream;
@@ -48,7 +46,6 @@ final class CudaKernels implements AutoCloseable {
                 // this for a library kernel, the launch loads it later and the ledger shows it as lazily loaded
                 if (cuda_runtime_api_h.cudaFuncGetAttributes(attrs, k) != cuda_runtime_api_h.cudaSuccess) {
                     cuda_runtime_api_h.cudaGetLastError();
-                    notPreloaded++;
                 }
                 kernels.put(name, k);
             }
@@ -120,8 +117,6 @@ final class CudaKernels implements AutoCloseable {
     }
 
     int count() { return kernels.size(); }
-
-    int notPreloaded() { return notPreloaded; }
 
     /** 1-D launch: {@code grid} blocks of {@code block} threads. */
     void launch(String name, long grid, int block, KernelArg... args) {
