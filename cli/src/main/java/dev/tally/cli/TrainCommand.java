@@ -54,7 +54,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--layerwise", description = "Update each weight in backward and free its gradient at once.") boolean layerwise;
     @Option(names = "--device", description = "auto, cpu, cuda or cuda:N (default: ${DEFAULT-VALUE}).") String device = "auto";
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
-    @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
+    @Option(names = "--data", description = "Text (.txt, .md), JSON lines with a text field (.jsonl, .jsonl.gz, .json.gz), or a folder of them; tokenized once into a cache (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
     @Option(names = "--tokenizer", description = "byte or gpt2 (default: ${DEFAULT-VALUE}).") String tokenizer = "byte";
     @Option(names = "--eval-every", description = "Evaluate every N steps (default: ${DEFAULT-VALUE}).") int evalEvery = 100;
     @Option(names = "--eval-batches", description = "Held-out batches per evaluation (default: ${DEFAULT-VALUE}).") int evalBatches = 8;
