@@ -6,7 +6,8 @@ import picocli.CommandLine.Command;
 /** The {@code tally} command: train, memtable, bench. Thin commands over the library — no math here. */
 @Command(name = "tally", mixinStandardHelpOptions = true, version = "tally 0.1.0",
         description = "Memory-exact LLM training on the JVM.",
-        subcommands = {TrainCommand.class, MemtableCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, MemtableCommand.class, BenchCommand.class, EvalCommand.class, SampleCommand.class,
+                CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override public void run() {
         new CommandLine(this).usage(System.out);
