@@ -63,6 +63,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from a checkpoint (its settings are used; --steps may extend the run).") Path resume;
     @Option(names = "--stop-at", description = "End after this step, checkpointing, while the schedule still spans --steps (a time-boxed session; continue with --resume).")
     Integer stopAt;
+    @Option(names = "--init-from", description = "Start from a Hugging Face LLaMA folder (config.json + model.safetensors or its shards); its config replaces --model.")
+    Path initFrom;
     @Option(names = "--no-progress", description = "Print a line every few steps instead of a progress bar.") boolean noProgress;
 
     private final PrintStream outStream = System.out;
@@ -78,6 +80,7 @@ public final class TrainCommand implements Callable<Integer> {
             startStep = Long.parseLong(settings.get("step"));
         }
         OptimizerKind kind = OptimizerKind.parse(optimizer);
+        if (initFrom != null && resume == null) model = InitFrom.modelFile(initFrom, out).toString(); // --resume finds it in metadata
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
         Map<String, Object> given = Optimizers.parseAssignments(opts);
@@ -127,6 +130,9 @@ public final class TrainCommand implements Callable<Integer> {
                 Checkpoint.load(ckpt, t);
                 ckpt.close();
                 outStream.printf("resumed from %s at step %d%n", resume, startStep);
+            } else if (initFrom != null) {
+                HfLlama.load(initFrom, t.model());
+                outStream.printf("initialised from %s%n", initFrom);
             }
             long t0 = System.nanoTime();
             long tokens = 0;
