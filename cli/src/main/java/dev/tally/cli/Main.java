@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code tally} command: train, memtable, bench. Thin commands over the library — no math here. */
 @Command(name = "tally", mixinStandardHelpOptions = true, version = "tally 0.1.0",
         description = "Memory-exact LLM training on the JVM.",
-        subcommands = {TrainCommand.class, MemtableCommand.class, BenchCommand.class, EvalCommand.class, SampleCommand.class, ExportCommand.class,
+        subcommands = {TrainCommand.class, MemtableCommand.class, BenchCommand.class, EvalCommand.class, SampleCommand.class, ExportCommand.class, CompareCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override public void run() {
