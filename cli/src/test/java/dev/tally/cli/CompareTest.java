@@ -113,13 +113,9 @@ class CompareTest {
         assertTrue(third.out().contains("resuming from step 2"), third.out());
         assertEquals(adamwTime, Files.getLastModifiedTime(part.resolve("adamw/checkpoint.safetensors")).toMillis(), "adamw was not rerun");
         assertEquals(figures(full).subList(0, 2), figures(part).subList(0, 2), "adamw's row is the uninterrupted comparison's");
-        // the resumed method's record covers every step once, with evaluations where the uninterrupted run has them
-        assertEquals(trainLosses(full.resolve("apollo_mini")).keySet(), trainLosses(part.resolve("apollo_mini")).keySet());
-        assertEquals(Files.readAllLines(full.resolve("compare.csv")).get(2).split(",")[16], "true");
-        assertEquals(Files.readAllLines(part.resolve("compare.csv")).get(2).split(",")[16], "true");
-        // Bit-exact continuation is TrainCommand's --resume contract (CliTest). It is not asserted here because this
-        // session observed two identically built trainers in one loaded JVM end a step with different bits (a CPU
-        // nondeterminism reported to the lead); the whole-comparison rerun above asserts exact figures.
+        assertEquals(figures(full), figures(part), "the resumed comparison reproduces the uninterrupted one");
+        assertEquals(trainLosses(full.resolve("apollo_mini")), trainLosses(part.resolve("apollo_mini")));
+        assertEquals("true", Files.readAllLines(part.resolve("compare.csv")).get(2).split(",")[16]);
         // a rerun with other shared settings or other hyperparameters for a finished method is refused
         CliRunner.Result other = run(compare(part, "--seed", "9"));
         assertEquals(2, other.code());

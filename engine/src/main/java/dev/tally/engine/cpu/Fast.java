@@ -36,22 +36,35 @@ final class Fast {
         return switch (op) {
             case NEG -> x.neg();
             case ABS -> x.abs();
-            case EXP -> x.lanewise(VectorOperators.EXP);
-            case LOG -> x.lanewise(VectorOperators.LOG);
+            case EXP -> exp(x);
+            case LOG -> perLane(x, StrictMath::log);
             case SQRT -> x.sqrt();
             case RSQRT -> FloatVector.broadcast(S, 1f).div(x.sqrt());
             case SQUARE -> x.mul(x);
             case RECIPROCAL -> FloatVector.broadcast(S, 1f).div(x);
-            case TANH -> x.lanewise(VectorOperators.TANH);
+            case TANH -> perLane(x, StrictMath::tanh);
             case SIGMOID -> sigmoid(x);
             case SILU -> x.mul(sigmoid(x));
             default -> throw new IllegalStateException("no vector form for " + op);
         };
     }
 
+    /**
+     * Transcendental lanes through StrictMath, one lane at a time. Not {@code lanewise(EXP)} and friends: C2 computes
+     * those with its own vector routines while the interpreter and C1 fall back to per-lane Math calls, and the two
+     * disagree in the last bit — a run's bits would depend on when a method got compiled.
+     */
+    private static FloatVector perLane(FloatVector x, java.util.function.DoubleUnaryOperator f) {
+        float[] v = x.toArray();
+        for (int i = 0; i < v.length; i++) v[i] = (float) f.applyAsDouble(v[i]);
+        return FloatVector.fromArray(S, v, 0);
+    }
+
+    private static FloatVector exp(FloatVector x) { return perLane(x, StrictMath::exp); }
+
     private static FloatVector sigmoid(FloatVector x) {
         FloatVector one = FloatVector.broadcast(S, 1f);
-        return one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+        return one.div(one.add(exp(x.neg())));
     }
 
     static boolean unary(UnaryOp op, Tensor x, Tensor out) {
@@ -77,7 +90,7 @@ final class Fast {
         for (; i + L <= n; i += L) {
             FloatVector v = load(a, xo + i), d = load(g, go + i);
             FloatVector r = switch (op) {
-                case EXP -> d.mul(v.lanewise(VectorOperators.EXP));
+                case EXP -> d.mul(exp(v));
                 case SIGMOID -> {
                     FloatVector s = sigmoid(v);
                     yield d.mul(s).mul(one.sub(s));
@@ -190,6 +203,16 @@ final class Fast {
         return true;
     }
 
+    /**
+     * The lanes of {@code v} summed in lane order, in double. Not {@code reduceLanes(ADD)}: its float order may differ
+     * between the interpreter and C2, so a run's bits would depend on when a method got compiled.
+     */
+    private static double sumLanes(FloatVector v) {
+        double s = 0;
+        for (int i = 0; i < L; i++) s += v.lane(i);
+        return s;
+    }
+
     /** Row-wise softmax / log-softmax over contiguous Buf.F rows (non-causal). */
     static boolean softmax(Tensor x, Tensor out, boolean log, boolean causal) {
         if (!f32(x, out) || x.rank() < 1 || (causal && (log || x.rank() < 2))) return false;
@@ -224,11 +247,11 @@ final class Fast {
         double sum = 0;
         j = 0;
         for (; j + L <= c; j += L) {
-            FloatVector e = load(sx, xb + j).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(load(sx, xb + j).sub(shift));
             if (!log) e.intoMemorySegment(so, (ob + j) * 4, NATIVE); // out == x is fine: x[j] is read before
             vs = vs.add(e);
         }
-        sum += vs.reduceLanes(VectorOperators.ADD);
+        sum += sumLanes(vs);
         for (; j < c; j++) {
             float e = (float) Math.exp(sx.getAtIndex(Buf.F, xb + j) - m);
             if (!log) so.setAtIndex(Buf.F, ob + j, e);
@@ -268,7 +291,7 @@ final class Fast {
                     FloatVector v = load(sx, xb + j);
                     acc = v.fma(v, acc);
                 }
-                double ss = acc.reduceLanes(VectorOperators.ADD);
+                double ss = sumLanes(acc);
                 for (; j < d; j++) {
                     double v = sx.getAtIndex(Buf.F, xb + j);
                     ss += v * v;
@@ -342,7 +365,7 @@ final class Fast {
                 acc = g.mul(load(sw, wo + j)).fma(xh, acc);
                 if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
             }
-            double dot = acc.reduceLanes(VectorOperators.ADD);
+            double dot = sumLanes(acc);
             for (; j < d; j++) {
                 float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
                 dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
