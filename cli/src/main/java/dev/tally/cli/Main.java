@@ -7,10 +7,11 @@ import picocli.CommandLine.Command;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 
-/** The {@code tally} command: train, memtable, fit, bench. Thin commands over the library — no math here. */
+/** The {@code tally} command: train, memtable, fit, bench, eval, sample, export, compare. Thin commands over the library — no math here. */
 @Command(name = "tally", mixinStandardHelpOptions = true, version = "tally 0.1.0",
         description = "Memory-exact LLM training on the JVM.",
-        subcommands = {TrainCommand.class, MemtableCommand.class, FitCommand.class, BenchCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {TrainCommand.class, MemtableCommand.class, FitCommand.class, BenchCommand.class, EvalCommand.class, SampleCommand.class,
+                ExportCommand.class, CompareCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @Override public void run() {
         new CommandLine(this).usage(System.out);

@@ -65,7 +65,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--budget", description = "Memory the run may use, e.g. 12GiB or 24GB; --recompute auto fits it, a plan over it is refused (default: the device's free memory).")
     String budget;
     @Option(names = "--seed", description = "Seed for weights and batches (default: ${DEFAULT-VALUE}).") long seed = 42;
-    @Option(names = "--data", description = "Text file or folder of .txt/.md files (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
+    @Option(names = "--data", description = "Text (.txt, .md), JSON lines with a text field (.jsonl, .jsonl.gz, .json.gz), or a folder of them; tokenized once into a cache (default: the bundled Devil's Dictionary).") String data = TextData.BUNDLED;
     @Option(names = "--tokenizer", description = "byte or gpt2 (default: ${DEFAULT-VALUE}).") String tokenizer = "byte";
     @Option(names = "--eval-every", description = "Evaluate every N steps (default: ${DEFAULT-VALUE}).") int evalEvery = 100;
     @Option(names = "--eval-batches", description = "Held-out batches per evaluation (default: ${DEFAULT-VALUE}).") int evalBatches = 8;
@@ -74,6 +74,8 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resume", description = "Continue from a checkpoint with its settings (flags that differ are refused); --steps sets the schedule's length, --stop-at ends early.") Path resume;
     @Option(names = "--stop-at", description = "End after this step, checkpointing, while the schedule still spans --steps (a time-boxed session; continue with --resume).")
     Integer stopAt;
+    @Option(names = "--init-from", description = "Start from a Hugging Face LLaMA folder (config.json + model.safetensors or its shards); its config replaces --model.")
+    Path initFrom;
     @Option(names = "--no-progress", description = "Print a line every few steps instead of a progress bar.") boolean noProgress;
 
     @Spec CommandSpec spec;
@@ -105,6 +107,7 @@ public final class TrainCommand implements Callable<Integer> {
         if (optimizer == null) optimizer = weightBits == 8 ? "q_apollo_mini" : "apollo_mini";
         validateFlags(startStep);
         OptimizerKind kind = OptimizerKind.parse(optimizer);
+        if (initFrom != null && resume == null) model = InitFrom.modelFile(initFrom, out).toString(); // --resume finds it in metadata
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
         Map<String, Object> given = Optimizers.parseAssignments(opts);
@@ -166,6 +169,9 @@ public final class TrainCommand implements Callable<Integer> {
                     if (row.get("loss") instanceof Number l) { xs.add(x); ys.add(l.doubleValue()); }
                     if (row.get("eval_loss") instanceof Number l) { evalX.add(x); evalY.add(l.doubleValue()); }
                 }
+            } else if (initFrom != null) {
+                HfLlama.load(initFrom, t.model());
+                outStream.printf("initialised from %s%n", initFrom);
             }
             long t0 = System.nanoTime();
             long tokens = 0;

@@ -406,6 +406,26 @@ public final class Trainer implements AutoCloseable {
         return value;
     }
 
+    /**
+     * The final normalised hidden states [batch·seq, hidden] for {@code inputIds} (batch·seq ids), copied to the host:
+     * the model's forward alone, on the planned arenas, without loss or gradients (sampling applies the head itself).
+     */
+    public float[] hiddenStates(long[] inputIds) {
+        if (!s.device().hasMemory()) throw new IllegalStateException("a META trainer plans memory; it cannot run forward");
+        ids.copyFrom(inputIds);
+        actAlloc.reset();
+        lossAlloc.reset();
+        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        float[] out;
+        try (AutoCloseable off = g.noGrad()) {
+            out = model.forward(g, ids, s.batch(), s.seq()).value().toFloatArray();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        g.close();
+        return out;
+    }
+
     public Settings settings() { return s; }
     public LlamaModel model() { return model; }
     public Optimizer optimizer() { return optimizer; }
