@@ -73,4 +73,12 @@ final class Cuda {
             return p.get(ValueLayout.ADDRESS, 0);
         }
     }
+
+    static int outInt(String name, java.util.function.ToIntFunction<MemorySegment> call) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment p = a.allocate(ValueLayout.JAVA_INT);
+            check(call.applyAsInt(p), name);
+            return p.get(ValueLayout.JAVA_INT, 0);
+        }
+    }
 }
