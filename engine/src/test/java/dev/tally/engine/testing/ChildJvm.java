@@ -32,6 +32,15 @@ public final class ChildJvm {
                 .orElse(Path.of(System.getProperty("java.home"), "bin", "java"));
     }
 
+    /**
+     * This test JVM's classes as one class path for a child: the class path plus the module path (tests of a module with
+     * a module-info run on the module path, where the module's own classes are not on java.class.path).
+     */
+    public static String classPath() {
+        return java.util.stream.Stream.of(System.getProperty("jdk.module.path"), System.getProperty("java.class.path"))
+                .filter(p -> p != null && !p.isEmpty()).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+    }
+
     /** Runs {@code mainClass args} with {@code jvmFlags}; fails the calling test when the child does not exit 0 in time. */
     public static Result run(List<String> jvmFlags, String mainClass, List<String> args, long timeoutSeconds) {
         List<String> cmd = new ArrayList<>();
@@ -41,7 +50,7 @@ public final class ChildJvm {
         cmd.add("-Djava.awt.headless=true");
         cmd.addAll(jvmFlags);
         cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
+        cmd.add(classPath());
         cmd.add(mainClass);
         cmd.addAll(args);
         try {

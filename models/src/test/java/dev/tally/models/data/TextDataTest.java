@@ -175,7 +175,7 @@ class TextDataTest {
             }
         }
         String java = ProcessHandle.current().info().command().orElseThrow();
-        Process p = new ProcessBuilder(java, "-Xmx24m", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+        Process p = new ProcessBuilder(java, "-Xmx24m", "--enable-native-access=ALL-UNNAMED", "-cp", dev.tally.engine.testing.ChildJvm.classPath(),
                 StreamingMain.class.getName(), big.toString(), dir.resolve("cache").toString()).redirectErrorStream(true).start();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, p.waitFor(), out);
