@@ -282,7 +282,9 @@ public final class TallyOptimizer implements Optimizer {
         if (stateArena == null) throw new IllegalStateException(name() + ": no state booked yet");
         Map<String, Tensor> out = new LinkedHashMap<>();
         if (counters == null) { // host copies of the scalar state, booked once (one 256-byte block per parameter)
-            counters = new Arena(ledger, name() + ".counters", MemoryCategory.OTHER, Device.CPU, order.size() * Arena.ALIGNMENT);
+            // host copies on a device with memory; on META (a plan checking a checkpoint) they take no bytes either
+            counters = new Arena(ledger, name() + ".counters", MemoryCategory.OTHER, device().hasMemory() ? Device.CPU : Device.META,
+                    order.size() * Arena.ALIGNMENT);
             for (Slot s : order) counterTensors.put(s.param, counters.allocate(s.param.name() + ".counters", DType.I64, 3));
         }
         for (Slot s : order) {

@@ -7,7 +7,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CoderResult;
+import java.nio.CharBuffer;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -54,7 +55,8 @@ public final class CorpusFiles {
     /** A file as given, or every corpus file under a folder, sorted by path (so the token order is fixed by the data). */
     public static List<Path> list(Path source) throws IOException {
         if (Files.isRegularFile(source)) return List.of(source);
-        if (!Files.isDirectory(source)) throw new IOException("data '" + source + "' is neither a file nor a folder");
+        if (!Files.exists(source)) throw new IOException("data " + source + ": no such file or folder");
+        if (!Files.isDirectory(source)) throw new IOException("data " + source + ": neither a regular file nor a folder");
         try (Stream<Path> s = Files.walk(source)) {
             List<Path> files = s.filter(Files::isRegularFile).filter(f -> isPlainText(f) || isJsonLines(f)).sorted().toList();
             if (files.isEmpty()) throw new IOException("no .txt, .md, .jsonl, .jsonl.gz or .json.gz files under " + source);
@@ -75,15 +77,19 @@ public final class CorpusFiles {
         CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
         StringBuilder block = new StringBuilder();
-        long lineNo = 0;
+        long lineNo = 0, lineStart = 0; // lineStart: byte offset of the line in the (decompressed) text
         for (byte[] line; (line = lines.next()) != null; ) {
             lineNo++;
-            String s;
-            try {
-                s = utf8.reset().decode(ByteBuffer.wrap(line, 0, lines.length())).toString();
-            } catch (CharacterCodingException e) {
-                throw new IOException(name + ":" + lineNo + ": not valid UTF-8");
+            ByteBuffer bytes = ByteBuffer.wrap(line, 0, lines.length());
+            CharBuffer chars = CharBuffer.allocate(lines.length());
+            CoderResult r = utf8.reset().decode(bytes, chars, true);
+            if (r.isError()) {
+                throw new IOException(String.format("data file %s is not UTF-8 text: byte 0x%02x at byte offset %,d (line %,d) does not"
+                        + " start a valid UTF-8 sequence (a binary file?)", name, line[bytes.position()] & 0xFF, lineStart + bytes.position(), lineNo));
             }
+            utf8.flush(chars);
+            String s = chars.flip().toString();
+            lineStart += lines.length();
             if (!jsonLines) {
                 block.append(s);
                 if (block.length() >= BLOCK_CHARS) {

@@ -147,7 +147,8 @@ class TextDataTest {
         Path latin1 = dir.resolve("latin1.txt");
         Files.write(latin1, new byte[] {'o', 'k', '\n', 'c', 'a', 'f', (byte) 0xE9, '\n'});
         e = assertThrows(IOException.class, () -> load(latin1.toString(), new ArrayList<>()));
-        assertEquals(latin1 + ":2: not valid UTF-8", e.getMessage());
+        assertEquals("data file " + latin1 + " is not UTF-8 text: byte 0xe9 at byte offset 6 (line 2) does not start a valid UTF-8"
+                + " sequence (a binary file?)", e.getMessage());
         gz(dir.resolve("bad.jsonl.gz"), "{\"text\":\"a\"}\n[1, 2]\n");
         e = assertThrows(IOException.class, () -> load(dir.resolve("bad.jsonl.gz").toString(), new ArrayList<>()));
         assertTrue(e.getMessage().contains("bad.jsonl.gz:2: invalid JSON"), e.getMessage());
@@ -155,7 +156,7 @@ class TextDataTest {
             assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".tokens")), "a failed build leaves no cache entry");
         }
         e = assertThrows(IOException.class, () -> load(dir.resolve("missing.jsonl").toString(), new ArrayList<>()));
-        assertTrue(e.getMessage().contains("neither a file nor a folder"), e.getMessage());
+        assertEquals("data " + dir.resolve("missing.jsonl") + ": no such file or folder", e.getMessage());
     }
 
     /**
