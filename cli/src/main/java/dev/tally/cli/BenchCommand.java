@@ -7,6 +7,7 @@ import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.cpu.MatmulBenchmark;
 import dev.tally.engine.io.Json;
+import dev.tally.engine.profile.OpProfile;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
@@ -37,6 +38,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--device", description = "(default: ${DEFAULT-VALUE})") String device = "auto";
     @Option(names = "--matmul", description = "Also run the CPU fp32 GEMM benchmark.") boolean matmul;
     @Option(names = "--out", description = "Also write the JSON here.") Path out;
+    @Option(names = "--profile", description = "After the timed steps, run --profile-steps more with every op timed and print "
+            + "a per-op table (time, calls, bytes, GFLOP/s per phase and op kind) to stderr. The timed figures are not affected.")
+    boolean profile;
+    @Option(names = "--profile-steps", description = "Steps profiled with --profile (default: ${DEFAULT-VALUE}).") int profileSteps = 2;
 
     @Override public Integer call() throws Exception {
         Device d = Backends.resolve(device);
@@ -44,7 +49,7 @@ public final class BenchCommand implements Callable<Integer> {
         List<Object> results = new ArrayList<>();
         SplittableRandom r = new SplittableRandom(1);
         // a throwaway pass of the first configuration, so JIT compilation of the shared code is not billed to it
-        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), new ArrayList<>());
+        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), null);
         for (String o : optimizers) {
             OptimizerKind kind = OptimizerKind.parse(o);
             for (String l : losses) measure(c, d, kind, l, r, results);
@@ -94,7 +99,20 @@ public final class BenchCommand implements Callable<Integer> {
             }
             m.put("peak_bytes", mem);
             m.put("peak_total_bytes", ledger.totalPeak(d));
-            results.add(m);
+            if (profile && results != null) {
+                OpProfile p = new OpProfile();
+                t.setProfile(p);
+                try (AutoCloseable on = Backends.profile(d, p)) {
+                    long p0 = System.nanoTime();
+                    for (int k = 0; k < profileSteps; k++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+                    p.addSteps(profileSteps, System.nanoTime() - p0);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                t.setProfile(null);
+                System.err.printf("%s, %s + %s, batch %d x seq %d:%n%s%n", c.name(), kind.userName(), l, batch, seq, p.report(40));
+            }
+            if (results != null) results.add(m);
                 }
     }
 }

@@ -14,6 +14,7 @@ import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.MemoryPlan;
+import dev.tally.engine.profile.OpProfile;
 import dev.tally.engine.plan.PlannedAllocator;
 import dev.tally.engine.plan.Planner;
 import dev.tally.engine.plan.TracingAllocator;
@@ -70,6 +71,7 @@ public final class Trainer implements AutoCloseable {
     private final Map<Parameter, Tensor> gradBuffers = new IdentityHashMap<>();
     private final LinearCrossEntropy lossFn;
     private int optimizerSteps;
+    private OpProfile profile;
 
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
         this.s = settings;
@@ -130,14 +132,15 @@ public final class Trainer implements AutoCloseable {
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
             Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true);
-            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s);
+            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, null);
             graph.backward(lossVar, 1.0);
             graph.close();
             return new MemoryPlan[] {Planner.plan(actTrace.events()), Planner.plan(lossTrace.events())};
         }
     }
 
-    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s) {
+    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s,
+                                   OpProfile profile) {
         Var hidden = model.forward(g, ids, s.batch(), s.seq());
         Var head = g.param(model.parameter("lm_head.weight"));
         Var tgt = g.input(targets);
@@ -145,10 +148,13 @@ public final class Trainer implements AutoCloseable {
             LinearCrossEntropy.Saved saved;
 
             @Override public void forward(Tensor loss) {
+                phase(profile, "loss forward");
                 saved = lossFn.forward(hidden.value(), head.value(), targets, loss, g.lossArena());
+                phase(profile, "forward");
             }
 
             @Override public void backward(Tensor dLoss, Graph gr) {
+                phase(profile, "loss backward");
                 Tensor dE = Functions.gradOf(gr, hidden);
                 Tensor dC = gr.alloc("tmp.loss.dC", head.value().dtype(), head.value().dims());
                 lossFn.backward(saved, dLoss, dE, dC, gr.lossArena());
@@ -157,11 +163,22 @@ public final class Trainer implements AutoCloseable {
                     hg.ops().binary(dev.tally.engine.BinaryOp.ADD, hg, dC, hg);
                 }
                 gr.activations().free(dC);
+                phase(profile, "backward");
             }
 
             @Override public void discard() { saved.free(); }
         });
     }
+
+    private static void phase(OpProfile profile, String name) {
+        if (profile != null) profile.phase(name);
+    }
+
+    /**
+     * Labels the ops of later steps by phase (forward, loss forward, loss backward, backward, optimizer) in
+     * {@code profile}, which a {@link dev.tally.engine.profile.ProfilingOps} fills; null stops labelling.
+     */
+    public void setProfile(OpProfile profile) { this.profile = profile; }
 
     private Tensor gradFor(Parameter p) {
         Tensor g = p.grad();
@@ -188,11 +205,14 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
+        phase(profile, "forward");
         Graph g = new Graph(activations, lossArena, this::gradFor, last);
-        Var loss = forwardLoss(g, model, lossFn, ids, targets, s);
+        Var loss = forwardLoss(g, model, lossFn, ids, targets, s, profile);
         double value = loss.value().item();
+        phase(profile, "backward");
         g.backward(loss, 1.0 / s.accumulation());
         g.close();
+        phase(profile, "optimizer");
         return value;
     }
 
@@ -245,7 +265,7 @@ public final class Trainer implements AutoCloseable {
         Graph g = new Graph(activations, lossArena, this::gradFor, false);
         double value;
         try (AutoCloseable off = g.noGrad()) {
-            value = forwardLoss(g, model, lossFn, ids, targets, s).value().item();
+            value = forwardLoss(g, model, lossFn, ids, targets, s, null).value().item();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
