@@ -195,7 +195,7 @@ final class Elementwise {
     }
 
     static void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
-        if (Fast.binaryScalar(op, a, s, out)) return;
+        if (Fast.binaryScalar(op, a, s, out) || DoubleScalar.binaryScalar(op, a, s, out)) return;
         Buf ba = Buf.of(a), o = Buf.of(out);
         long[][] st = {a.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
