@@ -9,6 +9,7 @@ import dev.tally.engine.cpu.MatmulBenchmark;
 import dev.tally.engine.io.Json;
 import dev.tally.engine.profile.OpProfile;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.loss.CutCrossEntropy;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import picocli.CommandLine.Command;
@@ -99,6 +100,14 @@ public final class BenchCommand implements Callable<Integer> {
             }
             m.put("peak_bytes", mem);
             m.put("peak_total_bytes", ledger.totalPeak(d));
+            if (t.lossFunction() instanceof CutCrossEntropy cce) {
+                // of the last step's backward: (row block x vocabulary tile) tiles visited, and how many skipped the
+                // dE / dC products because every |softmax - onehot| entry was below the filter threshold
+                CutCrossEntropy.FilterStats fs = cce.lastStats();
+                m.put("cce_tiles", fs.tiles());
+                m.put("cce_skipped_dE", fs.skippedE());
+                m.put("cce_skipped_dC", fs.skippedC());
+            }
             if (profile && results != null) {
                 OpProfile p = new OpProfile();
                 t.setProfile(p);
@@ -110,6 +119,8 @@ public final class BenchCommand implements Callable<Integer> {
                     throw new IllegalStateException(e);
                 }
                 t.setProfile(null);
+                double lossNanos = p.entries().stream().filter(e -> e.phase.startsWith("loss")).mapToLong(OpProfile.Entry::nanos).sum();
+                m.put("profiled_loss_ms", lossNanos / 1e6 / profileSteps);
                 System.err.printf("%s, %s + %s, batch %d x seq %d:%n%s%n", c.name(), kind.userName(), l, batch, seq, p.report(40));
             }
             if (results != null) results.add(m);

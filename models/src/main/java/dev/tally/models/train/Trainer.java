@@ -274,6 +274,8 @@ public final class Trainer implements AutoCloseable {
     }
 
     public Settings settings() { return s; }
+    /** The loss in use (for reports: a {@link dev.tally.models.loss.CutCrossEntropy}'s filter statistics). */
+    public LinearCrossEntropy lossFunction() { return lossFn; }
     public LlamaModel model() { return model; }
     public Optimizer optimizer() { return optimizer; }
     public MemoryLedger ledger() { return ledger; }
