@@ -31,6 +31,7 @@ public final class Graph implements AutoCloseable {
     private final Map<Parameter, Var> paramVars = new IdentityHashMap<>();
     private int noGradDepth;
     private boolean backwardDone;
+    private boolean fusedAttention = true;
 
     /** Where parameter gradients are booked. */
     public interface GradStore {
@@ -46,6 +47,17 @@ public final class Graph implements AutoCloseable {
     }
 
     public Arena activations() { return activations; }
+
+    /**
+     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. On by
+     * default; off for devices without a fused kernel (CUDA). A META trace must use the setting of the device it plans.
+     */
+    public Graph fusedAttention(boolean on) {
+        this.fusedAttention = on;
+        return this;
+    }
+
+    public boolean fusedAttention() { return fusedAttention; }
     public Arena lossArena() { return loss; }
 
     /** Books an activation tensor. */

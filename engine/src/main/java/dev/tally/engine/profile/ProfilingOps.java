@@ -119,6 +119,18 @@ public final class ProfilingOps implements Ops {
         time(inverse ? "rope (inverse)" : "rope", bytes(x, out), 0, () -> inner.rope(x, out, positionOffset, base, inverse));
     }
 
+    @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
+        long t = q.dim(2), flops = 2L * q.numel() * (t + 1); // two products over the causal half: 2·(B·H·T(T+1)/2)·Dh each
+        time("causalAttention (fused)", bytes(q, k, v, out, lse), flops, () -> inner.causalAttention(q, k, v, scale, out, lse));
+    }
+
+    @Override public void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                                  Tensor dq, Tensor dk, Tensor dv) {
+        long t = q.dim(2), flops = 5L * q.numel() * (t + 1);
+        time("causalAttentionBackward (fused)", bytes(q, k, v, out, lse, dout, dq, dk, dv), flops,
+                () -> inner.causalAttentionBackward(q, k, v, out, lse, dout, scale, dq, dk, dv));
+    }
+
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         time("embedding", bytes(ids, out) * 2, 0, () -> inner.embedding(table, ids, out));
     }

@@ -131,7 +131,8 @@ public final class Trainer implements AutoCloseable {
             Map<Parameter, Tensor> g = new IdentityHashMap<>();
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
-            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true);
+            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true)
+                    .fusedAttention(fusedAttention(s.device()));
             Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, null);
             graph.backward(lossVar, 1.0);
             graph.close();
@@ -170,6 +171,14 @@ public final class Trainer implements AutoCloseable {
         });
     }
 
+    /**
+     * Fused attention where a kernel exists (CPU; META plans for it), the materialized probabilities on CUDA. The system
+     * property {@code tally.attention=materialized} forces the materialized path everywhere (for comparisons).
+     */
+    static boolean fusedAttention(Device device) {
+        return !(device instanceof Device.Cuda) && !"materialized".equals(System.getProperty("tally.attention"));
+    }
+
     private static void phase(OpProfile profile, String name) {
         if (profile != null) profile.phase(name);
     }
@@ -206,7 +215,7 @@ public final class Trainer implements AutoCloseable {
         actAlloc.reset();
         lossAlloc.reset();
         phase(profile, "forward");
-        Graph g = new Graph(activations, lossArena, this::gradFor, last);
+        Graph g = new Graph(activations, lossArena, this::gradFor, last).fusedAttention(fusedAttention(s.device()));
         Var loss = forwardLoss(g, model, lossFn, ids, targets, s, profile);
         double value = loss.value().item();
         phase(profile, "backward");
@@ -262,7 +271,7 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        Graph g = new Graph(activations, lossArena, this::gradFor, false).fusedAttention(fusedAttention(s.device()));
         double value;
         try (AutoCloseable off = g.noGrad()) {
             value = forwardLoss(g, model, lossFn, ids, targets, s, null).value().item();
