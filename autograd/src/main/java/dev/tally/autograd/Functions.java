@@ -131,7 +131,7 @@ public final class Functions {
 
     /**
      * Causal scaled dot-product attention on q, k, v [B·T, H·Dh] (heads interleaved as [B, T, H, Dh]); output in the same
-     * layout. With {@link Graph#fusedAttention()} (the default) nothing quadratic is booked; otherwise the [B, H, T, T]
+     * layout. With {@link Graph#fusedAttention()} nothing quadratic is booked; otherwise (the default) the [B, H, T, T]
      * probabilities are kept for backward.
      */
     public static Var causalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {

@@ -67,8 +67,7 @@ final class FlashAttention {
                 float m = scores(w, i, n, tp, dh, fs);
                 double l = probabilities(w, n, m);
                 float[] acc = w.row;
-                java.util.Arrays.fill(acc, 0, dh, 0f);
-                for (int j = 0; j < n; j++) axpy(w.p[j], w.v, j * dh, acc, 0, dh);
+                weightedRows(w.p, w.v, n, dh, acc);
                 float inv = (float) (1.0 / l);
                 long ob = offset(out, bi, hi, i);
                 for (int d = 0; d < dh; d++) bo.set(ob + d * out.stride(3), acc[d] * inv);
@@ -104,24 +103,18 @@ final class FlashAttention {
                 for (int j = 0; j < nPad; j += L) VectorExp.expNonPositive(FloatVector.fromArray(S, w.s, j).sub(shift).min(0f)).intoArray(w.p, j);
                 for (int j = n; j < nPad; j++) w.p[j] = 0f;
                 // dp_j = dout_i · v_j (over contiguous keys), then ds = p (dp − D_i) with D_i = dout_i · out_i
-                java.util.Arrays.fill(w.s, 0, nPad, 0f);
-                for (int d = 0; d < dh; d++) {
-                    FloatVector g = FloatVector.broadcast(S, w.dout[i * dh + d]);
-                    int base = d * tp;
-                    for (int j = 0; j < nPad; j += L) g.fma(FloatVector.fromArray(S, w.vt, base + j), FloatVector.fromArray(S, w.s, j)).intoArray(w.s, j);
-                }
+                transposedProduct(w.dout, i * dh, w.vt, tp, nPad, dh, w.s);
                 float di = 0f;
                 for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dh + d], w.o[i * dh + d], di);
                 FloatVector vd = FloatVector.broadcast(S, di);
                 for (int j = 0; j < nPad; j += L) {
                     FloatVector.fromArray(S, w.p, j).mul(FloatVector.fromArray(S, w.s, j).sub(vd)).intoArray(w.s, j); // s now holds ds
                 }
+                for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(fs).intoArray(w.s, j); // ds · scale
                 float[] dqRow = w.row;
-                java.util.Arrays.fill(dqRow, 0, dh, 0f);
+                weightedRows(w.s, w.k, n, dh, dqRow);
                 for (int j = 0; j < n; j++) {
-                    float ds = w.s[j] * fs;
-                    axpy(ds, w.k, j * dh, dqRow, 0, dh);
-                    axpy(ds, w.q, i * dh, w.dk, j * dh, dh);
+                    axpy(w.s[j], w.q, i * dh, w.dk, j * dh, dh);
                     axpy(w.p[j], w.dout, i * dh, w.dv, j * dh, dh);
                 }
                 if (dq != null) accumulate(Buf.of(dq), offset(dq, bi, hi, i), dq.stride(3), dqRow, 0, dh);
@@ -136,12 +129,7 @@ final class FlashAttention {
     /** s[0, nPad) = scale · (q_i · k_j), s[j ≥ n] = −∞; returns max over j < n. */
     private static float scores(Scratch w, int i, int n, int tp, int dh, float scale) {
         int nPad = Gemm.roundUp(n, L);
-        java.util.Arrays.fill(w.s, 0, nPad, 0f);
-        for (int d = 0; d < dh; d++) {
-            FloatVector qd = FloatVector.broadcast(S, w.q[i * dh + d]);
-            int base = d * tp;
-            for (int j = 0; j < nPad; j += L) qd.fma(FloatVector.fromArray(S, w.kt, base + j), FloatVector.fromArray(S, w.s, j)).intoArray(w.s, j);
-        }
+        transposedProduct(w.q, i * dh, w.kt, tp, nPad, dh, w.s);
         FloatVector vs = FloatVector.broadcast(S, scale);
         for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(vs).intoArray(w.s, j);
         for (int j = n; j < nPad; j++) w.s[j] = Float.NEGATIVE_INFINITY;
@@ -164,6 +152,33 @@ final class FlashAttention {
         double l = 0;
         for (float x : w.lanes) l += x;
         return l;
+    }
+
+    /**
+     * out[j] = Σ_d x[xo + d] · cols[d·tp + j] for j in [0, nPad): per chunk of L keys the sum over d runs in a register
+     * (one load and one FMA per step), in ascending d.
+     */
+    private static void transposedProduct(float[] x, int xo, float[] cols, int tp, int nPad, int dh, float[] out) {
+        for (int j = 0; j < nPad; j += L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int d = 0; d < dh; d++) acc = FloatVector.broadcast(S, x[xo + d]).fma(FloatVector.fromArray(S, cols, d * tp + j), acc);
+            acc.intoArray(out, j);
+        }
+    }
+
+    /** out[d] = Σ_{j < n} weight[j] · rows[j·dh + d], in ascending j, with register accumulators per chunk of L. */
+    private static void weightedRows(float[] weight, float[] rows, int n, int dh, float[] out) {
+        int d = 0;
+        for (; d + L <= dh; d += L) {
+            FloatVector acc = FloatVector.zero(S);
+            for (int j = 0; j < n; j++) acc = FloatVector.broadcast(S, weight[j]).fma(FloatVector.fromArray(S, rows, j * dh + d), acc);
+            acc.intoArray(out, d);
+        }
+        for (; d < dh; d++) {
+            float acc = 0f;
+            for (int j = 0; j < n; j++) acc = Math.fma(weight[j], rows[j * dh + d], acc);
+            out[d] = acc;
+        }
     }
 
     /** y[yo, yo + len) += a · x[xo, xo + len), vector FMAs with a Math.fma tail (the same rounding either way). */
