@@ -20,6 +20,8 @@ import jdk.incubator.vector.VectorSpecies;
 final class FlashAttention {
     private static final VectorSpecies<Float> S = VectorExp.S;
     private static final int L = S.length();
+    /** Query rows whose key/value-gradient contributions are applied together (dk, dv rows loaded once per block). */
+    private static final int ROWS = 8;
 
     private FlashAttention() {}
 
@@ -27,7 +29,7 @@ final class FlashAttention {
     private static final class Scratch {
         float[] q = new float[0], k = new float[0], kt = new float[0], v = new float[0], vt = new float[0], o = new float[0],
                 dout = new float[0], dk = new float[0], dv = new float[0], s = new float[0], p = new float[0], row = new float[0],
-                lanes = new float[L];
+                lanes = new float[L], dsBlock = new float[0], pBlock = new float[0];
 
         void ensure(int t, int tp, int dh) {
             int rows = t * dh, cols = dh * tp;
@@ -44,6 +46,10 @@ final class FlashAttention {
                 p = new float[tp];
             }
             if (row.length < dh) row = new float[dh];
+            if (dsBlock.length < ROWS * tp) {
+                dsBlock = new float[ROWS * tp];
+                pBlock = new float[ROWS * tp];
+            }
         }
     }
 
@@ -94,30 +100,32 @@ final class FlashAttention {
             load(bg, dout, bi, hi, t, dh, w.dout, null, 0);
             java.util.Arrays.fill(w.dk, 0, t * dh, 0f);
             java.util.Arrays.fill(w.dv, 0, t * dh, 0f);
-            for (int i = 0; i < t; i++) {
-                int n = i + 1, nPad = Gemm.roundUp(n, L);
-                float rowLse = bl.getF(lse.offset() + bi * lse.stride(0) + hi * lse.stride(1) + i * lse.stride(2));
-                scores(w, i, n, tp, dh, fs);
-                // p = exp(s − lse), zero past the causal edge
-                FloatVector shift = FloatVector.broadcast(S, rowLse);
-                for (int j = 0; j < nPad; j += L) VectorExp.expNonPositive(FloatVector.fromArray(S, w.s, j).sub(shift).min(0f)).intoArray(w.p, j);
-                for (int j = n; j < nPad; j++) w.p[j] = 0f;
-                // dp_j = dout_i · v_j (over contiguous keys), then ds = p (dp − D_i) with D_i = dout_i · out_i
-                transposedProduct(w.dout, i * dh, w.vt, tp, nPad, dh, w.s);
-                float di = 0f;
-                for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dh + d], w.o[i * dh + d], di);
-                FloatVector vd = FloatVector.broadcast(S, di);
-                for (int j = 0; j < nPad; j += L) {
-                    FloatVector.fromArray(S, w.p, j).mul(FloatVector.fromArray(S, w.s, j).sub(vd)).intoArray(w.s, j); // s now holds ds
+            for (int i0 = 0; i0 < t; i0 += ROWS) {
+                int rows = Math.min(ROWS, t - i0);
+                for (int i = i0; i < i0 + rows; i++) {
+                    int n = i + 1, nPad = Gemm.roundUp(n, L);
+                    float rowLse = bl.getF(lse.offset() + bi * lse.stride(0) + hi * lse.stride(1) + i * lse.stride(2));
+                    scores(w, i, n, tp, dh, fs);
+                    // p = exp(s − lse), zero past the causal edge
+                    FloatVector shift = FloatVector.broadcast(S, rowLse);
+                    for (int j = 0; j < nPad; j += L) VectorExp.expNonPositive(FloatVector.fromArray(S, w.s, j).sub(shift).min(0f)).intoArray(w.p, j);
+                    for (int j = n; j < nPad; j++) w.p[j] = 0f;
+                    // dp_j = dout_i · v_j (over contiguous keys), then ds = p (dp − D_i) with D_i = dout_i · out_i
+                    transposedProduct(w.dout, i * dh, w.vt, tp, nPad, dh, w.s);
+                    float di = 0f;
+                    for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dh + d], w.o[i * dh + d], di);
+                    FloatVector vd = FloatVector.broadcast(S, di);
+                    for (int j = 0; j < nPad; j += L) {
+                        FloatVector.fromArray(S, w.p, j).mul(FloatVector.fromArray(S, w.s, j).sub(vd)).intoArray(w.s, j); // s now holds ds
+                    }
+                    for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(fs).intoArray(w.s, j); // ds · scale
+                    float[] dqRow = w.row;
+                    weightedRows(w.s, w.k, n, dh, dqRow);
+                    System.arraycopy(w.s, 0, w.dsBlock, (i - i0) * tp, n);
+                    System.arraycopy(w.p, 0, w.pBlock, (i - i0) * tp, n);
+                    if (dq != null) accumulate(Buf.of(dq), offset(dq, bi, hi, i), dq.stride(3), dqRow, 0, dh);
                 }
-                for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(fs).intoArray(w.s, j); // ds · scale
-                float[] dqRow = w.row;
-                weightedRows(w.s, w.k, n, dh, dqRow);
-                for (int j = 0; j < n; j++) {
-                    axpy(w.s[j], w.q, i * dh, w.dk, j * dh, dh);
-                    axpy(w.p[j], w.dout, i * dh, w.dv, j * dh, dh);
-                }
-                if (dq != null) accumulate(Buf.of(dq), offset(dq, bi, hi, i), dq.stride(3), dqRow, 0, dh);
+                for (int j = 0; j < i0 + rows; j++) keyUpdate(w, i0, Math.max(0, j - i0), rows, j, tp, dh);
             }
             for (int j = 0; j < t; j++) {
                 if (dk != null) accumulate(Buf.of(dk), offset(dk, bi, hi, j), dk.stride(3), w.dk, j * dh, dh);
@@ -181,12 +189,33 @@ final class FlashAttention {
         }
     }
 
-    /** y[yo, yo + len) += a · x[xo, xo + len), vector FMAs with a Math.fma tail (the same rounding either way). */
-    private static void axpy(float a, float[] x, int xo, float[] y, int yo, int len) {
-        FloatVector va = FloatVector.broadcast(S, a);
+    /**
+     * dk_j += Σ_r ds[r][j] · q_{i0+r} and dv_j += Σ_r p[r][j] · dout_{i0+r} over the block's rows r ≥ r0 (those whose
+     * query may see key j), in ascending row order — the order a row-at-a-time update would use, with dk_j, dv_j loaded
+     * and stored once per block instead of once per row.
+     */
+    private static void keyUpdate(Scratch w, int i0, int r0, int rows, int j, int tp, int dh) {
         int d = 0;
-        for (; d + L <= len; d += L) va.fma(FloatVector.fromArray(S, x, xo + d), FloatVector.fromArray(S, y, yo + d)).intoArray(y, yo + d);
-        for (; d < len; d++) y[yo + d] = Math.fma(a, x[xo + d], y[yo + d]);
+        for (; d + L <= dh; d += L) {
+            FloatVector ak = FloatVector.fromArray(S, w.dk, j * dh + d), av = FloatVector.fromArray(S, w.dv, j * dh + d);
+            for (int r = r0; r < rows; r++) {
+                int i = i0 + r;
+                ak = FloatVector.broadcast(S, w.dsBlock[r * tp + j]).fma(FloatVector.fromArray(S, w.q, i * dh + d), ak);
+                av = FloatVector.broadcast(S, w.pBlock[r * tp + j]).fma(FloatVector.fromArray(S, w.dout, i * dh + d), av);
+            }
+            ak.intoArray(w.dk, j * dh + d);
+            av.intoArray(w.dv, j * dh + d);
+        }
+        for (; d < dh; d++) {
+            float ak = w.dk[j * dh + d], av = w.dv[j * dh + d];
+            for (int r = r0; r < rows; r++) {
+                int i = i0 + r;
+                ak = Math.fma(w.dsBlock[r * tp + j], w.q[i * dh + d], ak);
+                av = Math.fma(w.pBlock[r * tp + j], w.dout[i * dh + d], av);
+            }
+            w.dk[j * dh + d] = ak;
+            w.dv[j * dh + d] = av;
+        }
     }
 
     /** Element (bi, hi, row, 0) of a [B, H, T, Dh] view. */
