@@ -36,6 +36,7 @@ public final class Graph implements AutoCloseable {
     private final Map<Parameter, Var> paramVars = new IdentityHashMap<>();
     private int noGradDepth;
     private boolean backwardDone;
+    private boolean fusedAttention;
 
     /** Where parameter gradients are booked. */
     public interface GradStore {
@@ -51,6 +52,19 @@ public final class Graph implements AutoCloseable {
     }
 
     public Arena activations() { return activations; }
+
+    /**
+     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off by
+     * default: on the CPU the fused kernel saves the quadratic memory but is still slower than the two blocked GEMMs and
+     * the softmax (measured 2-3x at T = 256 and 1024); CUDA has no fused kernel. A META trace must use the setting of the
+     * device it plans.
+     */
+    public Graph fusedAttention(boolean on) {
+        this.fusedAttention = on;
+        return this;
+    }
+
+    public boolean fusedAttention() { return fusedAttention; }
     public Arena lossArena() { return loss; }
 
     /** Books an activation tensor. */

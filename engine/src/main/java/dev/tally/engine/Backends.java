@@ -43,6 +43,24 @@ public final class Backends {
         }
     }
 
+    /**
+     * Routes every op of {@code device} through a {@link dev.tally.engine.profile.ProfilingOps} booking into
+     * {@code profile} until the returned handle is closed (for {@code tally bench --profile}). Memory is reserved by the
+     * device's own backend either way, and each op still runs the device's own kernel, so results do not change.
+     */
+    public static AutoCloseable profile(Device device, dev.tally.engine.profile.OpProfile profile) {
+        Backend plain = of(device);
+        Ops profiled = new dev.tally.engine.profile.ProfilingOps(plain.ops(), profile);
+        Backend wrapper = new Backend() {
+            @Override public Device device() { return device; }
+            @Override public Region reserve(long bytes, String arenaName) { return plain.reserve(bytes, arenaName); }
+            @Override public Ops ops() { return profiled; }
+            @Override public void reportRuntimeMemory(MemoryLedger ledger) { plain.reportRuntimeMemory(ledger); }
+        };
+        BACKENDS.put(device, wrapper);
+        return () -> BACKENDS.replace(device, wrapper, plain);
+    }
+
     /** True when a CUDA device can be used on this machine (libraries, driver and at least one GPU). */
     public static boolean cudaAvailable() {
         return cudaProblem().isEmpty();

@@ -108,6 +108,10 @@ final class Gemm {
     static void packB(Operand b, int pc, int kc, int jc, int nc, float[] dst) {
         boolean f32Rows = b.buf.dt() == DType.F32 && b.cs == 1;
         MemorySegment seg = b.buf.seg();
+        if (b.buf.dt() == DType.F32 && b.rs == 1 && b.cs != 1) {
+            packTransposedB(seg, b, pc, kc, jc, nc, dst);
+            return;
+        }
         for (int jr = 0; jr < nc; jr += NR) {
             int w = Math.min(NR, nc - jr);
             int base = jr * kc;
@@ -121,6 +125,26 @@ final class Gemm {
                     for (int j = 0; j < w; j++) dst[d + j] = b.buf.getF(row + j * b.cs);
                     for (int j = w; j < NR; j++) dst[d + j] = 0f;
                 }
+            }
+        }
+    }
+
+    /**
+     * packB for a transposed F32 view (x @ Wᵀ: every forward linear and the loss head): each panel column is a contiguous
+     * run of W's row, so it is read sequentially into the L1-resident panel instead of element by element through the
+     * dtype-generic accessor (the profile had the head's and CCE's NT products well below the NN ones). Same values, same
+     * panel, so the product's bits do not change.
+     */
+    private static void packTransposedB(MemorySegment seg, Operand b, int pc, int kc, int jc, int nc, float[] dst) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int w = Math.min(NR, nc - jr);
+            int base = jr * kc;
+            for (int j = 0; j < w; j++) {
+                long col = b.offset + pc + (long) (jc + jr + j) * b.cs;
+                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = seg.getAtIndex(F, col + p);
+            }
+            for (int j = w; j < NR; j++) {
+                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = 0f;
             }
         }
     }

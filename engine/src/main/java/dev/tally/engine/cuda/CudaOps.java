@@ -247,6 +247,23 @@ final class CudaOps implements Ops {
         k().launch("tally_log_softmax", rowBlocks(rows), THREADS, d(x), d(out), new I64(rows));
     }
 
+    /**
+     * No fused kernel on CUDA yet: autograd keeps the materialized path there (cuBLAS products and the softmax kernel),
+     * so these are never called by training; they fail clearly rather than fall back silently.
+     */
+    @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
+        Checks.causalAttention(device, q, k, v, out, lse);
+        throw new UnsupportedOperationException("causalAttention: no fused attention kernel on " + device
+                + " (the materialized attention path is used there)");
+    }
+
+    @Override public void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                                  Tensor dq, Tensor dk, Tensor dv) {
+        Checks.causalAttentionBackward(device, q, k, v, out, lse, dout, dq, dk, dv);
+        throw new UnsupportedOperationException("causalAttentionBackward: no fused attention kernel on " + device
+                + " (the materialized attention path is used there)");
+    }
+
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
         Checks.softmaxBackward(device, y, dy, dx);
         long rows = rows(y);

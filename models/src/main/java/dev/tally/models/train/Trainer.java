@@ -14,6 +14,7 @@ import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.MemoryPlan;
+import dev.tally.engine.profile.OpProfile;
 import dev.tally.engine.plan.PlannedAllocator;
 import dev.tally.engine.plan.Planner;
 import dev.tally.engine.plan.SeparateAllocator;
@@ -116,6 +117,7 @@ public final class Trainer implements AutoCloseable {
     private final String recomputeNote;
     private final StepTracer tracer;
     private int optimizerSteps;
+    private OpProfile profile;
 
     /** The traced step's two plans: the ACTIVATIONS arena's and the LOSS arena's. */
     public record StepPlans(MemoryPlan activations, MemoryPlan loss) {
@@ -262,8 +264,9 @@ public final class Trainer implements AutoCloseable {
             Map<Parameter, Tensor> g = new IdentityHashMap<>();
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
-            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true);
-            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers);
+            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true)
+                    .fusedAttention(fusedAttention(s.device()));
+            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers, null);
             graph.backward(lossVar, 1.0);
             graph.close();
             return new StepTrace(actTrace.events(), lossTrace.events());
@@ -271,7 +274,7 @@ public final class Trainer implements AutoCloseable {
     }
 
     private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s,
-                                   int recomputedLayers) {
+                                   int recomputedLayers, OpProfile profile) {
         Var hidden = model.forward(g, ids, s.batch(), s.seq(), recomputedLayers);
         Var head = g.param(model.parameter("lm_head.weight"));
         Var tgt = g.input(targets);
@@ -279,10 +282,13 @@ public final class Trainer implements AutoCloseable {
             LinearCrossEntropy.Saved saved;
 
             @Override public void forward(Tensor loss) {
+                phase(profile, "loss forward");
                 saved = lossFn.forward(hidden.value(), head.value(), targets, loss, g.lossArena());
+                phase(profile, "forward");
             }
 
             @Override public void backward(Tensor dLoss, Graph gr) {
+                phase(profile, "loss backward");
                 Tensor dE = Functions.gradOf(gr, hidden);
                 Tensor dC = gr.alloc("tmp.loss.dC", head.value().dtype(), head.value().dims());
                 lossFn.backward(saved, dLoss, dE, dC, gr.lossArena());
@@ -291,11 +297,31 @@ public final class Trainer implements AutoCloseable {
                     hg.ops().binary(dev.tally.engine.BinaryOp.ADD, hg, dC, hg);
                 }
                 gr.activations().free(dC);
+                phase(profile, "backward");
             }
 
             @Override public void discard() { saved.free(); }
         });
     }
+
+    /**
+     * The fused attention (O(B·H·T) saved instead of the [B, H, T, T] probabilities) when the system property
+     * {@code tally.attention=fused} asks for it and the device has the kernel (CPU; META plans for it); otherwise the
+     * materialized path, which is faster on the CPU at the sizes measured and the only one on CUDA.
+     */
+    static boolean fusedAttention(Device device) {
+        return !(device instanceof Device.Cuda) && "fused".equals(System.getProperty("tally.attention"));
+    }
+
+    private static void phase(OpProfile profile, String name) {
+        if (profile != null) profile.phase(name);
+    }
+
+    /**
+     * Labels the ops of later steps by phase (forward, loss forward, loss backward, backward, optimizer) in
+     * {@code profile}, which a {@link dev.tally.engine.profile.ProfilingOps} fills; null stops labelling.
+     */
+    public void setProfile(OpProfile profile) { this.profile = profile; }
 
     private Tensor gradFor(Parameter p) {
         Tensor g = p.grad();
@@ -322,11 +348,14 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, last);
-        Var loss = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers);
+        phase(profile, "forward");
+        Graph g = new Graph(activations, lossArena, this::gradFor, last).fusedAttention(fusedAttention(s.device()));
+        Var loss = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers, profile);
         double value = loss.value().item();
+        phase(profile, "backward");
         g.backward(loss, 1.0 / s.accumulation());
         g.close();
+        phase(profile, "optimizer");
         return value;
     }
 
@@ -395,10 +424,10 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        Graph g = new Graph(activations, lossArena, this::gradFor, false).fusedAttention(fusedAttention(s.device()));
         double value;
         try (AutoCloseable off = g.noGrad()) {
-            value = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers).value().item();
+            value = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers, null).value().item();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -427,6 +456,8 @@ public final class Trainer implements AutoCloseable {
     }
 
     public Settings settings() { return s; }
+    /** The loss in use (for reports: a {@link dev.tally.models.loss.CutCrossEntropy}'s filter statistics). */
+    public LinearCrossEntropy lossFunction() { return lossFn; }
     public LlamaModel model() { return model; }
     public Optimizer optimizer() { return optimizer; }
     public MemoryLedger ledger() { return ledger; }
