@@ -43,6 +43,17 @@ final class BackendStarts {
         }
     }
 
+    /**
+     * Puts {@code replacement} in front of the device's started backend until the returned handle is closed (the
+     * profiler's wrapper); the device must have started.
+     */
+    AutoCloseable override(Device device, Function<Backend, Backend> replacement) {
+        Backend plain = get(device);
+        Backend wrapper = replacement.apply(plain);
+        started.put(device, wrapper);
+        return () -> started.replace(device, wrapper, plain);
+    }
+
     /** Why the device's backend cannot start (starting it if never tried), or empty when it runs. */
     Optional<RuntimeException> failure(Device device) {
         try {

@@ -49,16 +49,16 @@ public final class Backends {
      * device's own backend either way, and each op still runs the device's own kernel, so results do not change.
      */
     public static AutoCloseable profile(Device device, dev.tally.engine.profile.OpProfile profile) {
-        Backend plain = of(device);
-        Ops profiled = new dev.tally.engine.profile.ProfilingOps(plain.ops(), profile);
-        Backend wrapper = new Backend() {
-            @Override public Device device() { return device; }
-            @Override public Region reserve(long bytes, String arenaName) { return plain.reserve(bytes, arenaName); }
-            @Override public Ops ops() { return profiled; }
-            @Override public void reportRuntimeMemory(MemoryLedger ledger) { plain.reportRuntimeMemory(ledger); }
-        };
-        BACKENDS.put(device, wrapper);
-        return () -> BACKENDS.replace(device, wrapper, plain);
+        return STARTS.override(device, plain -> {
+            Ops profiled = new dev.tally.engine.profile.ProfilingOps(plain.ops(), profile);
+            return new Backend() {
+                @Override public Device device() { return device; }
+                @Override public Region reserve(long bytes, String arenaName) { return plain.reserve(bytes, arenaName); }
+                @Override public Ops ops() { return profiled; }
+                @Override public long availableBytes() { return plain.availableBytes(); }
+                @Override public void reportRuntimeMemory(MemoryLedger ledger) { plain.reportRuntimeMemory(ledger); }
+            };
+        });
     }
 
     /** True when a CUDA device can be used on this machine (libraries, driver and at least one GPU). */

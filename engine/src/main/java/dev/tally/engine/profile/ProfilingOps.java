@@ -119,6 +119,14 @@ public final class ProfilingOps implements Ops {
         time(inverse ? "rope (inverse)" : "rope", bytes(x, out), 0, () -> inner.rope(x, out, positionOffset, base, inverse));
     }
 
+    @Override public void quantizeGroups(Tensor x, dev.tally.engine.GroupRounding rounding, dev.tally.engine.QuantizedTensor q) {
+        time("quantizeGroups", bytes(x, q.codes(), q.scales(), q.zeros()), 0, () -> inner.quantizeGroups(x, rounding, q));
+    }
+
+    @Override public void dequantizeGroups(dev.tally.engine.QuantizedTensor q, Tensor out) {
+        time("dequantizeGroups", bytes(q.codes(), q.scales(), q.zeros(), out), 0, () -> inner.dequantizeGroups(q, out));
+    }
+
     @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
         long t = q.dim(2), flops = 2L * q.numel() * (t + 1); // two products over the causal half: 2·(B·H·T(T+1)/2)·Dh each
         time("causalAttention (fused)", bytes(q, k, v, out, lse), flops, () -> inner.causalAttention(q, k, v, scale, out, lse));
