@@ -146,7 +146,7 @@ class TrainProbesTest {
         refused(run(train(out, 2, "--data", small.toString())), "has 9 training tokens, too few for sequences of --seq 32");
         refused(run(train(out, 2, "--data", dir.resolve("missing.txt").toString())), "data " + dir.resolve("missing.txt") + ": no such file");
         Path emptyDir = Files.createDirectory(dir.resolve("empty"));
-        refused(run(train(out, 2, "--data", emptyDir.toString())), "no .txt or .md files under " + emptyDir);
+        refused(run(train(out, 2, "--data", emptyDir.toString())), "no .txt, .md, .jsonl, .jsonl.gz or .json.gz files under " + emptyDir);
         refused(run(train(out, 2, "--resume", dir.resolve("nope.safetensors").toString())), "safetensors file " + dir.resolve("nope.safetensors") + ": no such file");
         refused(run(train(out, 2, "--resume", emptyDir.toString())), "safetensors file " + emptyDir + ": is a directory, not a file");
         refused(run(train(out, 2, "--model", dir.resolve("llama.json").toString())), "model config file " + dir.resolve("llama.json") + ": no such file");
