@@ -40,7 +40,7 @@ class PublicApiTest {
     private static final Map<String, Set<String>> EXPORTS = Map.of(
             "dev.tally.jextract", Set.of(),
             "dev.tally.kernels", Set.of(),
-            "dev.tally.engine", Set.of("dev.tally.engine", "dev.tally.engine.io", "dev.tally.engine.plan"),
+            "dev.tally.engine", Set.of("dev.tally.engine", "dev.tally.engine.io", "dev.tally.engine.plan", "dev.tally.engine.profile"),
             "dev.tally.autograd", Set.of("dev.tally.autograd"),
             "dev.tally.models", Set.of("dev.tally.models.data", "dev.tally.models.llama", "dev.tally.models.loss",
                     "dev.tally.models.train"),
