@@ -19,17 +19,22 @@ class DeterminismTest {
     private static final String PROBE = DeterminismProbe.class.getName();
 
     @Test
-    void fastPathsGiveTheSameBitsColdWarmC1AndC2OnOneAndTwoThreads() {
+    void fastPathsGiveTheSameBitsColdWarmC1AndC2OnOneAndTwoThreads() throws java.io.IOException {
         // lower compile thresholds: C2 compiles the kernels within the warm-up (compilation stays in the background;
-        // -Xbatch would make it synchronous at many times the cost)
-        ChildJvm.Result c2 = ChildJvm.run(List.of("-XX:CompileThresholdScaling=0.2", "-XX:+PrintCompilation", "-Dtally.cpu.threads=2"),
+        // -Xbatch would make it synchronous at many times the cost). The compilation log goes to a file of its own: on
+        // stdout the compiler threads' lines interleave with the probe's digests and can break them.
+        java.nio.file.Path compileLog = java.nio.file.Files.createTempFile("tally-c2-", ".log");
+        ChildJvm.Result c2 = ChildJvm.run(List.of("-XX:CompileThresholdScaling=0.2", "-XX:+UnlockDiagnosticVMOptions", "-XX:+PrintCompilation",
+                        "-XX:+LogVMOutput", "-XX:-DisplayVMOutput", "-XX:LogFile=" + compileLog, "-Dtally.cpu.threads=2"),
                 PROBE, List.of("1000", "4"), 600);
+        String compiled = java.nio.file.Files.readString(compileLog);
+        java.nio.file.Files.deleteIfExists(compileLog);
         // C1 does not intrinsify the Vector API: this runs its per-lane Java fallback, the interpreter's arithmetic
         ChildJvm.Result c1 = ChildJvm.run(List.of("-XX:TieredStopAtLevel=1", "-Dtally.cpu.threads=1"), PROBE, List.of("100", "1"), 600);
 
         for (String kernel : List.of("dev.tally.engine.cpu.Fast::softmaxRow", "dev.tally.engine.cpu.Gemm::kernel")) {
-            assertTrue(c2.output().lines().anyMatch(l -> l.contains(kernel) && l.matches("^\\s*\\d+\\s+\\d+\\s+[%sbn! ]*4\\s+.*")),
-                    kernel + " was not compiled by C2 during the warm-up:\n" + ChildJvm.tail(c2.output()));
+            assertTrue(compiled.lines().anyMatch(l -> l.contains(kernel) && l.matches("^\\s*\\d+\\s+\\d+\\s+[%sbn! ]*4\\s+.*")),
+                    kernel + " was not compiled by C2 during the warm-up:\n" + ChildJvm.tail(compiled));
         }
         Map<String, String> reference = digests(c2);
         assertTrue(reference.size() >= 30, "the probe printed too few digests:\n" + ChildJvm.tail(c2.output()));
