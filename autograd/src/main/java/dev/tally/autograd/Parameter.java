@@ -59,8 +59,8 @@ public final class Parameter {
 
     public void addGradReadyHook(Consumer<Parameter> hook) { gradReadyHooks.add(hook); }
 
-    /** Called by the backward pass when the gradient is final for this step. */
-    public void fireGradReady() {
+    /** Called by the backward pass ({@link Graph}) when the gradient is final for this step. */
+    void fireGradReady() {
         for (Consumer<Parameter> h : gradReadyHooks) h.accept(this);
     }
 

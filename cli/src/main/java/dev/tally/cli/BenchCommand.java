@@ -110,7 +110,7 @@ public final class BenchCommand implements Callable<Integer> {
             if (t.lossFunction() instanceof CutCrossEntropy cce) {
                 // of the last step's backward: (row block x vocabulary tile) tiles visited, and how many skipped the
                 // dE / dC products because every |softmax - onehot| entry was below the filter threshold
-                CutCrossEntropy.FilterStats fs = cce.lastStats();
+                CutCrossEntropy.FilterStats fs = cce.filterStats();
                 m.put("cce_tiles", fs.tiles());
                 m.put("cce_skipped_dE", fs.skippedE());
                 m.put("cce_skipped_dC", fs.skippedC());

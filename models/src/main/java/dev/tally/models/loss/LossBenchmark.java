@@ -78,7 +78,7 @@ public final class LossBenchmark {
                 }
             }
             double ceWall = median(ceTimes, 0), cceWall = median(cceTimes, 0), ceCpu = median(ceTimes, 1), cceCpu = median(cceTimes, 1);
-            CutCrossEntropy.FilterStats fs = cce.lastStats();
+            CutCrossEntropy.FilterStats fs = cce.filterStats();
             System.out.printf(Locale.ROOT, "N=%d D=%d V=%d: CE %.1f ms, CCE %.1f ms forward+backward (median of %d): CCE/CE %.2f wall, "
                             + "%.2f calling-thread CPU (%.0f / %.0f ms); CCE tiles %d, dE skipped %d, dC skipped %d; loss memory CE %d B, CCE %d B%n",
                     n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, fs.tiles(), fs.skippedE(), fs.skippedC(),

@@ -49,7 +49,7 @@ class CceDeviceSideFilterTest {
             long before = Tensor.hostTransfers();
             cce.backward(saved, g, de, dc, ws);
             long transfers = Tensor.hostTransfers() - before;
-            return new Run((float) l.item(), bits(de), bits(dc), cce.lastStats(), transfers);
+            return new Run((float) l.item(), bits(de), bits(dc), cce.filterStats(), transfers);
         }
     }
 

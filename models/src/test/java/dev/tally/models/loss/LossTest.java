@@ -85,7 +85,7 @@ class LossTest {
         // bf16's threshold 2^-12 on fp32 inputs: most tiles hold only negligible probabilities
         CutCrossEntropy cce = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
         Result got = run(cce, e, c, t, n, d, v);
-        CutCrossEntropy.FilterStats stats = cce.lastStats();
+        CutCrossEntropy.FilterStats stats = cce.filterStats();
         assertTrue(stats.skippedE() > stats.tiles() / 2, "most tiles skipped: " + stats);
         assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss));
         // skipped entries are below 2^-12 each, in fact ~e^-40 here: filtering costs nothing beyond fp32 rounding
@@ -93,14 +93,14 @@ class LossTest {
         // fp32's own threshold 2^-28 (the default options on F32 inputs): off-target probabilities here are ~e^-40
         CutCrossEntropy fp32 = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN));
         Result exact32 = run(fp32, e, c, t, n, d, v);
-        assertTrue(fp32.lastStats().skippedE() > 0 && fp32.lastStats().skippedC() > 0, "fp32 eps skips tiles too: " + fp32.lastStats());
+        assertTrue(fp32.filterStats().skippedE() > 0 && fp32.filterStats().skippedC() > 0, "fp32 eps skips tiles too: " + fp32.filterStats());
         assertEquals(ref.loss, exact32.loss, 1e-6 * Math.abs(ref.loss));
         assertScaledClose(exact32.de, ref.de, 1e-5, "dE with fp32 filtering");
         assertScaledClose(exact32.dc, ref.dc, 1e-5, "dC with fp32 filtering");
         // only dE filtered: dC is computed for every tile
         CutCrossEntropy onlyE = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, false, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
         Result gotE = run(onlyE, e, c, t, n, d, v);
-        assertTrue(onlyE.lastStats().skippedE() > 0 && onlyE.lastStats().skippedC() == 0, onlyE.lastStats().toString());
+        assertTrue(onlyE.filterStats().skippedE() > 0 && onlyE.filterStats().skippedC() == 0, onlyE.filterStats().toString());
         assertScaledClose(gotE.dc, ref.dc, 1e-5, "dC unfiltered when only dE is filtered");
         assertScaledClose(gotE.de, ref.de, 1e-5, "dE filtered");
         assertEquals(Math.scalb(1.0, -12), CutCrossEntropy.autoFilterEps(DType.BF16));

@@ -43,7 +43,7 @@ final class CrossEntropyGolden {
                 compare(who + " loss", l.toDoubleArray(), f.doubles("loss"));
                 compare(who + " dE", de.toDoubleArray(), f.doubles("dE"));
                 compare(who + " dC", dc.toDoubleArray(), f.doubles("dC"));
-                if (loss instanceof CutCrossEntropy cce && cce.options().filtering()) System.out.println("  " + who + " " + cce.lastStats());
+                if (loss instanceof CutCrossEntropy cce && cce.options().filtering()) System.out.println("  " + who + " " + cce.filterStats());
                 if (ws.used() != 0) throw new AssertionError(who + ": loss arena still holds " + ws.used() + " B after backward");
             }
         }
