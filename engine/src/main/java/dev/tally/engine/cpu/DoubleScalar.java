@@ -31,7 +31,7 @@ final class DoubleScalar {
             case ADD, SUB, MUL, DIV -> { }
             default -> { return false; }
         }
-        if (!Fast.f32(a, out) || F.length() != L) return false;
+        if (!ContiguousF32Kernels.f32(a, out) || F.length() != L) return false;
         MemorySegment sa = a.segment(), so = out.segment();
         long ao = a.offset(), oo = out.offset(), n = out.numel();
         DoubleVector vs = DoubleVector.broadcast(D, s);

@@ -24,7 +24,7 @@ final class Elementwise {
     }
 
     static void copy(Tensor src, Tensor dst) {
-        if (Fast.copy(src, dst)) return;
+        if (ContiguousF32Kernels.copy(src, dst)) return;
         Buf a = Buf.of(src), o = Buf.of(dst);
         boolean ints = !src.dtype().isFloating() && !dst.dtype().isFloating();
         long[][] st = {Loop.stridesFor(src, dst.shape()), dst.strides()};
@@ -160,7 +160,7 @@ final class Elementwise {
     }
 
     static void unary(UnaryOp op, Tensor x, Tensor out) {
-        if (Fast.unary(op, x, out)) return;
+        if (ContiguousF32Kernels.unary(op, x, out)) return;
         Buf a = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -170,7 +170,7 @@ final class Elementwise {
     }
 
     static void unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
-        if (Fast.unaryBackward(op, x, dy, dx)) return;
+        if (ContiguousF32Kernels.unaryBackward(op, x, dy, dx)) return;
         Buf a = Buf.of(x), g = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {x.strides(), dy.strides(), dx.strides()};
         long sa = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
@@ -182,7 +182,7 @@ final class Elementwise {
     }
 
     static void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        if (Fast.binary(op, a, b, out) || OneElementOperand.binary(op, a, b, out)) return;
+        if (ContiguousF32Kernels.binary(op, a, b, out) || OneElementOperand.binary(op, a, b, out)) return;
         Buf ba = Buf.of(a), bb = Buf.of(b), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(a, out.shape()), Loop.stridesFor(b, out.shape()), out.strides()};
         long sa = Loop.inner(st[0]), sb = Loop.inner(st[1]), so = Loop.inner(st[2]);
@@ -194,7 +194,7 @@ final class Elementwise {
     }
 
     static void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
-        if (Fast.binaryScalar(op, a, s, out) || DoubleScalar.binaryScalar(op, a, s, out)) return;
+        if (ContiguousF32Kernels.binaryScalar(op, a, s, out) || DoubleScalar.binaryScalar(op, a, s, out)) return;
         Buf ba = Buf.of(a), o = Buf.of(out);
         long[][] st = {a.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -205,7 +205,7 @@ final class Elementwise {
 
     /** alpha·x + beta·y; a zero coefficient drops its term entirely (so NaN/inf there do not leak, as in BLAS). */
     static void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
-        if (Fast.axpby(alpha, x, beta, y, out)) return;
+        if (ContiguousF32Kernels.axpby(alpha, x, beta, y, out)) return;
         Buf bx = Buf.of(x), by = Buf.of(y), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(x, out.shape()), Loop.stridesFor(y, out.shape()), out.strides()};
         long sx = Loop.inner(st[0]), sy = Loop.inner(st[1]), so = Loop.inner(st[2]);

@@ -20,7 +20,7 @@ final class LogSumExpRows {
     private LogSumExpRows() {}
 
     static boolean reduce(Tensor x, Tensor out) {
-        if (!Fast.f32(x, out) || x.rank() == 0) return false;
+        if (!ContiguousF32Kernels.f32(x, out) || x.rank() == 0) return false;
         int len = x.dim(-1);
         if (len == 0) return false;
         long rows = x.numel() / len;

@@ -7,7 +7,7 @@ final class NnKernels {
     private NnKernels() {}
 
     static void softmax(Tensor x, Tensor out, boolean causal) {
-        if (Fast.softmax(x, out, false, causal)) return;
+        if (ContiguousF32Kernels.softmax(x, out, false, causal)) return;
         Buf bx = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -29,7 +29,7 @@ final class NnKernels {
     }
 
     static void logSoftmax(Tensor x, Tensor out) {
-        if (Fast.softmax(x, out, true, false)) return;
+        if (ContiguousF32Kernels.softmax(x, out, true, false)) return;
         Buf bx = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -45,7 +45,7 @@ final class NnKernels {
     }
 
     static void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
-        if (Fast.softmaxBackward(y, dy, dx)) return;
+        if (ContiguousF32Kernels.softmaxBackward(y, dy, dx)) return;
         Buf by = Buf.of(y), bg = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {y.strides(), dy.strides(), dx.strides()};
         long sy = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
@@ -60,7 +60,7 @@ final class NnKernels {
     }
 
     static void rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
-        if (Fast.rmsNorm(x, w, eps, out, rstd)) return;
+        if (ContiguousF32Kernels.rmsNorm(x, w, eps, out, rstd)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), o = Buf.of(out);
         Buf br = rstd == null ? null : Buf.of(rstd);
         Loop.Flat rf = rstd == null ? null : new Loop.Flat(rstd);
@@ -83,7 +83,7 @@ final class NnKernels {
     }
 
     static void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
-        if (Fast.rmsNormBackward(x, w, rstd, dy, dx, dw)) return;
+        if (ContiguousF32Kernels.rmsNormBackward(x, w, rstd, dy, dx, dw)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), br = Buf.of(rstd), bg = Buf.of(dy), o = Buf.of(dx);
         Loop.Flat rf = new Loop.Flat(rstd);
         long sw = w.stride(0);

@@ -26,7 +26,7 @@ final class OneElementOperand {
             case ADD, SUB, MUL, DIV, MAX, MIN -> { }
             default -> { return false; }
         }
-        if (b.numel() != 1 || !Fast.f32(a, b, out) || !a.shape().equals(out.shape())) return false;
+        if (b.numel() != 1 || !ContiguousF32Kernels.f32(a, b, out) || !a.shape().equals(out.shape())) return false;
         float bv = b.segment().getAtIndex(Buf.F, b.offset());
         MemorySegment sa = a.segment(), so = out.segment();
         long ao = a.offset(), oo = out.offset(), n = out.numel();

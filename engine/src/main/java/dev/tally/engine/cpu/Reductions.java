@@ -69,9 +69,9 @@ final class Reductions {
 
     static void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         int d = x.shape().normalize(dim);
-        if (Fast.reduceLeading(op, x, d, out)) return;
+        if (ContiguousF32Kernels.reduceLeading(op, x, d, out)) return;
         if (op == ReduceOp.LOGSUMEXP && d == x.rank() - 1 && LogSumExpRows.reduce(x, out)) return;
-        if (d == x.rank() - 1 && Fast.reduceRows(op, x, out, false)) return;
+        if (d == x.rank() - 1 && ContiguousF32Kernels.reduceRows(op, x, out, false)) return;
         int len = x.dim(d);
         long step = x.stride(d);
         Buf bx = Buf.of(x), o = Buf.of(out);
@@ -92,7 +92,7 @@ final class Reductions {
     }
 
     static void reduceAll(ReduceOp op, Tensor x, Tensor out) {
-        if (Fast.reduceRows(op, x, out, true)) return;
+        if (ContiguousF32Kernels.reduceRows(op, x, out, true)) return;
         Buf bx = Buf.of(x);
         Acc acc = new Acc(op);
         long[][] st = {x.strides()};

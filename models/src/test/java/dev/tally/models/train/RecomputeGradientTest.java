@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *
  * <p>Runs in its own JVM limited to C1 (models/pom.xml, execution {@code one-jit-tier}): with C2, two plain runs of the
  * small model in one JVM already differ in the last bit of some gradients — some CPU kernel rounds differently once C2
- * compiles it (suspects: the Vector API {@code EXP} and float {@code reduceLanes(ADD)} in cpu/Fast.java's softmax and
+ * compiles it (suspects: the Vector API {@code EXP} and float {@code reduceLanes(ADD)} in cpu/ContiguousF32Kernels.java's softmax and
  * RMSNorm paths) — a defect of that kernel, not of recompute. Pinning one tier makes this test about recompute alone.
  */
 class RecomputeGradientTest {

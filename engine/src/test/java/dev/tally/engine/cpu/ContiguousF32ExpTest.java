@@ -7,12 +7,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The fast paths' own e^x: within 1 ulp of the correctly rounded value over the whole fp32 range, exact at the edges. */
-class FastExpTest {
+class ContiguousF32ExpTest {
     private static final int L = FloatVector.SPECIES_PREFERRED.length();
 
     private static float[] exp(float[] x) {
         float[] out = new float[x.length];
-        for (int i = 0; i < x.length; i += L) Fast.exp(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, i)).intoArray(out, i);
+        for (int i = 0; i < x.length; i += L) ContiguousF32Kernels.exp(FloatVector.fromArray(FloatVector.SPECIES_PREFERRED, x, i)).intoArray(out, i);
         return out;
     }
 

@@ -23,12 +23,12 @@ import java.nio.ByteOrder;
  * (the Vector API's EXP, LOG and TANH are SVML in C2 but Math.exp/log/tanh per lane when interpreted: an ulp apart).
  * Vector {@code fma} is safe: it is one rounding on every path (Math.fma when interpreted, an FMA instruction in C2).
  */
-final class Fast {
+final class ContiguousF32Kernels {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final int L = S.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
-    private Fast() {}
+    private ContiguousF32Kernels() {}
 
     static boolean f32(Tensor... ts) {
         for (Tensor t : ts) if (t.dtype() != DType.F32 || !t.isContiguous()) return false;
