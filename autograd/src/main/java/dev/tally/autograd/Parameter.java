@@ -12,20 +12,45 @@ import java.util.function.Consumer;
  * parameter's gradient is final (after the last micro-batch's backward has accumulated into it).
  */
 public final class Parameter {
+    /**
+     * What a parameter is, as the model that owns it declares. Training code groups parameters by role, never by parsing
+     * names: GaLore and APOLLO project {@link #LINEAR} weights; recipes often exempt {@link #NORM} and {@link #EMBEDDING}
+     * from weight decay.
+     */
+    public enum Role {
+        /** The weight matrix of a linear map inside a repeated block (attention and MLP projections). */
+        LINEAR,
+        /** A token embedding table. */
+        EMBEDDING,
+        /** The output projection to the vocabulary. */
+        HEAD,
+        /** A normalisation gain (RMSNorm, LayerNorm). */
+        NORM,
+        /** Anything else (the role of parameters built without one). */
+        OTHER
+    }
+
     private final String name;
     private final Tensor value;
+    private final Role role;
     private Tensor grad;
     private boolean requiresGrad = true;
     private final List<Consumer<Parameter>> gradReadyHooks = new ArrayList<>();
 
     public Parameter(String name, Tensor value) {
-        this.name = name;
-        this.value = value;
+        this(name, value, Role.OTHER);
     }
 
-    /** Dotted module path, e.g. "layers.3.attn.q_proj.weight"; optimizers group parameters by it. */
+    public Parameter(String name, Tensor value, Role role) {
+        this.name = name;
+        this.value = value;
+        this.role = java.util.Objects.requireNonNull(role, "role");
+    }
+
+    /** Dotted module path, e.g. "layers.3.self_attn.q_proj.weight": names state in state dicts and checkpoints. */
     public String name() { return name; }
     public Tensor value() { return value; }
+    public Role role() { return role; }
     public Tensor grad() { return grad; }
     public void setGrad(Tensor grad) { this.grad = grad; }
     public boolean requiresGrad() { return requiresGrad; }

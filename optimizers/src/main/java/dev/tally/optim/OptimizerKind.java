@@ -1,5 +1,7 @@
 package dev.tally.optim;
 
+import dev.tally.engine.Shape;
+
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -79,8 +81,37 @@ public enum OptimizerKind {
         return d;
     }
 
-    /** The reference grouping rule: project the linear weights of attention and MLP blocks, nothing else. */
-    public static boolean projectsByName(String parameterName, int rank) {
-        return rank == 2 && (parameterName.contains("attn") || parameterName.contains("mlp"));
+    /** Whether the method projects the gradients of the groups marked {@code projected} (GaLore, APOLLO). */
+    public boolean projects() { return projection != Projection.NONE; }
+
+    /** Whether the method keeps 8-bit state, which needs the two dynamic code maps booked once per optimizer. */
+    boolean usesCodeMaps() { return this == ADAMW8BIT || this == GALORE_ADAMW8BIT; }
+
+    /**
+     * The element-wise rule: on the full gradient, or ({@code underProjection}) on GaLore's projected one, where some
+     * references apply weight decay differently.
+     */
+    Rule rule(boolean underProjection) {
+        return switch (this) {
+            case ADAMW -> new AdamWRule(AdamWRule.Flavor.TORCH);
+            case GALORE_ADAMW, APOLLO, APOLLO_MINI -> new AdamWRule(AdamWRule.Flavor.HF);
+            case ADAFACTOR, GALORE_ADAFACTOR -> new AdafactorRule();
+            case CAME -> new CameRule();
+            case ADAMW8BIT, GALORE_ADAMW8BIT -> new Adam8bitRule(underProjection);
+        };
+    }
+
+    /** How one parameter of this shape is updated: the plain rule, or the method's projection around it. */
+    Updater updater(Hyper h, Shape shape, boolean projected) {
+        if (!projected) {
+            Rule r = rule(false);
+            return new Updater.Plain(r, r.specs(shape, h));
+        }
+        int rank = h.i("rank"), gap = h.i("update_proj_gap");
+        return switch (projection) {
+            case SVD -> new GaloreUpdater(rule(true), rule(true).specs(GaloreUpdater.lowRankShape(shape, rank), h), shape, rank, gap, h.d("scale"));
+            case RANDOM -> new ApolloUpdater(rank, gap, h.s("scale_type").equals("channel"));
+            case NONE -> throw new IllegalArgumentException(userName + " has no low-rank projection; use galore_* or apollo*");
+        };
     }
 }

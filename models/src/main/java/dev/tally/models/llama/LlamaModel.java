@@ -37,13 +37,14 @@ public final class LlamaModel implements AutoCloseable {
         for (int[] s : config.parameterShapes().values()) bytes += Arena.bookedBytes(dtype, Shape.of(s));
         this.weights = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, device, bytes);
         int index = 0;
+        Map<String, Parameter.Role> roles = config.parameterRoles();
         for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
             Tensor t = weights.allocate(e.getKey(), dtype, e.getValue());
             if (device.hasMemory()) {
                 if (e.getValue().length == 1) t.ops().fill(t, 1.0); // RMSNorm gains start at one
                 else t.ops().random(t, Distribution.NORMAL, seed * 1_000_003L + index, 0, 0, config.initStd());
             }
-            params.put(e.getKey(), new Parameter(e.getKey(), t));
+            params.put(e.getKey(), new Parameter(e.getKey(), t, roles.get(e.getKey())));
             index++;
         }
     }
