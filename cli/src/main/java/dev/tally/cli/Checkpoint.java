@@ -1,5 +1,6 @@
 package dev.tally.cli;
 
+import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.io.SafeTensors;
@@ -27,8 +28,10 @@ public final class Checkpoint {
                 tensors.put("model." + p.name() + ".zeros", p.quantized().zeros());
             }
         }
-        t.optimizer().stateDict().forEach((k, v) -> tensors.put("optim." + k, v));
+        Optimizer.StateDict optim = t.optimizer().stateDict();
+        optim.tensors().forEach((k, v) -> tensors.put("optim." + k, v));
         Map<String, String> meta = new LinkedHashMap<>(settings);
+        optim.metadata().forEach((k, v) -> meta.put("optim." + k, v)); // optimizer name, groups, counters
         meta.put("format", "tally-checkpoint-1");
         meta.put("step", Long.toString(step));
         meta.put("config", t.settings().config().toJson());
@@ -48,16 +51,23 @@ public final class Checkpoint {
             }
         }
         Map<String, Tensor> state = new LinkedHashMap<>();
-        Map<String, Tensor> mine = t.optimizer().stateDict();
+        Map<String, Tensor> mine = t.optimizer().stateDict().tensors();
+        Map<String, String> optimMeta = new LinkedHashMap<>();
+        f.metadata().forEach((k, v) -> {
+            if (k.startsWith("optim.")) optimMeta.put(k.substring("optim.".length()), v);
+        });
         try (dev.tally.engine.Arena host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "checkpoint.load",
                 dev.tally.engine.MemoryCategory.OTHER, t.settings().device(), mine.values().stream()
                 .mapToLong(x -> dev.tally.engine.Arena.bookedBytes(x.dtype(), x.shape())).sum())) {
             for (Map.Entry<String, Tensor> e : mine.entrySet()) {
+                String name = "optim." + e.getKey();
+                // absent or of another shape: loadStateDict names what differs (optimizer, groups, hyperparameters, state)
+                if (!f.has(name) || !java.util.Arrays.equals(f.entry(name).shape(), e.getValue().shape().dims())) continue;
                 Tensor x = host.allocate(e.getKey(), e.getValue().dtype(), e.getValue().shape());
-                f.readInto("optim." + e.getKey(), x);
+                f.readInto(name, x);
                 state.put(e.getKey(), x);
             }
-            t.optimizer().loadStateDict(state);
+            t.optimizer().loadStateDict(new Optimizer.StateDict(state, optimMeta));
         }
         return Long.parseLong(f.metadata().get("step"));
     }

@@ -105,13 +105,10 @@ public final class TrainCommand implements Callable<Integer> {
         Trainer.Settings ts = RunSetup.settings(config, dt, batch, seq, accum, loss, layerwise, dev, seed, clip)
                 .withWeights(RunSetup.weightFormat(weightBits, weightGroup));
 
-        // 1. the plan, from the same code on META, before any memory is taken
-        MemoryLedger planLedger = new MemoryLedger();
-        long planned;
-        try (Trainer plan = new Trainer(withDevice(ts, Device.META), RunSetup.factory(kind, hyper), planLedger)) {
-            outStream.print(plan.planReport().replace("on meta", "on " + dev));
-            planned = planLedger.totalCapacity(Device.META);
-        }
+        // 1. the plan, from the same code on META, before any memory is taken (the run below reuses it: no second pass)
+        Trainer.Plan plan = Trainer.plan(ts, RunSetup.factory(kind, hyper));
+        outStream.print(plan.report());
+        long planned = plan.totalBytes();
         long available = availableBytes(dev);
         if (planned > available) {
             throw new IllegalStateException(String.format("the plan needs %,d B (%s) but %s has %,d B (%s) available: use a smaller model,"
@@ -126,7 +123,7 @@ public final class TrainCommand implements Callable<Integer> {
         Map<String, String> meta = metadata(config, hyper);
         List<Integer> xs = new ArrayList<>(), evalX = new ArrayList<>();
         List<Double> ys = new ArrayList<>(), evalY = new ArrayList<>();
-        try (Trainer t = new Trainer(ts, RunSetup.factory(kind, hyper), ledger);
+        try (Trainer t = new Trainer(plan, ledger);
              BufferedWriter metrics = Files.newBufferedWriter(out.resolve("metrics.jsonl"), StandardOpenOption.CREATE,
                      resume != null ? StandardOpenOption.APPEND : StandardOpenOption.TRUNCATE_EXISTING)) {
             if (ckpt != null) {
@@ -149,20 +146,21 @@ public final class TrainCommand implements Callable<Integer> {
                     }
                     double factor = schedule.factor((int) step);
                     double l = t.step(in, tg, factor);
+                    double usedLr = t.lastLearningRates()[0]; // what the optimizer used (--opt lr=… included), not --lr
                     if (!Double.isFinite(l)) throw new IllegalStateException("loss became " + l + " at step " + step + " (try a lower --lr)");
                     tokens += (long) accum * batch * seq;
                     double secs = (System.nanoTime() - t0) * 1e-9;
                     double tps = tokens / secs;
                     xs.add((int) step + 1);
                     ys.add(l);
-                    metrics.write(Json.write(Map.of("step", step + 1, "loss", l, "lr", lr * factor, "tokens_per_s", tps, "elapsed_s", secs)));
+                    metrics.write(Json.write(Map.of("step", step + 1, "loss", l, "lr", usedLr, "tokens_per_s", tps, "elapsed_s", secs)));
                     metrics.newLine();
                     if (pb != null) {
                         pb.stepTo(step + 1);
-                        pb.setExtraMessage(String.format("loss %.4f  %.0f tok/s  lr %.2e", l, tps, lr * factor));
+                        pb.setExtraMessage(String.format("loss %.4f  %.0f tok/s  lr %.2e", l, tps, usedLr));
                     } else if ((step + 1) % 10 == 0 || step + 1 == steps) {
                         long remaining = (long) ((steps - step - 1) * secs / (step + 1 - startStep));
-                        outStream.printf("step %5d/%d  loss %.4f  %7.0f tok/s  lr %.2e  ETA %ds%n", step + 1, steps, l, tps, lr * factor, remaining);
+                        outStream.printf("step %5d/%d  loss %.4f  %7.0f tok/s  lr %.2e  ETA %ds%n", step + 1, steps, l, tps, usedLr, remaining);
                     }
                     boolean last = step + 1 == end;
                     if ((step + 1) % evalEvery == 0 || last) {
@@ -259,11 +257,6 @@ public final class TrainCommand implements Callable<Integer> {
         String v = m.get(k);
         if (v == null) throw new IllegalArgumentException("checkpoint " + resume + " lacks metadata '" + k + "'");
         return v;
-    }
-
-    private static Trainer.Settings withDevice(Trainer.Settings s, Device d) {
-        return new Trainer.Settings(s.config(), s.dtype(), s.batch(), s.seq(), s.accumulation(), s.loss(), s.layerwise(), d, s.seed(), s.clipNorm())
-                .withWeights(s.weights());
     }
 
     /** Memory a plan may use: free physical memory on the CPU (off-heap arenas), free device memory on a GPU. */

@@ -62,12 +62,18 @@ public final class Trainer implements AutoCloseable {
         }
 
         public int tokensPerMicroBatch() { return batch * seq; }
+
+        /** The same run on another device (META, to plan it). */
+        public Settings withDevice(Device d) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, d, seed, clipNorm, weights);
+        }
     }
 
     private final Settings s;
     private final MemoryLedger ledger;
     private final LlamaModel model;
     private final Optimizer optimizer;
+    private final Optimizer.MemoryNeeds optimizerNeeds;
     private final Arena grads;
     private final Arena inputs;
     private final Arena activations;
@@ -82,14 +88,59 @@ public final class Trainer implements AutoCloseable {
     private final Map<Parameter, Tensor> gradBuffers = new IdentityHashMap<>();
     private final LinearCrossEntropy lossFn;
     private int optimizerSteps;
+    private double[] lastLearningRates = new double[0];
 
+    /**
+     * A run planned before anything is allocated: the activation and loss plans from one micro-step traced on META, the
+     * optimizer's needs from one dry run, and the bytes every category will take on the settings' device. A trainer built
+     * from it ({@link #Trainer(Plan, MemoryLedger)}) books exactly these bytes and runs no META pass of its own.
+     */
+    public record Plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, String optimizerName,
+                       MemoryPlan activations, MemoryPlan loss, Optimizer.MemoryNeeds optimizerNeeds,
+                       Map<MemoryCategory, Long> bytes) {
+        public Plan {
+            bytes = java.util.Collections.unmodifiableMap(new java.util.EnumMap<>(bytes));
+        }
+
+        public long totalBytes() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
+
+        /** What users see before a run: bytes per category plus the largest activation buffers. */
+        public String report() { return Trainer.report(settings, optimizerName, bytes, activations); }
+    }
+
+    /**
+     * Plans a run of {@code settings} on META (a private ledger; nothing is booked on the settings' device): the model,
+     * the optimizer's state and workspace, one traced micro-step. Print it, check it against the device, then build the
+     * run with {@link #Trainer(Plan, MemoryLedger)}.
+     */
+    public static Plan plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory) {
+        MemoryLedger metaLedger = new MemoryLedger();
+        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, null)) {
+            Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
+            for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, metaLedger.entry(Device.META, c).capacity());
+            return new Plan(settings, optimizerFactory, t.optimizer.name(), t.actPlan, t.lossPlan, t.optimizerNeeds, bytes);
+        }
+    }
+
+    /** Plans (on META: one traced micro-step, one optimizer dry run) and builds the run in one go. */
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
+        this(settings, optimizerFactory, ledger, null);
+    }
+
+    /** Builds the planned run on its device: the same bookings as the plan, no tracing, no optimizer dry run. */
+    public Trainer(Plan plan, MemoryLedger ledger) {
+        this(plan.settings(), plan.optimizerFactory(), ledger, plan);
+    }
+
+    private Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, Plan plan) {
         this.s = settings;
         this.ledger = ledger;
         this.lossFn = LinearCrossEntropy.named(settings.loss());
         this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed(), settings.weights());
         this.optimizer = optimizerFactory.apply(model.parameters());
-        optimizer.allocateState(ledger);
+        // a planned run takes the plan's optimizer needs; otherwise the optimizer sizes itself (its one dry run on META)
+        optimizerNeeds = plan != null ? plan.optimizerNeeds() : optimizer.memoryNeeds();
+        optimizer.allocateState(ledger, optimizerNeeds);
         List<Parameter> params = model.parameters();
         long all = 0, largest = 0;
         for (Parameter p : params) {
@@ -120,7 +171,7 @@ public final class Trainer implements AutoCloseable {
         targets = inputs.allocate("input.targets", DType.I64, n);
         scratch = inputs.allocate("input.scratch", DType.F32, 2);
 
-        MemoryPlan[] plans = trace(settings);
+        MemoryPlan[] plans = plan != null ? new MemoryPlan[] {plan.activations(), plan.loss()} : trace(settings);
         actPlan = plans[0];
         lossPlan = plans[1];
         actAlloc = new PlannedAllocator(actPlan);
@@ -218,6 +269,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("expected " + s.accumulation() + " micro-batches, got " + inputs.length);
         }
         optimizer.setLrScale(lrFactor);
+        lastLearningRates = optimizer.learningRates();
         double sum = 0;
         for (int k = 0; k < s.accumulation(); k++) sum += microStep(inputs[k], targetIds[k], k == s.accumulation() - 1);
         if (!s.layerwise()) {
@@ -276,18 +328,27 @@ public final class Trainer implements AutoCloseable {
     public Arena gradArena() { return grads; }
     public int optimizerSteps() { return optimizerSteps; }
 
-    /** The plan users see before a run: bytes per category plus the largest activation buffers. */
+    /** Each parameter group's learning rate in the last {@link #step} (base lr × that step's factor), as the optimizer used it. */
+    public double[] lastLearningRates() { return lastLearningRates.clone(); }
+
+    /** The plan users see before a run: bytes per category (as booked in this trainer's ledger) plus the largest activation buffers. */
     public String planReport() {
+        Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, ledger.entry(s.device(), c).capacity());
+        return report(s, optimizer.name(), bytes, actPlan);
+    }
+
+    private static String report(Settings s, String optimizerName, Map<MemoryCategory, Long> bytes, MemoryPlan actPlan) {
         StringBuilder b = new StringBuilder();
         b.append(String.format("memory plan: %s %s%s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
                 s.config().name(), s.dtype(), s.weights().quantized() ? " (" + s.weights() + " linear weights)" : "", s.batch(), s.seq(),
-                s.accumulation(), s.loss(), optimizer.name(), s.layerwise() ? " (layer-wise)" : "", s.device()));
+                s.accumulation(), s.loss(), optimizerName, s.layerwise() ? " (layer-wise)" : "", s.device()));
         long total = 0;
         for (MemoryCategory c : MemoryCategory.values()) {
-            long bytes = ledger.entry(s.device(), c).capacity();
-            if (bytes == 0) continue;
-            total += bytes;
-            b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), bytes, MemoryLedger.human(bytes)));
+            long n = bytes.getOrDefault(c, 0L);
+            if (n == 0) continue;
+            total += n;
+            b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), n, MemoryLedger.human(n)));
         }
         b.append(String.format("  %-16s %,18d B  %12s%n", "total", total, MemoryLedger.human(total)));
         b.append("  largest activation buffers:\n");
