@@ -93,7 +93,7 @@ public final class Trainer implements AutoCloseable {
     /**
      * A run planned before anything is allocated: the activation and loss plans from one micro-step traced on META, the
      * optimizer's needs from one dry run, and the bytes every category will take on the settings' device. A trainer built
-     * from it ({@link #Trainer(Plan, MemoryLedger)}) books exactly these bytes and runs no META pass of its own.
+     * from it ({@link Trainer#Trainer(Plan, MemoryLedger)}) books exactly these bytes and runs no META pass of its own.
      */
     public record Plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, String optimizerName,
                        MemoryPlan activations, MemoryPlan loss, Optimizer.MemoryNeeds optimizerNeeds,
