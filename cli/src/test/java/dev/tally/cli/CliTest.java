@@ -107,6 +107,30 @@ class CliTest {
         assertTrue(table.err().contains("int8 weights skipped for adamw"), table.err());
     }
 
+    @Test
+    void qGaloreWithInt8WeightsResumesBitExactlyAcrossLazyRefreshes() throws IOException {
+        Path full = dir.resolve("qgfull"), part = dir.resolve("qgpart");
+        // gap 1: every step refreshes the int4 basis and feeds the lazy-refresh queue, so the resumed run needs both
+        String[] q = {"--weight-bits", "8", "--weight-group", "128", "--optimizer", "q_galore_adamw8bit", "--opt", "update_proj_gap=1"};
+        Result r = run(int8Train(full, 4, q));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, run(int8Train(part, 4, concat(q, "--stop-at", "2"))).code());
+        try (SafeTensors.File f = SafeTensors.open(part.resolve("checkpoint.safetensors"))) {
+            String w = "layers.0.mlp.up_proj.weight";
+            assertEquals("2", f.metadata().get("step"));
+            assertEquals("q_galore_adamw8bit", f.metadata().get("optim.optimizer"));
+            assertTrue(f.has("model." + w + ".scales") && f.has("model." + w + ".zeros"));
+            for (String state : List.of("projection", "projection_scales", "projection_zeros", "past_vector", "lazy")) {
+                assertTrue(f.has("optim." + w + "." + state), "checkpoint lacks optim." + w + "." + state);
+            }
+            assertEquals("U8", f.entry("optim." + w + ".projection").dtype(), "the packed int4 basis");
+        }
+        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
+                part.toString(), "--no-progress", "--device", "cpu");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertEquals(losses(full.resolve("metrics.jsonl")), losses(part.resolve("metrics.jsonl")), "resumed Q-GaLore run = uninterrupted");
+    }
+
     /** As {@link #train} but without --optimizer: with --weight-bits 8 the default is q_apollo_mini. */
     private static String[] int8Train(Path out, int steps, String... extra) {
         List<String> a = new java.util.ArrayList<>(List.of(train(out, steps, extra)));

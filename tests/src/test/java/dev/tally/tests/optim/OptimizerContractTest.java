@@ -151,8 +151,7 @@ class OptimizerContractTest {
             long before = ledger.totalCapacity(Device.CPU);
             for (OptimizerKind k : OptimizerKind.values()) {
                 if (k.updatesQuantizedWeights()) {
-                    Optimizers.create(k.userName(), hyper(k), ps).close(); // accepted, projected or not
-                    Optimizers.create(k, hyper(k), List.of(ParamGroup.of(ps))).close();
+                    Optimizers.create(k.userName(), hyper(k), ps).close(); // accepted projected (the papers' grouping)
                     continue;
                 }
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Optimizers.create(k.userName(), hyper(k), ps));
@@ -167,6 +166,17 @@ class OptimizerContractTest {
                     Map.of("rank", 8L, "proj_quant_bits", 3L), ps));
             assertTrue(e.getMessage().contains("proj_quant_bits must be 4 or 8, got 3"), e.getMessage());
             assertEquals(before, ledger.totalCapacity(Device.CPU), "nothing booked");
+            // and in a plain group: the inner rule runs on the dequantized weight, which is then re-quantized
+            for (OptimizerKind k : List.of(OptimizerKind.Q_APOLLO_MINI, OptimizerKind.Q_GALORE_ADAMW8BIT)) {
+                TallyOptimizer o = Optimizers.create(k, hyper(k), List.of(ParamGroup.of(ps)));
+                o.allocateState(ledger);
+                float[] codes = ps.get(0).value().toFloatArray();
+                grads(ps, 0);
+                o.step();
+                assertTrue(!java.util.Arrays.equals(codes, ps.get(0).value().toFloatArray()), k + ": the plain group's int8 codes moved");
+                assertTrue(o.stateSpecs().get(ps.get(0).name()).stream().noneMatch(x -> x.name().startsWith("projection")), "not projected");
+                o.close();
+            }
         }
     }
 
