@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles src/main/cuda/tally_kernels.cu into one fatbin (SASS for sm_80 and sm_90, PTX for compute_90 so newer GPUs
 # JIT it) and writes it, with the list of its entry points, as resources of the tally-native jar.
+# Fails when ptxas reports a stack frame or spills in any function (check-stack-frames.sh).
 # Called by native/pom.xml in generate-resources: $1 = output resource folder. Without nvcc it prints that the kernels
 # were skipped and succeeds (the CPU build does not need them; the CUDA backend then reports the missing resource).
 set -euo pipefail
@@ -27,7 +28,14 @@ fi
 archs=(-gencode arch=compute_80,code=sm_80 -gencode "arch=compute_90,code=[sm_90,compute_90]")
 echo "[tally-native] $("$nvcc" --version | tail -n 2 | head -n 1)"
 echo "[tally-native] compiling tally_kernels.cu for sm_80, sm_90 (+PTX compute_90)"
-"$nvcc" -fatbin -O3 -std=c++17 "${archs[@]}" -o "$fatbin.tmp" "$src/tally_kernels.cu"
+ptxas_log="$1/../ptxas-v.log"
+if ! "$nvcc" -fatbin -O3 -std=c++17 "${archs[@]}" -Xptxas -v -o "$fatbin.tmp" "$src/tally_kernels.cu" 2> "$ptxas_log"; then
+  cat "$ptxas_log" >&2; exit 1
+fi
+# No kernel may have a stack frame or spill (kernel structs must be `const __grid_constant__`, see the script)
+if ! "$here/check-stack-frames.sh" < "$ptxas_log"; then
+  rm -f "$fatbin.tmp"; echo "[tally-native] full ptxas log: $ptxas_log" >&2; exit 1
+fi
 mv "$fatbin.tmp" "$fatbin"
 # Every extern "C" __global__ entry point, one per line: the host checks it resolves each of them.
 grep -ho 'extern "C" __global__ void [a-z_0-9]*' "$src"/*.cu | awk '{print $5}' | sort > "$out/tally_kernels.list"

@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
 """PyTorch side of `tally bench`: the same LLaMA-style model and settings, timed in PyTorch, then the ratio table.
 
-Usage (on the device machine, where PyTorch is installed; Tally's JSON from `./tally bench --out tally-bench.json`):
-    python3 scripts/bench_torch.py --tally tally-bench.json [--model tiny] [--batch 8] [--seq 64] [--steps 5] [--device cuda]
+Usage (wherever PyTorch is installed, CPU or CUDA; Tally's JSON from `./tally bench --out tally-bench.json`):
+    python3 scripts/bench_torch.py --tally tally-bench.json [--model tiny|<config.json>] [--batch 8] [--seq 64]
+        [--steps 20] [--warmup-steps 10] [--device cpu|cuda] [--threads N]
+--model takes the same names and HF-style JSON files as `tally bench --model`. On CPU the script prints which BLAS
+library and OpenBLAS core PyTorch runs on and its thread counts (Debian's python3-torch falls back to the slow
+reference libblas3 unless libopenblas0 is installed). scripts/compare_cpu.sh runs both sides back to back.
 
 The model mirrors Tally's: RMSNorm (eps 1e-6), RoPE (rotate_half, base 10000), SwiGLU MLP, causal attention, no biases,
 untied head, init N(0, 0.02^2). Optimizers compared: adamw (torch.optim.AdamW); Tally-only methods are listed without a
@@ -10,6 +14,7 @@ ratio. Loss: mean cross-entropy over the materialized logits (the 'ce' path). Pe
 torch.cuda.max_memory_allocated on CUDA (not available on CPU).
 """
 import argparse
+import ctypes
 import json
 import math
 import time
@@ -88,8 +93,45 @@ class Llama(torch.nn.Module):
         return F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
 
 
-def bench(model_name, batch, seq, steps, device, dtype):
-    h, i, heads, layers, vocab = CONFIGS[model_name]
+def config(name):
+    """(hidden, intermediate, heads, layers, vocab) of a known name or an HF-style JSON config file."""
+    if name in CONFIGS:
+        return CONFIGS[name]
+    try:
+        with open(name) as f:
+            c = json.load(f)
+    except OSError as e:
+        raise SystemExit(f"--model {name!r}: not a known config ({', '.join(sorted(CONFIGS))}) nor a readable JSON file: {e}")
+    keys = ["hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers", "vocab_size"]
+    missing = [k for k in keys if not isinstance(c.get(k), int)]
+    if missing:
+        raise SystemExit(f"--model {name}: missing or non-integer {', '.join(missing)}")
+    return tuple(c[k] for k in keys)
+
+
+def blas_info():
+    """The BLAS/LAPACK libraries mapped into this process and, for OpenBLAS, its core type and thread count."""
+    torch.ones(64, 64) @ torch.ones(64, 64)  # make sure the BLAS is loaded
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1].lower()})
+    except OSError:
+        libs = []
+    info = {"blas_libraries": libs, "openblas_core": None, "openblas_threads": None}
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            info["openblas_core"] = lib.openblas_get_corename().decode()
+            info["openblas_threads"] = lib.openblas_get_num_threads()
+            break
+        except (OSError, AttributeError):
+            continue
+    return info
+
+
+def bench(model_name, batch, seq, steps, device, dtype, warmup=10):
+    h, i, heads, layers, vocab = config(model_name)
     torch.manual_seed(0)
     model = Llama(h, i, heads, layers, vocab).to(device=device, dtype=dtype)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
@@ -105,7 +147,7 @@ def bench(model_name, batch, seq, steps, device, dtype):
         opt.step()
         opt.zero_grad(set_to_none=False)
 
-    for _ in range(10):  # warm-up, as tally bench does
+    for _ in range(warmup):  # warm-up, as tally bench does
         step()
     if cuda:
         torch.cuda.synchronize()
@@ -123,24 +165,40 @@ def bench(model_name, batch, seq, steps, device, dtype):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tally", help="JSON written by `tally bench --out`")
-    ap.add_argument("--model", default="tiny", choices=sorted(CONFIGS))
+    ap.add_argument("--model", default="tiny", help="config name (" + ", ".join(sorted(CONFIGS)) + ") or HF-style JSON file")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    ap.add_argument("--warmup-steps", type=int, default=10)
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's own choice)")
     a = ap.parse_args()
-    torch_row = bench(a.model, a.batch, a.seq, a.steps, a.device, getattr(torch, a.dtype))
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch_row = bench(a.model, a.batch, a.seq, a.steps, a.device, getattr(torch, a.dtype), a.warmup_steps)
+    torch_row["torch_version"] = torch.__version__
+    torch_row["torch_threads"] = torch.get_num_threads()
+    if not a.device.startswith("cuda"):
+        torch_row.update(blas_info())
     print(json.dumps({"torch": torch_row}))
+    if not a.device.startswith("cuda"):
+        print(f"PyTorch {torch.__version__} on CPU: {torch.get_num_threads()} intra-op thread(s); BLAS "
+              f"{', '.join(torch_row['blas_libraries']) or 'not found in /proc/self/maps'}; OpenBLAS core "
+              f"{torch_row['openblas_core']} with {torch_row['openblas_threads']} thread(s)")
     if a.tally:
         rows = json.load(open(a.tally))["training"]
-        print(f"\n{'optimizer':<18} {'loss':<5} {'tally tok/s':>12} {'torch tok/s':>12} {'ratio':>7} {'tally peak':>14} {'torch peak':>14}")
-        for r in rows:
-            same = r["optimizer"] == "adamw" and r["loss"] == "ce"
-            ratio = f"{r['tokens_per_s'] / torch_row['tokens_per_s']:.2f}" if same else "-"
-            tp = torch_row["peak_total_bytes"] if same else None
-            print(f"{r['optimizer']:<18} {r['loss']:<5} {r['tokens_per_s']:>12.0f} "
-                  f"{(torch_row['tokens_per_s'] if same else math.nan):>12.0f} {ratio:>7} {r['peak_total_bytes']:>14} {str(tp):>14}")
+        print_ratios(rows, torch_row)
+
+
+def print_ratios(rows, torch_row):
+    """Every Tally row against PyTorch's AdamW + CE (the one configuration PyTorch runs), as in the README table."""
+    print(f"\n{'optimizer':<18} {'loss':<5} {'tally tok/s':>12} {'torch adamw+ce':>15} {'ratio':>7} {'tally peak':>14} {'torch peak':>14}")
+    for r in rows:
+        same = r["optimizer"] == "adamw" and r["loss"] == "ce"
+        tp = torch_row["peak_total_bytes"] if same else None
+        print(f"{r['optimizer']:<18} {r['loss']:<5} {r['tokens_per_s']:>12.0f} {torch_row['tokens_per_s']:>15.0f} "
+              f"{r['tokens_per_s'] / torch_row['tokens_per_s']:>7.2f} {r['peak_total_bytes']:>14} {str(tp):>14}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ module dev.tally.cli {
     requires me.tongfei.progressbar;
     requires org.knowm.xchart;
     requires java.desktop;    // xchart draws the PNG plots
-    requires jdk.management;  // physical memory size, for refusing plans that do not fit the CPU
 
     // picocli reads and writes the commands' annotated fields reflectively.
     opens dev.tally.cli to info.picocli;

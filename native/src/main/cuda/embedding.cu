@@ -3,7 +3,7 @@
 #include "tally.cuh"
 
 // out [N…, D] as rows of D; table [V, D]
-extern "C" __global__ void tally_embedding(TDesc table, TDesc ids, TDesc out, long long* err) {
+extern "C" __global__ void tally_embedding(const __grid_constant__ TDesc table, const __grid_constant__ TDesc ids, const __grid_constant__ TDesc out, long long* err) {
     int v = table.dims[0], d = table.dims[1];
     long long count = ids.numel;
     long long so = last_stride(out);
@@ -18,7 +18,7 @@ extern "C" __global__ void tally_embedding(TDesc table, TDesc ids, TDesc out, lo
     }
 }
 
-extern "C" __global__ void tally_scatter_add_rows(TDesc ids, TDesc src, TDesc table, long long* err) {
+extern "C" __global__ void tally_scatter_add_rows(const __grid_constant__ TDesc ids, const __grid_constant__ TDesc src, const __grid_constant__ TDesc table, long long* err) {
     int v = table.dims[0], d = table.dims[1];
     long long count = ids.numel;
     long long ss = last_stride(src);
@@ -32,7 +32,7 @@ extern "C" __global__ void tally_scatter_add_rows(TDesc ids, TDesc src, TDesc ta
     }
 }
 
-extern "C" __global__ void tally_gather_columns(TDesc x, TDesc ids, TDesc out) {
+extern "C" __global__ void tally_gather_columns(const __grid_constant__ TDesc x, const __grid_constant__ TDesc ids, const __grid_constant__ TDesc out) {
     int c = x.dims[1];
     GRID_STRIDE(r, (long long) x.dims[0]) {
         long long id = ld_long(ids, r * ids.strides[0]);
@@ -42,7 +42,7 @@ extern "C" __global__ void tally_gather_columns(TDesc x, TDesc ids, TDesc out) {
 }
 
 // one thread per row: each touches its own row, so no atomics are needed
-extern "C" __global__ void tally_scatter_add_columns(TDesc ids, TDesc src, TDesc x) {
+extern "C" __global__ void tally_scatter_add_columns(const __grid_constant__ TDesc ids, const __grid_constant__ TDesc src, const __grid_constant__ TDesc x) {
     int c = x.dims[1];
     GRID_STRIDE(r, (long long) x.dims[0]) {
         long long id = ld_long(ids, r * ids.strides[0]);

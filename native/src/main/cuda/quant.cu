@@ -20,7 +20,7 @@ __device__ int nearest_code(const float* code, float x, bool is_signed) {
     }
 }
 
-extern "C" __global__ void tally_quantize_blockwise(TDesc x, TDesc code, TDesc absmax, TDesc q, int block_size, int is_signed) {
+extern "C" __global__ void tally_quantize_blockwise(const __grid_constant__ TDesc x, const __grid_constant__ TDesc code, const __grid_constant__ TDesc absmax, const __grid_constant__ TDesc q, int block_size, int is_signed) {
     __shared__ float c[256];
     for (int i = threadIdx.x; i < 256; i += blockDim.x) c[i] = ld(code, offset_of(code, i));
     long long n = x.numel, blocks = (n + block_size - 1) / block_size;
@@ -44,7 +44,7 @@ extern "C" __global__ void tally_quantize_blockwise(TDesc x, TDesc code, TDesc a
     }
 }
 
-extern "C" __global__ void tally_dequantize_blockwise(TDesc q, TDesc code, TDesc absmax, TDesc out, int block_size) {
+extern "C" __global__ void tally_dequantize_blockwise(const __grid_constant__ TDesc q, const __grid_constant__ TDesc code, const __grid_constant__ TDesc absmax, const __grid_constant__ TDesc out, int block_size) {
     GRID_STRIDE(i, out.numel) {
         long long k = ld_long(q, offset_of(q, i));
         float amax = ld(absmax, offset_of(absmax, i / block_size));
@@ -55,7 +55,7 @@ extern "C" __global__ void tally_dequantize_blockwise(TDesc q, TDesc code, TDesc
 // Asymmetric per-group quantization (Q-GaLore's int8 weights, 4-bit projections), in float32 like the CPU reference.
 // Pass 1: one CUDA block per group finds min/max and writes s and z. Pass 2: one thread per code byte (two elements
 // when 4-bit codes share a byte, so no two threads write the same byte).
-extern "C" __global__ void tally_group_scales(TDesc x, TDesc scales, TDesc zeros, long long group, int levels) {
+extern "C" __global__ void tally_group_scales(const __grid_constant__ TDesc x, const __grid_constant__ TDesc scales, const __grid_constant__ TDesc zeros, long long group, int levels) {
     long long n = x.numel, groups = (n + group - 1) / group;
     for (long long g = blockIdx.x; g < groups; g += gridDim.x) {
         long long start = g * group, end = min(n, start + group);
@@ -79,7 +79,7 @@ extern "C" __global__ void tally_group_scales(TDesc x, TDesc scales, TDesc zeros
 }
 
 // mode 0: round half to even; 1: stochastic with Philox (seed, offset) as Ops.random's UNIFORM stream; 2: stochastic with r
-__device__ __forceinline__ int group_code(TDesc x, TDesc r, TDesc scales, TDesc zeros, long long i, long long group, int levels,
+__device__ __forceinline__ int group_code(const TDesc& x, const TDesc& r, const TDesc& scales, const TDesc& zeros, long long i, long long group, int levels,
                                           int mode, unsigned long long seed, unsigned long long offset) {
     float s = ld(scales, offset_of(scales, i / group)), z = ld(zeros, offset_of(zeros, i / group));
     float u = __fdiv_rn(ld(x, offset_of(x, i)), s), q;
@@ -94,7 +94,10 @@ __device__ __forceinline__ int group_code(TDesc x, TDesc r, TDesc scales, TDesc 
             unsigned long long ctr = offset + (unsigned long long) (i / 4);
             unsigned c[4] = {(unsigned) ctr, (unsigned) (ctr >> 32), 0u, 0u};
             philox(c, (unsigned) seed, (unsigned) (seed >> 32));
-            up = uniform01(c[i & 3]) < (double) frac;
+            // Select the lane with constant indices: c[i & 3] would put c in local memory (a stack frame).
+            int lane = (int) (i & 3);
+            unsigned word = lane == 0 ? c[0] : lane == 1 ? c[1] : lane == 2 ? c[2] : c[3];
+            up = uniform01(word) < (double) frac;
         }
         q = up ? ceilf(u) : fl;
     }
@@ -103,7 +106,7 @@ __device__ __forceinline__ int group_code(TDesc x, TDesc r, TDesc scales, TDesc 
     return (int) q;
 }
 
-extern "C" __global__ void tally_group_codes(TDesc x, TDesc r, TDesc codes, TDesc scales, TDesc zeros, long long group, int bits,
+extern "C" __global__ void tally_group_codes(const __grid_constant__ TDesc x, const __grid_constant__ TDesc r, const __grid_constant__ TDesc codes, const __grid_constant__ TDesc scales, const __grid_constant__ TDesc zeros, long long group, int bits,
                                              int mode, unsigned long long seed, unsigned long long offset) {
     int levels = (1 << bits) - 1;
     long long n = x.numel;
@@ -118,7 +121,7 @@ extern "C" __global__ void tally_group_codes(TDesc x, TDesc r, TDesc codes, TDes
     }
 }
 
-extern "C" __global__ void tally_group_dequantize(TDesc codes, TDesc scales, TDesc zeros, TDesc out, long long group, int bits) {
+extern "C" __global__ void tally_group_dequantize(const __grid_constant__ TDesc codes, const __grid_constant__ TDesc scales, const __grid_constant__ TDesc zeros, const __grid_constant__ TDesc out, long long group, int bits) {
     GRID_STRIDE(i, out.numel) {
         int code;
         if (bits == 8) code = (int) ld_long(codes, offset_of(codes, i));

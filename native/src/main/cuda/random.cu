@@ -16,9 +16,8 @@ TALLY_HD void philox(unsigned c[4], unsigned k0, unsigned k1) {
 TALLY_HD double uniform01(unsigned r) { return ((double) (r >> 8) + 0.5) * 0x1.0p-24; }
 
 // dist 0 = UNIFORM [a, b), 1 = NORMAL (mean a, std b)
-extern "C" __global__ void tally_random(TDesc out, int dist, unsigned long long seed, unsigned long long offset, double a, double b) {
+extern "C" __global__ void tally_random(const __grid_constant__ TDesc out, int dist, unsigned long long seed, unsigned long long offset, double a, double b) {
     long long blocks = (out.numel + 3) / 4;
-    const double two_pi = 6.283185307179586;
     GRID_STRIDE(blk, blocks) {
         unsigned long long ctr = offset + (unsigned long long) blk;
         unsigned c[4] = {(unsigned) ctr, (unsigned) (ctr >> 32), 0u, 0u};
@@ -29,9 +28,12 @@ extern "C" __global__ void tally_random(TDesc out, int dist, unsigned long long 
         } else {
             for (int l = 0; l < 4; l += 2) {
                 double u0 = uniform01(c[l]), u1 = uniform01(c[l + 1]);
-                double rad = sqrt(-2.0 * log(u0)), th = two_pi * u1;
-                v[l] = a + b * rad * cos(th);
-                v[l + 1] = a + b * rad * sin(th);
+                // sincospi(2·u1) = sincos(2π·u1) without the general argument reduction, whose slow path needs a
+                // stack frame (the argument here is exact: 2·u1 in [0, 2))
+                double rad = sqrt(-2.0 * log(u0)), s, c;
+                sincospi(2.0 * u1, &s, &c);
+                v[l] = a + b * rad * c;
+                v[l + 1] = a + b * rad * s;
             }
         }
         for (int l = 0; l < 4; l++) {

@@ -6,7 +6,7 @@
 // each thread caches exactly the columns it visits in every pass, so no extra barrier is needed.
 #define SOFTMAX_CACHE 8192
 
-extern "C" __global__ void tally_softmax(TDesc x, TDesc out, int causal, long long rows) {
+extern "C" __global__ void tally_softmax(const __grid_constant__ TDesc x, const __grid_constant__ TDesc out, int causal, long long rows) {
     __shared__ float cache[SOFTMAX_CACHE];
     int n = last_dim(x);
     bool cached = n <= SOFTMAX_CACHE;
@@ -39,7 +39,7 @@ extern "C" __global__ void tally_softmax(TDesc x, TDesc out, int causal, long lo
     }
 }
 
-extern "C" __global__ void tally_log_softmax(TDesc x, TDesc out, long long rows) {
+extern "C" __global__ void tally_log_softmax(const __grid_constant__ TDesc x, const __grid_constant__ TDesc out, long long rows) {
     int n = last_dim(x);
     long long sx = last_stride(x), so = last_stride(out);
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
@@ -56,7 +56,7 @@ extern "C" __global__ void tally_log_softmax(TDesc x, TDesc out, long long rows)
     }
 }
 
-extern "C" __global__ void tally_softmax_backward(TDesc y, TDesc dy, TDesc dx, long long rows) {
+extern "C" __global__ void tally_softmax_backward(const __grid_constant__ TDesc y, const __grid_constant__ TDesc dy, const __grid_constant__ TDesc dx, long long rows) {
     int n = last_dim(y);
     long long sy = last_stride(y), sg = last_stride(dy), so = last_stride(dx);
     for (long long r = blockIdx.x; r < rows; r += gridDim.x) {

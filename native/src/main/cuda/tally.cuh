@@ -55,10 +55,11 @@ TALLY_HD long long row_offset(const TDesc& t, long long r) {
     return off;
 }
 
-__device__ __forceinline__ long long last_stride(const TDesc& t) { return t.rank == 0 ? 1 : t.strides[t.rank - 1]; }
-__device__ __forceinline__ int last_dim(const TDesc& t) { return t.rank == 0 ? 1 : t.dims[t.rank - 1]; }
+TALLY_HD long long last_stride(const TDesc& t) { return t.rank == 0 ? 1 : t.strides[t.rank - 1]; }
+TALLY_HD int last_dim(const TDesc& t) { return t.rank == 0 ? 1 : t.dims[t.rank - 1]; }
 
-__device__ __forceinline__ float ld(const TDesc& t, long long off) {
+// Loads and stores are host-callable too: the host check runs kernel bodies' per-thread work on host buffers.
+TALLY_HD float ld(const TDesc& t, long long off) {
     switch (t.dtype) {
         case DT_F32: return reinterpret_cast<const float*>(t.base)[off];
         case DT_BF16: return __bfloat162float(reinterpret_cast<const __nv_bfloat16*>(t.base)[off]);
@@ -70,7 +71,7 @@ __device__ __forceinline__ float ld(const TDesc& t, long long off) {
     }
 }
 
-__device__ __forceinline__ long long ld_long(const TDesc& t, long long off) {
+TALLY_HD long long ld_long(const TDesc& t, long long off) {
     switch (t.dtype) {
         case DT_I64: return reinterpret_cast<const long long*>(t.base)[off];
         case DT_I32: return reinterpret_cast<const int*>(t.base)[off];
@@ -81,20 +82,21 @@ __device__ __forceinline__ long long ld_long(const TDesc& t, long long off) {
 }
 
 // Float → storage dtype, as the CPU backend: bf16/f16 round to nearest even; I8/U8 round to nearest (even), wrapping
-// like Java's (byte) cast; I32/I64 truncate toward zero.
-__device__ __forceinline__ void st(const TDesc& t, long long off, float v) {
+// like Java's (byte) cast; I32/I64 truncate toward zero. (On the device a C cast from float is cvt.rzi: saturating,
+// NaN → 0, the same as __float2int_rz; rintf then a cast is __float2int_rn. Plain C keeps this host-callable.)
+TALLY_HD void st(const TDesc& t, long long off, float v) {
     switch (t.dtype) {
         case DT_F32: reinterpret_cast<float*>(t.base)[off] = v; break;
         case DT_BF16: reinterpret_cast<__nv_bfloat16*>(t.base)[off] = __float2bfloat16_rn(v); break;
         case DT_F16: reinterpret_cast<__half*>(t.base)[off] = __float2half_rn(v); break;
-        case DT_I8: reinterpret_cast<signed char*>(t.base)[off] = (signed char) __float2int_rn(v); break;
-        case DT_U8: reinterpret_cast<unsigned char*>(t.base)[off] = (unsigned char) __float2int_rn(v); break;
-        case DT_I32: reinterpret_cast<int*>(t.base)[off] = __float2int_rz(v); break;
-        default: reinterpret_cast<long long*>(t.base)[off] = __float2ll_rz(v); break;
+        case DT_I8: reinterpret_cast<signed char*>(t.base)[off] = (signed char) (int) rintf(v); break;
+        case DT_U8: reinterpret_cast<unsigned char*>(t.base)[off] = (unsigned char) (int) rintf(v); break;
+        case DT_I32: reinterpret_cast<int*>(t.base)[off] = (int) v; break;
+        default: reinterpret_cast<long long*>(t.base)[off] = (long long) v; break;
     }
 }
 
-__device__ __forceinline__ void st_long(const TDesc& t, long long off, long long v) {
+TALLY_HD void st_long(const TDesc& t, long long off, long long v) {
     switch (t.dtype) {
         case DT_I64: reinterpret_cast<long long*>(t.base)[off] = v; break;
         case DT_I32: reinterpret_cast<int*>(t.base)[off] = (int) v; break;
@@ -104,7 +106,26 @@ __device__ __forceinline__ void st_long(const TDesc& t, long long off, long long
     }
 }
 
-__device__ __forceinline__ bool is_floating(int dtype) { return dtype <= DT_F16; }
+TALLY_HD bool is_floating(int dtype) { return dtype <= DT_F16; }
+
+// The fp64 path, used whenever an integer tensor takes part (the CPU computes everything in fp64): integers load
+// exactly (I64 up to 2^53, as on the CPU), and stores follow Java's casts: double → long truncates toward zero,
+// saturates, NaN → 0; narrower integers then wrap.
+TALLY_HD double ld_d(const TDesc& t, long long off) {
+    return is_floating(t.dtype) ? (double) ld(t, off) : (double) ld_long(t, off);
+}
+
+TALLY_HD long long java_d2l(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775807.0) return 9223372036854775807LL;
+    if (v <= -9223372036854775808.0) return (-9223372036854775807LL - 1);
+    return (long long) v;
+}
+
+TALLY_HD void st_d(const TDesc& t, long long off, double v) {
+    if (is_floating(t.dtype)) st(t, off, (float) v);
+    else st_long(t, off, java_d2l(v));
+}
 
 // atomic table[off] += v for the floating storage types (bf16 atomics need sm_80, the oldest target).
 __device__ __forceinline__ void atomic_add(const TDesc& t, long long off, float v) {

@@ -149,9 +149,40 @@ public final class Functions {
 
     /**
      * Causal scaled dot-product attention on q, k, v [B·T, H·Dh] (heads interleaved as [B, T, H, Dh]); output in the same
-     * layout. The [B, H, T, T] probabilities are the one quadratic buffer, kept for backward.
+     * layout. With {@link Graph#fusedAttention()} nothing quadratic is booked; otherwise (the default) the [B, H, T, T]
+     * probabilities are kept for backward.
      */
     public static Var causalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
+        return g.fusedAttention() ? fusedCausalAttention(g, q, k, v, batch, seq, heads) : materializedCausalAttention(g, q, k, v, batch, seq, heads);
+    }
+
+    /**
+     * The fused op ({@link Ops#causalAttention}): saves only the per-row log-sum-exp [B, H, T] besides its inputs and
+     * output; backward recomputes the probabilities.
+     */
+    static Var fusedCausalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
+        Tensor qv = q.value;
+        Ops ops = qv.ops();
+        double scale = 1.0 / Math.sqrt(qv.dim(1) / heads);
+        Tensor lse = g.alloc("act.attention.lse", DType.F32, batch, heads, seq);
+        Tensor out = g.alloc("act.attention", qv.dtype(), qv.dims());
+        ops.causalAttention(heads(qv, batch, seq, heads), heads(k.value, batch, seq, heads), heads(v.value, batch, seq, heads), scale,
+                heads(out, batch, seq, heads), lse);
+        return g.record(new Node(List.of(q, k, v)) {
+            @Override void backward(Graph gr) {
+                ops.causalAttentionBackward(heads(qv, batch, seq, heads), heads(k.value, batch, seq, heads), heads(v.value, batch, seq, heads),
+                        heads(out, batch, seq, heads), lse, heads(gr.gradOf(output), batch, seq, heads), scale,
+                        q.requiresGrad ? heads(gr.gradOf(q), batch, seq, heads) : null,
+                        k.requiresGrad ? heads(gr.gradOf(k), batch, seq, heads) : null,
+                        v.requiresGrad ? heads(gr.gradOf(v), batch, seq, heads) : null);
+            }
+
+            @Override void freeSaved(Graph gr) { gr.free(lse); }
+        }, out);
+    }
+
+    /** Scores, softmax and the [B, H, T, T] probabilities kept for backward (the path for devices without the fused op). */
+    static Var materializedCausalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
         Tensor qv = q.value;
         Ops ops = qv.ops();
         int dh = qv.dim(1) / heads;

@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiFunction;
 
 /**
  * The tape of one forward/backward pass. Activations and their gradients live in an ACTIVATIONS arena, loss internals
@@ -19,18 +20,23 @@ import java.util.Map;
  * that node's backward has run (every consumer's backward runs earlier), an intermediate gradient right after it has
  * been propagated. A parameter's gradient-ready hooks fire once its last use has been back-propagated, on the last
  * micro-batch only.
+ *
+ * <p>Activation recompute: {@link #checkpoint} runs a segment (a decoder layer) keeping only its input and output, and
+ * runs it again during backward to rebuild what its backward needs.
  */
 public final class Graph implements AutoCloseable {
     final Arena activations;
     final Arena loss;
     private final GradStore grads;
     private final boolean lastMicroBatch;
-    private final List<Node> tape = new ArrayList<>();
+    /** Recorded nodes in forward order; a checkpointed segment's recompute swaps in its own tape while it runs. */
+    private List<Node> tape = new ArrayList<>();
     /** Nodes not on the tape (nothing to differentiate): their outputs are freed by {@link #close()}. */
-    private final List<Node> untracked = new ArrayList<>();
+    private List<Node> untracked = new ArrayList<>();
     private final Map<Parameter, Var> paramVars = new IdentityHashMap<>();
     private int noGradDepth;
     private boolean backwardDone;
+    private boolean fusedAttention;
 
     /** Where parameter gradients are booked. */
     public interface GradStore {
@@ -46,6 +52,19 @@ public final class Graph implements AutoCloseable {
     }
 
     public Arena activations() { return activations; }
+
+    /**
+     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off by
+     * default: on the CPU the fused kernel saves the quadratic memory but is still slower than the two blocked GEMMs and
+     * the softmax (measured 2-3x at T = 256 and 1024); CUDA has no fused kernel. A META trace must use the setting of the
+     * device it plans.
+     */
+    public Graph fusedAttention(boolean on) {
+        this.fusedAttention = on;
+        return this;
+    }
+
+    public boolean fusedAttention() { return fusedAttention; }
     public Arena lossArena() { return loss; }
 
     /** Books an activation tensor. */
@@ -55,10 +74,19 @@ public final class Graph implements AutoCloseable {
         if (t != null && t.storage().isAlive() && t.arena() == activations) activations.free(t);
     }
 
-    /** A trainable parameter's var (one per parameter per graph, so uses are counted). */
+    /**
+     * A trainable parameter's var (one per parameter per graph, so uses are counted). Whether it wants a gradient is the
+     * parameter's own setting: under {@link #noGrad()} nothing is recorded anyway, and a checkpointed segment's forward
+     * (which records nothing) must not freeze the var of a parameter that its recompute will differentiate.
+     */
     public Var param(Parameter p) {
-        return paramVars.computeIfAbsent(p, k -> new Var(k.value(), k.requiresGrad() && noGradDepth == 0, k));
+        Var v = paramVars.computeIfAbsent(p, k -> new Var(k.value(), k.requiresGrad(), k));
+        if (segmentParams != null) segmentParams.add(v);
+        return v;
     }
+
+    /** While a checkpointed segment's forward runs: the parameter vars it reads (in first-use order). */
+    private java.util.LinkedHashSet<Var> segmentParams;
 
     /** A constant input (token ids, targets): never differentiated, owned by the caller. */
     public Var input(Tensor t) {
@@ -113,8 +141,13 @@ public final class Graph implements AutoCloseable {
         if (!lossVar.requiresGrad) return;
         Tensor g = gradOf(lossVar);
         g.ops().fill(g, seed);
-        for (int i = tape.size() - 1; i >= 0; i--) {
-            Node n = tape.get(i);
+        runBackward(tape);
+    }
+
+    /** Runs the nodes of {@code nodes} backwards, freeing as it goes; hooks fire as parameters' last uses are done. */
+    private void runBackward(List<Node> nodes) {
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            Node n = nodes.get(i);
             n.backward(this);
             n.freeSaved(this);
             free(n.output.grad);
@@ -126,7 +159,119 @@ public final class Graph implements AutoCloseable {
                 if (in.param != null && in.pendingUses == 0 && lastMicroBatch) in.param.fireGradReady();
             }
         }
-        tape.clear();
+        nodes.clear();
+    }
+
+    // ------------------------------------------------------------------ activation recompute
+
+    /**
+     * Runs {@code body} on {@code input} as a checkpointed segment: forward computes it without recording and frees
+     * every intermediate at the segment's end, keeping only the input (the caller's) and the output; backward runs
+     * {@code body} again on the same input — the same ops on the same bits, so the same values — and back-propagates
+     * through that recomputed tape. Gradients are bit-identical to running {@code body} plainly: the recomputed nodes
+     * are the plain nodes, back-propagated in the same order, and the input's gradient is accumulated in place.
+     *
+     * <p>The body must be a pure function of its input and the parameters it reads through {@link #param} (it is run
+     * twice). Parameter uses are counted as if the body had run plainly: the segment holds one use of each parameter
+     * it reads until its backward starts, then hands that use over to the recomputed nodes, so a parameter read only
+     * inside the segment becomes final — and fires its gradient-ready hooks — right after its last recomputed use, as
+     * without recompute (layer-wise updates still free each gradient before the next one is computed).
+     */
+    public Var checkpoint(String name, Var input, BiFunction<Graph, Var, Var> body) {
+        List<Node> outerUntracked = untracked;
+        java.util.LinkedHashSet<Var> outerParams = segmentParams;
+        untracked = new ArrayList<>();
+        segmentParams = new java.util.LinkedHashSet<>();
+        noGradDepth++;
+        Var out;
+        List<Node> inner;
+        java.util.LinkedHashSet<Var> params;
+        try {
+            out = body.apply(this, new Var(input.value, input.requiresGrad, null));
+        } finally {
+            noGradDepth--;
+            inner = untracked;
+            params = segmentParams;
+            untracked = outerUntracked;
+            segmentParams = outerParams;
+        }
+        if (outerParams != null) outerParams.addAll(params); // a segment nested in a segment: the outer one reads them too
+        if (out.producer == null || !inner.contains(out.producer)) {
+            throw new IllegalStateException("checkpoint '" + name + "': the body must return a value it computed, not its input or a leaf");
+        }
+        // Free the segment's intermediates, newest first, keeping the output (it becomes the segment node's output).
+        for (int i = inner.size() - 1; i >= 0; i--) {
+            Node n = inner.get(i);
+            if (n != out.producer) free(n.output.value);
+        }
+        List<Var> paramList = List.copyOf(params);
+        Node seg = new Segment(name, input, paramList, body);
+        order.put(seg, order.size());
+        boolean needs = recording() && (input.requiresGrad || paramList.stream().anyMatch(Var::requiresGrad));
+        Var v = new Var(out.value, needs, null);
+        seg.output = v;
+        v.producer = seg;
+        if (needs) {
+            tape.add(seg);
+            if (input.requiresGrad) input.pendingUses++;
+            for (Var p : paramList) if (p.requiresGrad) p.pendingUses++;
+        } else {
+            untracked.add(seg);
+        }
+        return v;
+    }
+
+    /** A checkpointed segment on the tape: its one input is the segment's input; it holds its parameters' uses itself. */
+    private final class Segment extends Node {
+        private final String name;
+        private final List<Var> params;
+        private final BiFunction<Graph, Var, Var> body;
+
+        Segment(String name, Var input, List<Var> params, BiFunction<Graph, Var, Var> body) {
+            super(List.of(input));
+            this.name = name;
+            this.params = params;
+            this.body = body;
+        }
+
+        @Override void backward(Graph g) {
+            Var input = inputs.getFirst();
+            List<Node> outerTape = tape;
+            tape = new ArrayList<>();
+            try {
+                // Every consumer's backward has run, so the kept output is dead: free it before the recompute makes its twin.
+                free(output.value);
+                // hand the segment's use of each parameter over to the recomputed nodes (they count their own uses)
+                for (Var p : params) if (p.requiresGrad) p.pendingUses--;
+                Var alias = new Var(input.value, input.requiresGrad, null);
+                Var out = body.apply(g, alias);
+                if (out.value.numel() != output.value.numel()) {
+                    throw new IllegalStateException("checkpoint '" + name + "': the recomputed output " + out.value.shape()
+                            + " differs from the forward's " + output.value.shape());
+                }
+                if (out.requiresGrad) {
+                    out.grad = gradOf(output); // the gradient flowing into the segment's output
+                    output.grad = null;        // now owned (and freed) by the recomputed tape
+                    if (alias.requiresGrad) alias.grad = gradOf(input); // accumulate straight into the input's gradient
+                    runBackward(tape);
+                } else {
+                    close(tape);
+                }
+            } finally {
+                tape = outerTape;
+            }
+        }
+    }
+
+    /** Frees what the nodes of an unfinished pass still hold, newest first. */
+    private void close(List<Node> nodes) {
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            Node n = nodes.get(i);
+            n.freeSaved(this);
+            free(n.output.grad);
+            free(n.output.value);
+        }
+        nodes.clear();
     }
 
     /** Frees whatever the pass still holds (a forward without backward, e.g. evaluation). */

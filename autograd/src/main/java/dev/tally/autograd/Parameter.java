@@ -80,11 +80,10 @@ public final class Parameter {
     public Tensor grad() { return grad; }
     public void setGrad(Tensor grad) { this.grad = grad; }
     public boolean requiresGrad() { return requiresGrad; }
+    /** false freezes the parameter: graphs then treat it as a constant and write no gradient for it. */
     public void setRequiresGrad(boolean requiresGrad) { this.requiresGrad = requiresGrad; }
 
     public void addGradReadyHook(Consumer<Parameter> hook) { gradReadyHooks.add(hook); }
-    public void clearGradReadyHooks() { gradReadyHooks.clear(); }
-    public boolean hasGradReadyHooks() { return !gradReadyHooks.isEmpty(); }
 
     /** Called by the backward pass when the gradient is final for this step. */
     public void fireGradReady() {

@@ -7,7 +7,9 @@ import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.cpu.MatmulBenchmark;
 import dev.tally.engine.io.Json;
+import dev.tally.engine.profile.OpProfile;
 import dev.tally.models.llama.LlamaConfig;
+import dev.tally.models.loss.CutCrossEntropy;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.OptimizerKind;
 import picocli.CommandLine.Command;
@@ -37,14 +39,25 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--device", description = "(default: ${DEFAULT-VALUE})") String device = "auto";
     @Option(names = "--matmul", description = "Also run the CPU fp32 GEMM benchmark.") boolean matmul;
     @Option(names = "--out", description = "Also write the JSON here.") Path out;
+    @Option(names = "--profile", description = "After the timed steps, run --profile-steps more with every op timed and print "
+            + "a per-op table (time, calls, bytes, GFLOP/s per phase and op kind) to stderr. The timed figures are not affected.")
+    boolean profile;
+    @Option(names = "--profile-steps", description = "Steps profiled with --profile (default: ${DEFAULT-VALUE}).") int profileSteps = 2;
 
     @Override public Integer call() throws Exception {
+        if (steps < 1) throw new IllegalArgumentException("--steps must be >= 1 (timed steps), got " + steps);
+        if (warmupSteps < 0) throw new IllegalArgumentException("--warmup-steps must be >= 0, got " + warmupSteps);
+        if (batch < 1 || seq < 1) throw new IllegalArgumentException("--batch and --seq must be >= 1, got " + batch + " and " + seq);
+        if ((long) batch * seq > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--batch " + batch + " x --seq " + seq + " exceeds " + Integer.MAX_VALUE + " tokens");
+        }
+        if (optimizers.isEmpty() || losses.isEmpty()) throw new IllegalArgumentException("--optimizers and --loss need at least one name");
         Device d = Backends.resolve(device);
         LlamaConfig c = LlamaConfig.named(model);
         List<Object> results = new ArrayList<>();
         SplittableRandom r = new SplittableRandom(1);
         // a throwaway pass of the first configuration, so JIT compilation of the shared code is not billed to it
-        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), new ArrayList<>());
+        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), null);
         for (String o : optimizers) {
             OptimizerKind kind = OptimizerKind.parse(o);
             for (String l : losses) measure(c, d, kind, l, r, results);
@@ -94,7 +107,30 @@ public final class BenchCommand implements Callable<Integer> {
             }
             m.put("peak_bytes", mem);
             m.put("peak_total_bytes", ledger.totalPeak(d));
-            results.add(m);
+            if (t.lossFunction() instanceof CutCrossEntropy cce) {
+                // of the last step's backward: (row block x vocabulary tile) tiles visited, and how many skipped the
+                // dE / dC products because every |softmax - onehot| entry was below the filter threshold
+                CutCrossEntropy.FilterStats fs = cce.lastStats();
+                m.put("cce_tiles", fs.tiles());
+                m.put("cce_skipped_dE", fs.skippedE());
+                m.put("cce_skipped_dC", fs.skippedC());
+            }
+            if (profile && results != null) {
+                OpProfile p = new OpProfile();
+                t.setProfile(p);
+                try (AutoCloseable on = Backends.profile(d, p)) {
+                    long p0 = System.nanoTime();
+                    for (int k = 0; k < profileSteps; k++) t.step(new long[][] {ids}, new long[][] {tg}, 1.0);
+                    p.addSteps(profileSteps, System.nanoTime() - p0);
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+                t.setProfile(null);
+                double lossNanos = p.entries().stream().filter(e -> e.phase.startsWith("loss")).mapToLong(OpProfile.Entry::nanos).sum();
+                m.put("profiled_loss_ms", lossNanos / 1e6 / profileSteps);
+                System.err.printf("%s, %s + %s, batch %d x seq %d:%n%s%n", c.name(), kind.userName(), l, batch, seq, p.report(40));
+            }
+            if (results != null) results.add(m);
                 }
     }
 }

@@ -2,6 +2,8 @@ package dev.tally.cli;
 
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
+import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.io.SafeTensors;
 import dev.tally.models.train.Trainer;
@@ -10,13 +12,17 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 
 /**
  * Weights and optimizer state in one safetensors file ("model.&lt;param&gt;", "optim.&lt;state&gt;"), with the run's
- * settings and step in its metadata. Written atomically (temporary file, then rename): a crash never leaves a broken
- * checkpoint under the final name.
+ * settings and step in its metadata. Written atomically (temporary file, synced, renamed, folder synced): a crash never
+ * leaves a broken checkpoint under the final name.
  */
 public final class Checkpoint {
+    public static final String FORMAT = "tally-checkpoint-1";
+
     private Checkpoint() {}
 
     public static void save(Path path, Trainer t, Map<String, String> settings, long step) throws IOException {
@@ -32,17 +38,38 @@ public final class Checkpoint {
         optim.tensors().forEach((k, v) -> tensors.put("optim." + k, v));
         Map<String, String> meta = new LinkedHashMap<>(settings);
         optim.metadata().forEach((k, v) -> meta.put("optim." + k, v)); // optimizer name, groups, counters
-        meta.put("format", "tally-checkpoint-1");
+        meta.put("format", FORMAT);
         meta.put("step", Long.toString(step));
         meta.put("config", t.settings().config().toJson());
-        SafeTensors.write(path, tensors, meta);
+        SafeTensors.write(path, tensors, meta, t.ledger());
     }
 
-    /** Restores weights and optimizer state into a trainer built with the checkpoint's settings; returns the step. */
+    /**
+     * Restores weights and optimizer state into a trainer built with the checkpoint's settings; returns the step. The
+     * file must hold exactly the tensors this model and optimizer have (a checkpoint relabelled with another optimizer
+     * is refused, naming the tensors that differ). The host copies of the optimizer state are booked in the run's ledger.
+     */
     public static long load(SafeTensors.File f, Trainer t) {
-        if (!"tally-checkpoint-1".equals(f.metadata().get("format"))) {
+        if (!FORMAT.equals(f.metadata().get("format"))) {
             throw new IllegalArgumentException(f.path() + " is not a Tally checkpoint (metadata format is " + f.metadata().get("format") + ")");
         }
+        Map<String, Tensor> mine = t.optimizer().stateDict().tensors();
+        String from = f.metadata().get("optim.optimizer"), me = t.optimizer().name();
+        if (from != null && !from.equals(me)) { // the state dict says whose it is: the clearest reason, before the tensors
+            throw new IllegalArgumentException(f.path() + " does not hold the state of this run (model " + f.metadata().get("model")
+                    + ", optimizer " + me + "): " + me
+                    + ": cannot load this state dict: the state dict is from optimizer " + from + ", this optimizer is " + me);
+        }
+        Set<String> expected = new TreeSet<>();
+        for (Parameter p : t.model().parameters()) {
+            expected.add("model." + p.name());
+            if (p.isQuantized()) { // int8 weights: codes, scales and zero points
+                expected.add("model." + p.name() + ".scales");
+                expected.add("model." + p.name() + ".zeros");
+            }
+        }
+        for (String k : mine.keySet()) expected.add("optim." + k);
+        requireSameTensors(f, expected, t.optimizer().name());
         for (Parameter p : t.model().parameters()) {
             f.readInto("model." + p.name(), p.value());
             if (p.isQuantized()) {
@@ -51,14 +78,12 @@ public final class Checkpoint {
             }
         }
         Map<String, Tensor> state = new LinkedHashMap<>();
-        Map<String, Tensor> mine = t.optimizer().stateDict().tensors();
         Map<String, String> optimMeta = new LinkedHashMap<>();
         f.metadata().forEach((k, v) -> {
             if (k.startsWith("optim.")) optimMeta.put(k.substring("optim.".length()), v);
         });
-        try (dev.tally.engine.Arena host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "checkpoint.load",
-                dev.tally.engine.MemoryCategory.OTHER, t.settings().device(), mine.values().stream()
-                .mapToLong(x -> dev.tally.engine.Arena.bookedBytes(x.dtype(), x.shape())).sum())) {
+        try (Arena host = new Arena(t.ledger(), "checkpoint.load", MemoryCategory.OTHER, t.settings().device(),
+                mine.values().stream().mapToLong(x -> Arena.bookedBytes(x.dtype(), x.shape())).sum())) {
             for (Map.Entry<String, Tensor> e : mine.entrySet()) {
                 String name = "optim." + e.getKey();
                 // absent or of another shape: loadStateDict names what differs (optimizer, groups, hyperparameters, state)
@@ -70,5 +95,21 @@ public final class Checkpoint {
             t.optimizer().loadStateDict(new Optimizer.StateDict(state, optimMeta));
         }
         return Long.parseLong(f.metadata().get("step"));
+    }
+
+    private static void requireSameTensors(SafeTensors.File f, Set<String> expected, String optimizer) {
+        Set<String> missing = new TreeSet<>(expected), unexpected = new TreeSet<>(f.entries().keySet());
+        missing.removeAll(f.entries().keySet());
+        unexpected.removeAll(expected);
+        if (missing.isEmpty() && unexpected.isEmpty()) return;
+        throw new IllegalArgumentException(f.path() + " does not hold the state of this run (model " + f.metadata().get("model")
+                + ", optimizer " + optimizer + "; was it written by another optimizer or model?): " + listed("missing", missing)
+                + (missing.isEmpty() || unexpected.isEmpty() ? "" : "; ") + listed("unexpected", unexpected));
+    }
+
+    private static String listed(String what, Set<String> names) {
+        if (names.isEmpty()) return "";
+        String first = String.join(", ", names.stream().limit(4).toList());
+        return names.size() + " " + what + " (" + first + (names.size() > 4 ? ", ..." : "") + ")";
     }
 }

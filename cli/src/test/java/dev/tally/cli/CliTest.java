@@ -186,7 +186,7 @@ class CliTest {
                 SafeTensors.write(relabelled, tensors, meta);
             }
         }
-        Result r = run("train", "--resume", relabelled.toString(), "--out", dir.resolve("z").toString(), "--device", "cpu", "--no-progress");
+        Result r = run("train", "--resume", relabelled.toString(), "--steps", "2", "--out", dir.resolve("z").toString(), "--device", "cpu", "--no-progress");
         assertEquals(2, r.code(), r.out());
         assertTrue(r.err().contains("adamw8bit: cannot load this state dict: the state dict is from optimizer adamw, this optimizer is adamw8bit"), r.err());
     }
@@ -222,7 +222,7 @@ class CliTest {
         assertTrue(r.err().contains("unknown hyperparameter 'weight_decy'"), r.err());
         r = run("train", "--no-such-flag");
         assertTrue(r.code() != 0 && r.err().contains("--no-such-flag"), r.err());
-        r = run("train", "--model", "llama_7b", "--batch", "64", "--seq", "2048", "--loss", "ce", "--device", "cpu", "--out", dir.toString());
+        r = run("train", "--model", "llama_7b", "--batch", "8", "--seq", "2048", "--loss", "ce", "--device", "cpu", "--out", dir.toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains("the plan needs") && r.err().contains("available"), r.err());
     }
@@ -233,7 +233,7 @@ class CliTest {
                 "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
-        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group", lines.get(0));
+        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,weight_bits,weight_group,recompute", lines.get(0));
         assertEquals(1 + 5 * 2 * MemoryCategory.values().length, lines.size());
         for (String m : List.of("llama_60m", "llama_7b")) {
             MemtableCommand.Row row = MemtableCommand.plan(m, "apollo_mini", "cce", "bf16", 1, 256, false);
@@ -245,5 +245,122 @@ class CliTest {
             assertTrue(row.bytes().get(MemoryCategory.WEIGHTS) >= 2 * params, "bf16 weights");
         }
         assertTrue(Device.META.toString().equals("meta"));
+    }
+
+    @Test
+    void memtableRecomputeAutoSaysHowManyLayersFit() {
+        MemtableCommand.Row none = MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 4, 256, false);
+        MemtableCommand.Row all = MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 4, 256, false, dev.tally.models.train.Recompute.LAYERS);
+        assertEquals(8, all.recomputed());
+        assertTrue(all.bytes().get(MemoryCategory.ACTIVATIONS) < none.bytes().get(MemoryCategory.ACTIVATIONS));
+        assertEquals(none.bytes().get(MemoryCategory.OPTIMIZER_STATE), all.bytes().get(MemoryCategory.OPTIMIZER_STATE));
+        long budget = (none.total() + all.total()) / 2;
+        Result r = run("memtable", "--models", "llama_60m", "--optimizers", "adamw", "--batch", "4", "--recompute", "none,layers,auto",
+                "--budget", Long.toString(budget), "--format", "csv");
+        assertEquals(0, r.code(), r.err());
+        List<String[]> rows = r.out().lines().skip(1).map(l -> l.split(",")).toList();
+        assertEquals(3 * MemoryCategory.values().length, rows.size());
+        int auto = Integer.parseInt(rows.get(2 * MemoryCategory.values().length)[11]); // the recompute column
+        assertTrue(auto > 0 && auto <= 8, "auto recomputes some layers: " + auto);
+        long autoTotal = rows.stream().skip(2L * MemoryCategory.values().length).mapToLong(x -> Long.parseLong(x[3])).sum();
+        assertTrue(autoTotal <= budget, autoTotal + " <= " + budget);
+        MemtableCommand.Row fewer = MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 4, 256, false,
+                new dev.tally.models.train.Recompute.First(auto - 1));
+        assertTrue(fewer.total() > budget, "one layer fewer does not fit: " + fewer.total());
+        r = run("memtable", "--models", "llama_60m", "--recompute", "sometimes");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--recompute") && r.err().contains("sometimes"), r.err());
+    }
+
+    @Test
+    void fitListsExactlyTheConfigurationsMemtablePlansWithinTheBudget() {
+        List<String> optimizers = List.of("adamw", "apollo_mini", "galore_adamw8bit");
+        List<Integer> batches = List.of(1, 4);
+        // a budget between the plans, so some configurations fit and some do not
+        long budget = MemtableCommand.plan("llama_60m", "apollo_mini", "cce", "bf16", 4, 256, false).total() - 1;
+        Result r = run("fit", "--model", "llama_60m", "--budget", Long.toString(budget), "--batch", "1,4", "--optimizers",
+                String.join(",", optimizers), "--format", "csv");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().toList();
+        assertEquals("model,optimizer,category,bytes,loss,dtype,batch,seq,layerwise,recompute,weight_bits,state_dtype", lines.get(0));
+        int cats = MemoryCategory.values().length;
+        assertEquals(0, (lines.size() - 1) % cats);
+        java.util.Map<String, java.util.Map<String, Long>> listed = new java.util.LinkedHashMap<>();
+        int lastBatch = Integer.MAX_VALUE;
+        for (String l : lines.subList(1, lines.size())) {
+            String[] f = l.split(",");
+            String key = String.join(",", f[1], f[6], f[8], f[9], f[10], f[11]); // optimizer,batch,layerwise,recompute,bits,states
+            listed.computeIfAbsent(key, k -> new java.util.LinkedHashMap<>()).put(f[2], Long.parseLong(f[3]));
+            assertTrue(Integer.parseInt(f[6]) <= lastBatch, "largest batch first");
+            lastBatch = Integer.parseInt(f[6]);
+        }
+        int checked = 0, excluded = 0;
+        for (String o : optimizers) for (int b : batches) for (boolean lw : new boolean[] {false, true}) for (int rc : new int[] {0, 8}) {
+            MemtableCommand.Row row = MemtableCommand.plan("llama_60m", o, "cce", "bf16", b, 256, lw, new dev.tally.models.train.Recompute.First(rc));
+            String key = String.join(",", o, Integer.toString(b), Boolean.toString(lw), Integer.toString(rc), "16", o.equals("adamw") ? "f32" : "default");
+            if (row.total() <= budget) {
+                assertTrue(listed.containsKey(key), "fits but not listed: " + key + " " + row.total());
+                for (MemoryCategory c : MemoryCategory.values()) assertEquals(row.bytes().get(c), listed.get(key).get(c.label()), key + " " + c.label());
+                checked++;
+            } else {
+                assertTrue(!listed.containsKey(key), "listed but over the budget: " + key);
+                excluded++;
+            }
+        }
+        assertTrue(checked >= 4 && excluded >= 4, checked + " fit, " + excluded + " do not");
+        // the table form: a cost note per configuration
+        r = run("fit", "--model", "llama_60m", "--budget", Long.toString(budget), "--batch", "4", "--optimizers", "adamw");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("recompute all layers") && r.out().contains("per-layer"), r.out());
+        r = run("fit", "--model", "llama_60m", "--budget", "lots");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("memory size 'lots'"), r.err());
+    }
+
+    /** Every filled row of the README's headline table: its command reproduces the bytes printed next to it. */
+    @Test
+    void readmeHeadlineCommandsReproduceTheirTotals() throws IOException {
+        Path readme = Path.of("..", "README.md");
+        List<String> rows = Files.readAllLines(readme).stream()
+                .filter(l -> l.startsWith("| ") && l.contains("`./tally memtable") && l.contains("**")).toList();
+        assertTrue(rows.size() >= 2, "the headline table has filled rows: " + rows);
+        List<String> cats = List.of("weights", "grads", "optimizer_state", "activations", "loss", "workspace");
+        for (String row : rows) {
+            String[] cells = row.split("\\|");
+            String cmd = row.substring(row.indexOf("`./tally memtable") + 1);
+            cmd = cmd.substring(0, cmd.indexOf('`'));
+            List<String> args = new java.util.ArrayList<>(List.of(cmd.replace("./tally ", "").trim().split("\\s+")));
+            args.addAll(List.of("--format", "csv"));
+            Result r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), cmd + ": " + r.err());
+            java.util.Map<String, Long> bytes = new java.util.HashMap<>();
+            long total = 0;
+            for (String l : r.out().lines().skip(1).toList()) {
+                String[] f = l.split(",");
+                bytes.put(f[2], Long.parseLong(f[3]));
+                total += Long.parseLong(f[3]);
+            }
+            for (int i = 0; i < cats.size(); i++) {
+                long printed = Long.parseLong(cells[3 + i].trim().replace(",", ""));
+                assertEquals(bytes.get(cats.get(i)), printed, cmd + " " + cats.get(i));
+            }
+            String bold = row.substring(row.indexOf("**") + 2);
+            long printedTotal = Long.parseLong(bold.substring(0, bold.indexOf(" B")).replace(",", ""));
+            assertEquals(total, printedTotal, cmd + " total");
+        }
+    }
+
+    @Test
+    void trainWithRecomputeSaysWhatItChoseAndKeepsItInTheCheckpoint() throws IOException {
+        Path out = dir.resolve("rc");
+        Result r = run(train(out, 2, "--recompute", "layers"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("recompute: 2 of 2 layers") && r.out().contains("with recompute") && r.out().contains("without"), r.out());
+        try (SafeTensors.File f = SafeTensors.open(out.resolve("checkpoint.safetensors"))) {
+            assertEquals("layers", f.metadata().get("recompute"));
+        }
+        r = run(train(dir.resolve("rc2"), 1, "--recompute", "auto", "--budget", "1KiB"));
+        assertEquals(2, r.code(), "nothing fits 1 KiB: the plan is refused");
+        assertTrue(r.out().contains("no number of recomputed layers fits") && r.err().contains("the plan needs"), r.out() + r.err());
     }
 }

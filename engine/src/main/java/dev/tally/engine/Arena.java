@@ -25,6 +25,7 @@ public final class Arena implements AutoCloseable {
     private long used;
     private long peak;
     private boolean closed;
+    private boolean poison;
 
     /** A bump-allocated arena. */
     public Arena(MemoryLedger ledger, String name, MemoryCategory category, Device device, long capacity) {
@@ -41,6 +42,26 @@ public final class Arena implements AutoCloseable {
         this.allocator = allocator;
         this.region = Backends.of(device).reserve(this.capacity, name);
         ledger.onReserve(this);
+        java.util.function.Consumer<Arena> observer = CREATION_OBSERVER.get();
+        if (observer != null) observer.accept(this);
+    }
+
+    private static final ThreadLocal<java.util.function.Consumer<Arena>> CREATION_OBSERVER = new ThreadLocal<>();
+
+    /** An active {@link #observeCreations} registration; closing it stops the observation. */
+    public interface Observation extends AutoCloseable {
+        @Override void close();
+    }
+
+    /**
+     * Hands every arena this thread creates to {@code observer} until the returned observation is closed — how tests
+     * check that a whole run books every arena in the run's ledger (arenas are created on the run's thread; ops only
+     * use other threads inside a call and never create arenas).
+     */
+    public static Observation observeCreations(java.util.function.Consumer<Arena> observer) {
+        java.util.function.Consumer<Arena> previous = CREATION_OBSERVER.get();
+        CREATION_OBSERVER.set(previous == null ? observer : previous.andThen(observer));
+        return () -> CREATION_OBSERVER.set(previous);
     }
 
     public static long alignUp(long bytes) {
@@ -66,6 +87,24 @@ public final class Arena implements AutoCloseable {
     public MemoryLedger ledger() { return ledger; }
     public boolean isClosed() { return closed; }
 
+    /**
+     * Debug mode: every booking is filled with 0xFF bytes (NaN in every float dtype) when it is handed out and when it is
+     * freed, so reading memory nobody wrote, memory of a freed tensor, or memory a faulty plan gave to two live tensors
+     * turns the result NaN instead of plausible numbers. Ignored on META (no memory).
+     */
+    public Arena poisonBookings(boolean on) {
+        poison = on && device.hasMemory();
+        return this;
+    }
+
+    public boolean poisonsBookings() { return poison; }
+
+    private void poison(Storage s) {
+        if (s.byteSize() == 0) return;
+        long rows = s.byteSize() / ALIGNMENT; // bookings are whole multiples of the alignment
+        Backends.of(device).ops().fill(Tensor.contiguous(s, DType.U8, Shape.of(Math.toIntExact(rows), (int) ALIGNMENT)), 255);
+    }
+
     /** The region behind this arena (for backends). */
     public Region region() {
         checkOpen();
@@ -79,6 +118,7 @@ public final class Arena implements AutoCloseable {
         long at = allocator.allocate(booked, label, capacity);
         if (at < 0) throw new ArenaOverflowException(this, booked, label);
         Storage s = new Storage(this, at, booked, label);
+        if (poison) poison(s);
         live.add(s);
         used += booked;
         peak = Math.max(peak, used);
@@ -101,6 +141,7 @@ public final class Arena implements AutoCloseable {
         checkOpen();
         if (s.arena() != this) throw new IllegalArgumentException(s + " does not belong to arena '" + name + "'");
         if (!s.isAlive()) throw new IllegalStateException(s + " was already freed");
+        if (poison) poison(s);
         s.kill();
         int idx = live.lastIndexOf(s);
         if (idx >= 0) live.remove(idx);
@@ -122,6 +163,7 @@ public final class Arena implements AutoCloseable {
         for (int i = live.size() - 1; i >= 0; i--) {
             Storage s = live.get(i);
             if (s.byteOffset() >= mark) {
+                if (poison) poison(s);
                 s.kill();
                 live.remove(i);
                 used -= s.byteSize();

@@ -10,6 +10,12 @@ public interface Backend {
     Ops ops();
 
     /**
+     * Bytes a new plan may still reserve on this device (what "does it fit?" is measured against): free device memory
+     * on a GPU, free physical memory on the CPU; unlimited where nothing is reserved (META).
+     */
+    default long availableBytes() { return Long.MAX_VALUE; }
+
+    /**
      * Writes the memory this device holds outside arenas (CUDA context, library handles and workspaces, allocation
      * granularity) into {@code ledger} as {@link MemoryCategory#RUNTIME} via {@link MemoryLedger#reportExternal}, so the
      * ledger's total is what the device reports in use. Nothing for devices without such memory.

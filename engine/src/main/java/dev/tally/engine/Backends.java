@@ -2,24 +2,20 @@ package dev.tally.engine;
 
 import dev.tally.engine.meta.MetaBackend;
 
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.Optional;
 
 /**
  * The backend of each device. CPU and META are always present; CUDA is loaded on first use and fails with one clear
- * message (where it looked for the libraries) when the machine has no GPU stack.
+ * message (where it looked for the libraries) when the machine has no GPU stack. A backend that fails to start is not
+ * retried: the first failure is thrown again (see {@link BackendStarts}).
  */
 public final class Backends {
-    private static final Map<Device, Backend> BACKENDS = new ConcurrentHashMap<>();
+    private static final BackendStarts STARTS = new BackendStarts(Backends::create);
 
     private Backends() {}
 
     public static Backend of(Device device) {
-        Backend b = BACKENDS.get(device);
-        if (b != null) return b;
-        synchronized (Backends.class) {
-            return BACKENDS.computeIfAbsent(device, Backends::create);
-        }
+        return STARTS.get(device);
     }
 
     private static Backend create(Device device) {
@@ -47,14 +43,32 @@ public final class Backends {
         }
     }
 
+    /**
+     * Routes every op of {@code device} through a {@link dev.tally.engine.profile.ProfilingOps} booking into
+     * {@code profile} until the returned handle is closed (for {@code tally bench --profile}). Memory is reserved by the
+     * device's own backend either way, and each op still runs the device's own kernel, so results do not change.
+     */
+    public static AutoCloseable profile(Device device, dev.tally.engine.profile.OpProfile profile) {
+        return STARTS.override(device, plain -> {
+            Ops profiled = new dev.tally.engine.profile.ProfilingOps(plain.ops(), profile);
+            return new Backend() {
+                @Override public Device device() { return device; }
+                @Override public Region reserve(long bytes, String arenaName) { return plain.reserve(bytes, arenaName); }
+                @Override public Ops ops() { return profiled; }
+                @Override public long availableBytes() { return plain.availableBytes(); }
+                @Override public void reportRuntimeMemory(MemoryLedger ledger) { plain.reportRuntimeMemory(ledger); }
+            };
+        });
+    }
+
     /** True when a CUDA device can be used on this machine (libraries, driver and at least one GPU). */
     public static boolean cudaAvailable() {
-        try {
-            of(Device.cuda(0));
-            return true;
-        } catch (RuntimeException | LinkageError e) {
-            return false;
-        }
+        return cudaProblem().isEmpty();
+    }
+
+    /** Why cuda:0 cannot be used (the exception its start threw, with its cause), or empty when it can. */
+    public static Optional<RuntimeException> cudaProblem() {
+        return STARTS.failure(Device.cuda(0));
     }
 
     /** Resolves a user's device string; "auto" means CUDA when available, else CPU (with a message on stderr). */

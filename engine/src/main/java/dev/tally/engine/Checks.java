@@ -137,6 +137,32 @@ public final class Checks {
         if (causal && x.rank() < 2) throw new IllegalArgumentException(op + " (causal): needs rank >= 2, got " + d(x));
     }
 
+    /** q, k, v, out [B, H, T, Dh] of one shape; lse F32 [B, H, T]. */
+    public static void causalAttention(Device dev, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse) {
+        sameDevice("causalAttention", dev, q, k, v, out, lse);
+        if (q.rank() != 4) throw new IllegalArgumentException("causalAttention: q " + d(q) + " should be [B, H, T, Dh]");
+        sameShape("causalAttention", q, k);
+        sameShape("causalAttention", q, v);
+        sameShape("causalAttention", q, out);
+        if (lse.dtype() != DType.F32 || lse.rank() != 3 || lse.dim(0) != q.dim(0) || lse.dim(1) != q.dim(1) || lse.dim(2) != q.dim(2)) {
+            throw new IllegalArgumentException("causalAttention: lse " + d(lse) + " should be F32 [" + q.dim(0) + ", " + q.dim(1)
+                    + ", " + q.dim(2) + "] for q " + d(q));
+        }
+    }
+
+    public static void causalAttentionBackward(Device dev, Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout,
+                                               Tensor dq, Tensor dk, Tensor dv) {
+        causalAttention(dev, q, k, v, out, lse);
+        sameDevice("causalAttentionBackward", dev, dout);
+        sameShape("causalAttentionBackward", q, dout);
+        for (Tensor g : new Tensor[] {dq, dk, dv}) {
+            if (g != null) {
+                sameDevice("causalAttentionBackward", dev, g);
+                sameShape("causalAttentionBackward", q, g);
+            }
+        }
+    }
+
     public static void softmaxBackward(Device dev, Tensor y, Tensor dy, Tensor dx) {
         sameDevice("softmaxBackward", dev, y, dy, dx);
         sameShape("softmaxBackward", y, dy);

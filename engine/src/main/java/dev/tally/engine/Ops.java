@@ -95,6 +95,22 @@ public interface Ops {
      */
     void rope(Tensor x, Tensor out, int positionOffset, double base, boolean inverse);
 
+    /**
+     * Fused causal attention (flash-style: the [T, T] scores never exist in memory). q, k, v and out are [B, H, T, Dh]
+     * views (any strides); out = softmax(scale · q kᵀ, causal) v, and {@code lse} (F32 [B, H, T]) receives each row's
+     * log-sum-exp of the scaled scores, all backward needs besides the inputs: O(B·H·T) instead of the [B, H, T, T]
+     * probabilities. Query i attends to keys j ≤ i. Devices without a kernel throw {@link UnsupportedOperationException}
+     * (callers then use the materialized path).
+     */
+    void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse);
+
+    /**
+     * Gradients of {@link #causalAttention} given its out, lse and dout; <em>accumulates</em> into dq, dk, dv (all
+     * [B, H, T, Dh]; any of them may be null to skip it), recomputing the probabilities tile by tile.
+     */
+    void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                 Tensor dq, Tensor dk, Tensor dv);
+
     /** out[n, :] = table[ids[n], :] for ids (I32/I64, any shape N…) and table [V, D]; out is [N…, D]. Negative ids give 0. */
     void embedding(Tensor table, Tensor ids, Tensor out);
 

@@ -233,6 +233,14 @@ public final class Tensor {
 
     // ---- host transfer conveniences (through the device's ops) ----
 
+    private static final java.util.concurrent.atomic.AtomicLong HOST_TRANSFERS = new java.util.concurrent.atomic.AtomicLong();
+
+    /**
+     * How many host transfers (the conveniences below: to/from Java arrays, item()) have run in this JVM. On a GPU each
+     * is a stream synchronisation; tests count them to show a loop issues none.
+     */
+    public static long hostTransfers() { return HOST_TRANSFERS.get(); }
+
     /** Values as float (any dtype), row-major; copies through host memory on non-CPU devices. */
     public float[] toFloatArray() {
         double[] d = toDoubleArray();
@@ -244,6 +252,7 @@ public final class Tensor {
     public double[] toDoubleArray() {
         if (numel() > Integer.MAX_VALUE) throw new IllegalStateException("tensor " + shape + " too large for a Java array");
         int n = (int) numel();
+        HOST_TRANSFERS.incrementAndGet();
         try (var host = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             ops().copyToHost(this, seg);
@@ -255,6 +264,7 @@ public final class Tensor {
 
     public long[] toLongArray() {
         int n = Math.toIntExact(numel());
+        HOST_TRANSFERS.incrementAndGet();
         try (var host = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             ops().copyToHost(this, seg);
@@ -278,6 +288,7 @@ public final class Tensor {
         try (var host = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             for (int i = 0; i < values.length; i++) HostCodec.write(seg, dtype, i, values[i]);
+            HOST_TRANSFERS.incrementAndGet();
             ops().copyFromHost(seg, this);
         }
         return this;
@@ -290,6 +301,7 @@ public final class Tensor {
         try (var host = java.lang.foreign.Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             for (int i = 0; i < values.length; i++) HostCodec.writeLong(seg, dtype, i, values[i]);
+            HOST_TRANSFERS.incrementAndGet();
             ops().copyFromHost(seg, this);
         }
         return this;

@@ -16,6 +16,13 @@ import java.util.concurrent.ConcurrentHashMap;
 public final class Libraries {
     private static final Map<String, SymbolLookup> BOUND = new ConcurrentHashMap<>();
 
+    /**
+     * Symbols a CUDA 12 header renames: cuda_runtime_api.h 12.x maps {@code cudaGetDeviceProperties} to
+     * {@code cudaGetDeviceProperties_v2} (the plain export keeps the CUDA 11 struct), while CUDA 13 exports only the plain
+     * name. The alias is taken where the library exports it.
+     */
+    static final Map<String, String> PREFERRED_ALIASES = Map.of("cudaGetDeviceProperties", "cudaGetDeviceProperties_v2");
+
     private Libraries() {}
 
     /** Makes {@code lookup} the source of the symbols of library {@code key} ("cudart", "cublas", "cusolver"). */
@@ -30,7 +37,7 @@ public final class Libraries {
     /** The address of {@code symbol} in library {@code key}, if bound and present. */
     public static java.util.Optional<MemorySegment> find(String key, String symbol) {
         SymbolLookup l = BOUND.get(key);
-        return l == null ? java.util.Optional.empty() : l.find(symbol);
+        return l == null ? java.util.Optional.empty() : address(l, symbol);
     }
 
     static MethodHandle downcall(String key, String symbol, FunctionDescriptor descriptor) {
@@ -39,10 +46,26 @@ public final class Libraries {
             throw new IllegalStateException("native library '" + key + "' is not loaded (" + symbol
                     + " was called before the CUDA backend bound its libraries)");
         }
-        // cublas_v2.h maps cublasCreate to cublasCreate_v2; should a release export only the plain name, take that
-        String plain = symbol.endsWith("_v2") ? symbol.substring(0, symbol.length() - 3) : symbol;
-        MemorySegment address = lookup.find(symbol).or(() -> lookup.find(plain)).orElseThrow(() -> new UnsatisfiedLinkError(
+        MemorySegment address = address(lookup, symbol).orElseThrow(() -> new UnsatisfiedLinkError(
                 "symbol " + symbol + " not found in the bound '" + key + "' library (version mismatch?)"));
         return Linker.nativeLinker().downcallHandle(address, descriptor);
+    }
+
+    /**
+     * Where a binding's {@code symbol} resolves in {@code lookup}: the CUDA 12 alias where exported (see
+     * {@link #PREFERRED_ALIASES}), then the name itself, then, for a {@code _v2} name (cublas_v2.h maps cublasCreate to
+     * cublasCreate_v2), the plain name should a release export only that.
+     */
+    public static java.util.Optional<MemorySegment> address(SymbolLookup lookup, String symbol) {
+        String alias = PREFERRED_ALIASES.get(symbol);
+        java.util.Optional<MemorySegment> a = alias == null ? java.util.Optional.empty() : lookup.find(alias);
+        if (a.isPresent()) return a;
+        String plain = symbol.endsWith("_v2") ? symbol.substring(0, symbol.length() - 3) : symbol;
+        return lookup.find(symbol).or(() -> lookup.find(plain));
+    }
+
+    /** The symbols of {@code symbols} that {@code lookup} cannot resolve (by the rules of {@link #address}). */
+    public static java.util.List<String> missing(SymbolLookup lookup, java.util.List<String> symbols) {
+        return symbols.stream().filter(s -> address(lookup, s).isEmpty()).toList();
     }
 }

@@ -28,6 +28,23 @@ class CudaRuntimeBindingsTest {
         }
     }
 
+    /** CUDA 12's libcudart exports cudaGetDeviceProperties_v2 (the 12 struct) beside the CUDA 11 plain name; 13 only the plain one. */
+    @Test void cuda12AliasIsPreferredWhereExportedAndThePlainNameOtherwise() {
+        MemorySegment plain = MemorySegment.ofAddress(0x1000), v2 = MemorySegment.ofAddress(0x2000);
+        SymbolLookup cuda12 = name -> switch (name) {
+            case "cudaGetDeviceProperties" -> java.util.Optional.of(plain);
+            case "cudaGetDeviceProperties_v2" -> java.util.Optional.of(v2);
+            default -> java.util.Optional.empty();
+        };
+        SymbolLookup cuda13 = name -> name.equals("cudaGetDeviceProperties") ? java.util.Optional.of(plain) : java.util.Optional.empty();
+        assertEquals(v2, Libraries.address(cuda12, "cudaGetDeviceProperties").orElseThrow());
+        assertEquals(plain, Libraries.address(cuda13, "cudaGetDeviceProperties").orElseThrow());
+        // cublas_v2.h names resolve to the plain export when only that exists
+        SymbolLookup oldBlas = name -> name.equals("cublasCreate") ? java.util.Optional.of(plain) : java.util.Optional.empty();
+        assertEquals(plain, Libraries.address(oldBlas, "cublasCreate_v2").orElseThrow());
+        assertEquals(java.util.List.of("cudaLaunchKernel"), Libraries.missing(cuda13, java.util.List.of("cudaGetDeviceProperties", "cudaLaunchKernel")));
+    }
+
     @Test void errorStringsComeFromTheLibrary() {
         bindCudart();
         MemorySegment name = cuda_runtime_api_h.cudaGetErrorName(cuda_runtime_api_h.cudaErrorNoDevice);

@@ -23,6 +23,14 @@ public final class CpuBackend implements Backend {
 
     @Override public Ops ops() { return ops; }
 
+    /** Free physical memory (arenas are off-heap, so the Java heap limit does not bound them); the JVM's max heap if unknown. */
+    @Override public long availableBytes() {
+        if (java.lang.management.ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getFreeMemorySize();
+        }
+        return Runtime.getRuntime().maxMemory();
+    }
+
     @Override public Region reserve(long bytes, String arenaName) {
         if (bytes < 0) throw new IllegalArgumentException("arena '" + arenaName + "': negative size " + bytes);
         java.lang.foreign.Arena memory = java.lang.foreign.Arena.ofShared();

@@ -113,6 +113,17 @@ public final class CpuOps implements Ops {
         NnKernels.rope(x, out, positionOffset, base, inverse);
     }
 
+    @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
+        Checks.causalAttention(device, q, k, v, out, lse);
+        FlashAttention.forward(q, k, v, scale, out, lse);
+    }
+
+    @Override public void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                                  Tensor dq, Tensor dk, Tensor dv) {
+        Checks.causalAttentionBackward(device, q, k, v, out, lse, dout, dq, dk, dv);
+        FlashAttention.backward(q, k, v, out, lse, dout, scale, dq, dk, dv);
+    }
+
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         Checks.embedding(device, table, ids, out);
         Indexing.embedding(table, ids, out);

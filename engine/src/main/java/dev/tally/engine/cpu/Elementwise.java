@@ -1,7 +1,6 @@
 package dev.tally.engine.cpu;
 
 import dev.tally.engine.BinaryOp;
-import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
 
@@ -183,7 +182,7 @@ final class Elementwise {
     }
 
     static void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        if (Fast.binary(op, a, b, out)) return;
+        if (Fast.binary(op, a, b, out) || OneElementOperand.binary(op, a, b, out)) return;
         Buf ba = Buf.of(a), bb = Buf.of(b), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(a, out.shape()), Loop.stridesFor(b, out.shape()), out.strides()};
         long sa = Loop.inner(st[0]), sb = Loop.inner(st[1]), so = Loop.inner(st[2]);
@@ -195,7 +194,7 @@ final class Elementwise {
     }
 
     static void binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
-        if (Fast.binaryScalar(op, a, s, out)) return;
+        if (Fast.binaryScalar(op, a, s, out) || DoubleScalar.binaryScalar(op, a, s, out)) return;
         Buf ba = Buf.of(a), o = Buf.of(out);
         long[][] st = {a.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -232,6 +231,4 @@ final class Elementwise {
             }
         });
     }
-
-    static boolean isF32(Tensor t) { return t.dtype() == DType.F32; }
 }

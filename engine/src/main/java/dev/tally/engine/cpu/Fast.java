@@ -5,7 +5,9 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -13,8 +15,13 @@ import java.nio.ByteOrder;
 
 /**
  * Vector API fast paths for contiguous Buf.F tensors (the common case in training); every method returns false when its
- * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32 (transcendentals via
- * the Vector API's SVML-backed lanewise ops, within an ulp or two).
+ * operands do not qualify, and the caller falls back to the generic strided kernel. Math is fp32.
+ *
+ * <p>Every result depends on the inputs and the shape only, never on the JIT tier, the thread count or the call history:
+ * lanes are combined by a fixed tree ({@link #sumLanes}, {@link #maxLanes}; {@code reduceLanes(ADD)} sums in an
+ * unspecified order that differs between the interpreter and C2), and e^x is {@link #exp}, built from add/mul/fma only
+ * (the Vector API's EXP, LOG and TANH are SVML in C2 but Math.exp/log/tanh per lane when interpreted: an ulp apart).
+ * Vector {@code fma} is safe: it is one rounding on every path (Math.fma when interpreted, an FMA instruction in C2).
  */
 final class Fast {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -36,13 +43,11 @@ final class Fast {
         return switch (op) {
             case NEG -> x.neg();
             case ABS -> x.abs();
-            case EXP -> x.lanewise(VectorOperators.EXP);
-            case LOG -> x.lanewise(VectorOperators.LOG);
+            case EXP -> exp(x);
             case SQRT -> x.sqrt();
             case RSQRT -> FloatVector.broadcast(S, 1f).div(x.sqrt());
             case SQUARE -> x.mul(x);
             case RECIPROCAL -> FloatVector.broadcast(S, 1f).div(x);
-            case TANH -> x.lanewise(VectorOperators.TANH);
             case SIGMOID -> sigmoid(x);
             case SILU -> x.mul(sigmoid(x));
             default -> throw new IllegalStateException("no vector form for " + op);
@@ -51,13 +56,70 @@ final class Fast {
 
     private static FloatVector sigmoid(FloatVector x) {
         FloatVector one = FloatVector.broadcast(S, 1f);
-        return one.div(one.add(x.neg().lanewise(VectorOperators.EXP)));
+        return one.div(one.add(exp(x.neg())));
+    }
+
+    private static final float LOG2E = 1.44269504088896341f;
+    private static final float ROUND = 12582912f; // 1.5·2^23: adding it rounds a float of magnitude < 2^22 to an integer
+    private static final float LN2_HI = 0.693359375f, LN2_LO = -2.12194440e-4f; // ln 2 = HI + LO, HI with few bits
+
+    /**
+     * e^x from IEEE add, mul, fma and integer ops only, so it gives the same bits interpreted and compiled: n = rint(x·log2 e),
+     * r = x − n·ln 2 (Cody–Waite), e^r by Cephes' degree-6 expf polynomial (about 1 ulp), times 2^n applied as two
+     * exact power-of-two factors (so results near the overflow and denormal limits round once). NaN stays NaN.
+     */
+    static FloatVector exp(FloatVector x) {
+        FloatVector xc = x.max(-104f).min(89f); // e^-104 rounds to 0 and e^89 to +inf in fp32
+        FloatVector k = xc.fma(FloatVector.broadcast(S, LOG2E), FloatVector.broadcast(S, ROUND));
+        FloatVector n = k.sub(ROUND);
+        FloatVector r = n.fma(FloatVector.broadcast(S, -LN2_HI), xc);
+        r = n.fma(FloatVector.broadcast(S, -LN2_LO), r);
+        FloatVector p = FloatVector.broadcast(S, 1.9875691500e-4f);
+        p = p.fma(r, FloatVector.broadcast(S, 1.3981999507e-3f));
+        p = p.fma(r, FloatVector.broadcast(S, 8.3334519073e-3f));
+        p = p.fma(r, FloatVector.broadcast(S, 4.1665795894e-2f));
+        p = p.fma(r, FloatVector.broadcast(S, 1.6666665459e-1f));
+        p = p.fma(r, FloatVector.broadcast(S, 5.0000001201e-1f));
+        FloatVector y = p.fma(r.mul(r), r).add(1f);
+        // the integer n sits in k's low mantissa bits; 2^n = 2^h · 2^(n−h) with both factors normal for n in [-150, 129]
+        IntVector ni = k.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUND));
+        IntVector h = ni.lanewise(VectorOperators.ASHR, 1);
+        FloatVector s1 = h.add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        FloatVector s2 = ni.sub(h).add(127).lanewise(VectorOperators.LSHL, 23).reinterpretAsFloats();
+        return y.mul(s1).mul(s2).blend(x, x.test(VectorOperators.IS_NAN));
+    }
+
+    /** Lane i's partner i ^ w for w = L/2, L/4, …, 1: a fixed pairwise tree over the lanes. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] HALVES = new VectorShuffle[Integer.numberOfTrailingZeros(L)];
+    static {
+        for (int k = 0, w = L / 2; w >= 1; k++, w /= 2) {
+            int width = w;
+            HALVES[k] = VectorShuffle.fromOp(S, i -> i ^ width);
+        }
+    }
+
+    /** The lanes' sum by a fixed pairwise tree (the same on every path, unlike {@code reduceLanes(ADD)}). */
+    private static double sumLanes(FloatVector v) {
+        for (VectorShuffle<Float> h : HALVES) v = v.add(v.rearrange(h));
+        return v.lane(0);
+    }
+
+    /** The lanes' maximum (NaN if any lane is NaN), by the same fixed tree. */
+    private static float maxLanes(FloatVector v) {
+        for (VectorShuffle<Float> h : HALVES) v = v.max(v.rearrange(h));
+        return v.lane(0);
+    }
+
+    private static float minLanes(FloatVector v) {
+        for (VectorShuffle<Float> h : HALVES) v = v.min(v.rearrange(h));
+        return v.lane(0);
     }
 
     static boolean unary(UnaryOp op, Tensor x, Tensor out) {
         if (!f32(x, out)) return false;
         switch (op) {
-            case NEG, ABS, EXP, LOG, SQRT, RSQRT, SQUARE, RECIPROCAL, TANH, SIGMOID, SILU -> { }
+            case NEG, ABS, EXP, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGMOID, SILU -> { } // LOG, TANH: see the class comment
             default -> { return false; }
         }
         MemorySegment a = x.segment(), o = out.segment();
@@ -77,7 +139,7 @@ final class Fast {
         for (; i + L <= n; i += L) {
             FloatVector v = load(a, xo + i), d = load(g, go + i);
             FloatVector r = switch (op) {
-                case EXP -> d.mul(v.lanewise(VectorOperators.EXP));
+                case EXP -> d.mul(exp(v));
                 case SIGMOID -> {
                     FloatVector s = sigmoid(v);
                     yield d.mul(s).mul(one.sub(s));
@@ -216,7 +278,7 @@ final class Fast {
         FloatVector vm = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
         int j = 0;
         for (; j + L <= c; j += L) vm = vm.max(load(sx, xb + j));
-        float m = vm.reduceLanes(VectorOperators.MAX);
+        float m = maxLanes(vm);
         for (; j < c; j++) m = Math.max(m, sx.getAtIndex(Buf.F, xb + j));
         if (m == Float.NEGATIVE_INFINITY || (log && m == Float.POSITIVE_INFINITY)) m = 0f;
         FloatVector shift = FloatVector.broadcast(S, m);
@@ -224,11 +286,11 @@ final class Fast {
         double sum = 0;
         j = 0;
         for (; j + L <= c; j += L) {
-            FloatVector e = load(sx, xb + j).sub(shift).lanewise(VectorOperators.EXP);
+            FloatVector e = exp(load(sx, xb + j).sub(shift));
             if (!log) e.intoMemorySegment(so, (ob + j) * 4, NATIVE); // out == x is fine: x[j] is read before
             vs = vs.add(e);
         }
-        sum += vs.reduceLanes(VectorOperators.ADD);
+        sum += sumLanes(vs);
         for (; j < c; j++) {
             float e = (float) Math.exp(sx.getAtIndex(Buf.F, xb + j) - m);
             if (!log) so.setAtIndex(Buf.F, ob + j, e);
@@ -268,7 +330,7 @@ final class Fast {
                     FloatVector v = load(sx, xb + j);
                     acc = v.fma(v, acc);
                 }
-                double ss = acc.reduceLanes(VectorOperators.ADD);
+                double ss = sumLanes(acc);
                 for (; j < d; j++) {
                     double v = sx.getAtIndex(Buf.F, xb + j);
                     ss += v * v;
@@ -342,7 +404,7 @@ final class Fast {
                 acc = g.mul(load(sw, wo + j)).fma(xh, acc);
                 if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
             }
-            double dot = acc.reduceLanes(VectorOperators.ADD);
+            double dot = sumLanes(acc);
             for (; j < d; j++) {
                 float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
                 dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
@@ -440,8 +502,8 @@ final class Fast {
             nan = nan.add(v.sub(v)); // NaN (or inf − inf) lanes stay NaN
             acc = min ? acc.min(v) : abs ? acc.max(v.abs()) : acc.max(v);
         }
-        float r = acc.reduceLanes(min ? VectorOperators.MIN : VectorOperators.MAX);
-        boolean sawNaN = Float.isNaN(nan.reduceLanes(VectorOperators.ADD)) && hasNaN(sx, base, i);
+        float r = min ? minLanes(acc) : maxLanes(acc);
+        boolean sawNaN = nan.test(VectorOperators.IS_NAN).anyTrue() && hasNaN(sx, base, i);
         for (; i < len; i++) {
             float v = sx.getAtIndex(Buf.F, base + i);
             if (v != v) sawNaN = true;

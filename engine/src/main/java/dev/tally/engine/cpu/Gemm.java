@@ -108,6 +108,10 @@ final class Gemm {
     static void packB(Operand b, int pc, int kc, int jc, int nc, float[] dst) {
         boolean f32Rows = b.buf.dt() == DType.F32 && b.cs == 1;
         MemorySegment seg = b.buf.seg();
+        if (b.buf.dt() == DType.F32 && b.rs == 1 && b.cs != 1) {
+            packTransposedB(seg, b, pc, kc, jc, nc, dst);
+            return;
+        }
         for (int jr = 0; jr < nc; jr += NR) {
             int w = Math.min(NR, nc - jr);
             int base = jr * kc;
@@ -121,6 +125,26 @@ final class Gemm {
                     for (int j = 0; j < w; j++) dst[d + j] = b.buf.getF(row + j * b.cs);
                     for (int j = w; j < NR; j++) dst[d + j] = 0f;
                 }
+            }
+        }
+    }
+
+    /**
+     * packB for a transposed F32 view (x @ Wᵀ: every forward linear and the loss head): each panel column is a contiguous
+     * run of W's row, so it is read sequentially into the L1-resident panel instead of element by element through the
+     * dtype-generic accessor (the profile had the head's and CCE's NT products well below the NN ones). Same values, same
+     * panel, so the product's bits do not change.
+     */
+    private static void packTransposedB(MemorySegment seg, Operand b, int pc, int kc, int jc, int nc, float[] dst) {
+        for (int jr = 0; jr < nc; jr += NR) {
+            int w = Math.min(NR, nc - jr);
+            int base = jr * kc;
+            for (int j = 0; j < w; j++) {
+                long col = b.offset + pc + (long) (jc + jr + j) * b.cs;
+                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = seg.getAtIndex(F, col + p);
+            }
+            for (int j = w; j < NR; j++) {
+                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = 0f;
             }
         }
     }
@@ -171,31 +195,6 @@ final class Gemm {
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
         int p = 0;
         for (; p + 1 <= kc; p += 1) {
-            {
-                int bp = bo + (p + 0) * NR, ap = ao + (p + 0) * MR;
-                FloatVector b0 = FloatVector.fromArray(S, b, bp + 0 * L);
-                FloatVector b1 = FloatVector.fromArray(S, b, bp + 1 * L);
-                FloatVector x = FloatVector.broadcast(S, a[ap + 0]);
-                c00 = x.fma(b0, c00);
-                c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(S, a[ap + 1]);
-                c10 = x.fma(b0, c10);
-                c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(S, a[ap + 2]);
-                c20 = x.fma(b0, c20);
-                c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(S, a[ap + 3]);
-                c30 = x.fma(b0, c30);
-                c31 = x.fma(b1, c31);
-                x = FloatVector.broadcast(S, a[ap + 4]);
-                c40 = x.fma(b0, c40);
-                c41 = x.fma(b1, c41);
-                x = FloatVector.broadcast(S, a[ap + 5]);
-                c50 = x.fma(b0, c50);
-                c51 = x.fma(b1, c51);
-            }
-        }
-        for (; p < kc; p++) {
             {
                 int bp = bo + (p + 0) * NR, ap = ao + (p + 0) * MR;
                 FloatVector b0 = FloatVector.fromArray(S, b, bp + 0 * L);

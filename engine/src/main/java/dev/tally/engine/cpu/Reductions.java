@@ -70,6 +70,7 @@ final class Reductions {
     static void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         int d = x.shape().normalize(dim);
         if (Fast.reduceLeading(op, x, d, out)) return;
+        if (op == ReduceOp.LOGSUMEXP && d == x.rank() - 1 && LogSumExpRows.reduce(x, out)) return;
         if (d == x.rank() - 1 && Fast.reduceRows(op, x, out, false)) return;
         int len = x.dim(d);
         long step = x.stride(d);

@@ -28,6 +28,8 @@ import java.util.Map;
 public final class CudaBackend implements Backend {
     /** cuBLAS workspace: NVIDIA recommends 32 MiB on Hopper (4 MiB suffices before); one size keeps the plan simple. */
     static final long CUBLAS_WORKSPACE = 32L << 20;
+    /** Bytes of {@link #reductionScratch()}: 1 MiB, 262,144 fp32 partials (see CudaOps' two-stage reductions). */
+    static final long REDUCTION_SCRATCH = 1L << 20;
 
     private final Device.Cuda device;
     private final String name;
@@ -38,8 +40,10 @@ public final class CudaBackend implements Backend {
     private final MemorySegment cusolver;
     private final long cublasWorkspace;
     private final long errorWord;
+    /** Partial results of two-stage reductions (reduceAll, RMSNorm's weight gradient): one fixed cudaMalloc. */
+    private final long reductionScratch;
     private final CudaOps ops;
-    private volatile boolean allowTf32 = Boolean.getBoolean("tally.cuda.tf32");
+    private final boolean allowTf32 = Boolean.getBoolean("tally.cuda.tf32");
 
     /** Runtime memory by label, each measured as the drop in free memory around the call that caused it. */
     private final Map<String, Long> runtime = new LinkedHashMap<>();
@@ -58,7 +62,7 @@ public final class CudaBackend implements Backend {
             MemorySegment n = a.allocate(ValueLayout.JAVA_INT);
             int rc = cuda_runtime_api_h.cudaGetDeviceCount(n);
             if (rc != cuda_runtime_api_h.cudaSuccess) {
-                throw new IllegalStateException("CUDA libraries found (" + libs.paths().get("libcudart.so.13")
+                throw new IllegalStateException("CUDA " + libs.cuda() + " libraries found (" + libs.runtime()
                         + ") but no usable GPU: cudaGetDeviceCount returned " + Cuda.errorName(rc) + " (" + Cuda.errorString(rc) + ")");
             }
             count = n.get(ValueLayout.JAVA_INT, 0);
@@ -73,7 +77,9 @@ public final class CudaBackend implements Backend {
         runtime.put(label("context"), info[1] - info[0]); // everything in use once our context exists
 
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment prop = a.allocate(cuda_runtime_api_h.sizeof_cudaDeviceProp, 8);
+            // CUDA 13's struct is 1008 B, CUDA 12's (cudaGetDeviceProperties_v2) larger: 4 KiB holds either; name, major and
+            // minor sit at the same offsets in both (CUDA 13 dropped clockRate, which filled padding)
+            MemorySegment prop = a.allocate(Math.max(4096, cuda_runtime_api_h.sizeof_cudaDeviceProp), 8);
             Cuda.check(cuda_runtime_api_h.cudaGetDeviceProperties(prop, c.ordinal()), "cudaGetDeviceProperties");
             name = prop.getString(cuda_runtime_api_h.offsetof_cudaDeviceProp_name);
             ccMajor = prop.get(ValueLayout.JAVA_INT, cuda_runtime_api_h.offsetof_cudaDeviceProp_major);
@@ -84,39 +90,59 @@ public final class CudaBackend implements Backend {
                     + "; Tally's kernels need 8.0 or newer (bf16)");
         }
 
-        long before = free();
-        stream = Cuda.outPointer("cudaStreamCreateWithFlags", p -> cuda_runtime_api_h.cudaStreamCreateWithFlags(p,
-                cuda_runtime_api_h.cudaStreamNonBlocking));
-        kernels = new CudaKernels(stream);
-        runtime.put(label("stream + kernel module"), before - free());
+        // Everything below is released again, newest first, should a later step fail (StartupUndo).
+        StartupUndo undo = new StartupUndo();
+        try {
+            long before = free();
+            stream = Cuda.outPointer("cudaStreamCreateWithFlags", p -> cuda_runtime_api_h.cudaStreamCreateWithFlags(p,
+                    cuda_runtime_api_h.cudaStreamNonBlocking));
+            undo.created("stream", () -> cuda_runtime_api_h.cudaStreamDestroy(stream));
+            kernels = new CudaKernels(stream);
+            undo.created("kernel library", kernels::close);
+            runtime.put(label("stream + kernel module"), before - free());
 
-        before = free();
-        cublas = blasHandle();
-        Cuda.checkBlas(cublas_api_h.cublasSetStream_v2(cublas, stream), "cublasSetStream");
-        // fp32 accumulation always: no reduced-precision split-K reductions for bf16 outputs
-        Cuda.checkBlas(cublas_api_h.cublasSetMathMode(cublas, cublas_api_h.CUBLAS_DEFAULT_MATH
-                | cublas_api_h.CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION), "cublasSetMathMode");
-        runtime.put(label("cublas handle"), before - free());
+            before = free();
+            cublas = blasHandle();
+            undo.created("cublas handle", () -> cublas_api_h.cublasDestroy_v2(cublas));
+            Cuda.checkBlas(cublas_api_h.cublasSetStream_v2(cublas, stream), "cublasSetStream");
+            // fp32 accumulation always: no reduced-precision split-K reductions for bf16 outputs
+            Cuda.checkBlas(cublas_api_h.cublasSetMathMode(cublas, cublas_api_h.CUBLAS_DEFAULT_MATH
+                    | cublas_api_h.CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION), "cublasSetMathMode");
+            runtime.put(label("cublas handle"), before - free());
 
-        before = free();
-        cublasWorkspace = malloc(CUBLAS_WORKSPACE, "cublas workspace");
-        Cuda.checkBlas(cublas_api_h.cublasSetWorkspace_v2(cublas, MemorySegment.ofAddress(cublasWorkspace), CUBLAS_WORKSPACE),
-                "cublasSetWorkspace");
-        runtime.put(label("cublas workspace"), before - free());
+            before = free();
+            cublasWorkspace = malloc(CUBLAS_WORKSPACE, "cublas workspace");
+            undo.created("cublas workspace", () -> cuda_runtime_api_h.cudaFree(MemorySegment.ofAddress(cublasWorkspace)));
+            Cuda.checkBlas(cublas_api_h.cublasSetWorkspace_v2(cublas, MemorySegment.ofAddress(cublasWorkspace), CUBLAS_WORKSPACE),
+                    "cublasSetWorkspace");
+            runtime.put(label("cublas workspace"), before - free());
 
-        before = free();
-        cusolver = solverHandle();
-        Cuda.checkSolver(cusolverDn_h.cusolverDnSetStream(cusolver, stream), "cusolverDnSetStream");
-        runtime.put(label("cusolver handle"), before - free());
+            before = free();
+            cusolver = solverHandle();
+            undo.created("cusolver handle", () -> cusolverDn_h.cusolverDnDestroy(cusolver));
+            Cuda.checkSolver(cusolverDn_h.cusolverDnSetStream(cusolver, stream), "cusolverDnSetStream");
+            runtime.put(label("cusolver handle"), before - free());
 
-        before = free();
-        errorWord = malloc(16, "error word");
-        // on our stream: a non-blocking stream does not wait for work on the legacy default stream
-        Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(errorWord), 0, 16, stream), "cudaMemsetAsync(error word)");
-        Cuda.check(cuda_runtime_api_h.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
-        runtime.put(label("error word"), before - free());
+            before = free();
+            errorWord = malloc(16, "error word");
+            undo.created("error word", () -> cuda_runtime_api_h.cudaFree(MemorySegment.ofAddress(errorWord)));
+            // on our stream: a non-blocking stream does not wait for work on the legacy default stream
+            Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(errorWord), 0, 16, stream), "cudaMemsetAsync(error word)");
+            Cuda.check(cuda_runtime_api_h.cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+            runtime.put(label("error word"), before - free());
 
-        ops = new CudaOps(this);
+            before = free();
+            reductionScratch = malloc(REDUCTION_SCRATCH, "reduction scratch");
+            undo.created("reduction scratch", () -> cuda_runtime_api_h.cudaFree(MemorySegment.ofAddress(reductionScratch)));
+            runtime.put(label("reduction scratch"), before - free());
+
+            ops = new CudaOps(this);
+            undo.commit();
+        } catch (RuntimeException | Error e) {
+            cuda_runtime_api_h.cudaDeviceSynchronize(); // nothing queued may still use what is released
+            undo.unwind(e);
+            throw e;
+        }
     }
 
     private String label(String what) { return device + " " + what; }
@@ -139,6 +165,9 @@ public final class CudaBackend implements Backend {
 
     private static long free() { return Cuda.memInfo()[0]; }
 
+    /** Free device memory as cudaMemGetInfo reports it now. */
+    @Override public long availableBytes() { return free(); }
+
     private static long malloc(long bytes, String what) {
         return Cuda.outPointer("cudaMalloc(" + bytes + " B for " + what + ")", p -> cuda_runtime_api_h.cudaMalloc(p, bytes)).address();
     }
@@ -150,8 +179,7 @@ public final class CudaBackend implements Backend {
     /** The GPU's name and compute capability, e.g. "NVIDIA H100 80GB HBM3 (sm_90)". */
     public String describe() { return name + " (sm_" + ccMajor + ccMinor + ")"; }
 
-    /** Whether fp32 GEMMs may use TF32 tensor cores (off unless asked: -Dtally.cuda.tf32=true or this setter). */
-    public void setAllowTf32(boolean allow) { allowTf32 = allow; }
+    /** Whether fp32 GEMMs may use TF32 tensor cores (off unless asked: -Dtally.cuda.tf32=true). */
     boolean allowTf32() { return allowTf32; }
 
     /** Makes this device current on the calling thread (the CUDA runtime's current device is per thread). */
@@ -168,6 +196,7 @@ public final class CudaBackend implements Backend {
     MemorySegment cublas() { return cublas; }
     MemorySegment cusolver() { return cusolver; }
     long errorWord() { return errorWord; }
+    long reductionScratch() { return reductionScratch; }
 
     /** A cuSOLVER workspace of at least {@code bytes}, grown (and re-measured) when a larger SVD needs it. */
     long solverWorkspace(long bytes) {
@@ -241,6 +270,12 @@ public final class CudaBackend implements Backend {
 
     @Override public void reportRuntimeMemory(MemoryLedger ledger) {
         runtimeMemory().forEach((label, bytes) -> ledger.reportExternal(device, MemoryCategory.RUNTIME, label, bytes));
+    }
+
+    /** Device memory free right now (cudaMemGetInfo), what a new plan may still take. */
+    public long freeBytes() {
+        enter();
+        return free();
     }
 
     /** Device memory in use right now (total − free), what the ledger's total should equal. */

@@ -134,11 +134,21 @@ final class CudaGemm {
                 + Arrays.toString(out.dims());
     }
 
+    /** CUDA's limit on gridDim.y and gridDim.z; the kernel steps over row tiles and batches beyond it. */
+    static final int MAX_GRID_YZ = 65_535;
+
+    /** (x, y, z) blocks of 16×16 for an m×n output in {@code batch} batches: y and z capped at {@link #MAX_GRID_YZ}. */
+    static int[] fallbackGrid(int m, int n, long batch) {
+        long rowTiles = ((long) m + 15) / 16;
+        return new int[]{Math.max(1, (n + 15) / 16), (int) Math.max(1, Math.min(rowTiles, MAX_GRID_YZ)),
+                (int) Math.max(1, Math.min(batch, MAX_GRID_YZ))};
+    }
+
     private void fallback(Tensor a, Tensor b, Tensor out, double alpha, double beta) {
         int m = out.dim(-2), n = out.dim(-1);
         long batch = out.numel() / ((long) m * n);
-        if (batch > 65_535) throw new IllegalArgumentException("matmul: " + batch + " batches exceed the fallback kernel's grid");
-        backend.kernels().launch("tally_gemm_strided", (n + 15) / 16, (m + 15) / 16, (int) batch, 16, 16,
+        int[] grid = fallbackGrid(m, n, batch);
+        backend.kernels().launch("tally_gemm_strided", grid[0], grid[1], grid[2], 16, 16,
                 Desc.of(a), Desc.of(b), Desc.of(out), new F32((float) alpha), new F32((float) beta));
     }
 }

@@ -25,8 +25,6 @@ final class CudaKernels implements AutoCloseable {
     private final MemorySegment stream;
     /** Names of the most recent launches since the last synchronize, for naming asynchronous failures. */
     private final ArrayDeque<String> recent = new ArrayDeque<>();
-    /** Kernels cudaFuncGetAttributes could not load up front (0 expected). */
-    private int notPreloaded;
 
     CudaKernels(MemorySegment stream) {
         this.stream = stream;
@@ -38,8 +36,7 @@ final class CudaKernels implements AutoCloseable {
         }
         MemorySegment code = Arena.global().allocate(fatbin.length, 16); // kept: the library may refer to its image
         code.copyFrom(MemorySegment.ofArray(fatbin));
-        library = Cuda.outPointer("cudaLibraryLoadData(tally_kernels.fatbin)", p -> cuda_runtime_api_h.cudaLibraryLoadData(
-                p, code, MemorySegment.NULL, MemorySegment.NULL, 0, MemorySegment.NULL, MemorySegment.NULL, 0));
+        library = load(code);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment attrs = a.allocate(cuda_runtime_api_h.sizeof_cudaFuncAttributes, 8);
             for (String name : new String(list, StandardCharsets.UTF_8).lines().filter(s -> !s.isBlank()).toList()) {
@@ -49,11 +46,66 @@ final class CudaKernels implements AutoCloseable {
                 // this for a library kernel, the launch loads it later and the ledger shows it as lazily loaded
                 if (cuda_runtime_api_h.cudaFuncGetAttributes(attrs, k) != cuda_runtime_api_h.cudaSuccess) {
                     cuda_runtime_api_h.cudaGetLastError();
-                    notPreloaded++;
                 }
                 kernels.put(name, k);
             }
+        } catch (RuntimeException | Error e) {
+            cuda_runtime_api_h.cudaLibraryUnload(library); // a failed start leaves no library loaded
+            throw e;
         }
+    }
+
+    /**
+     * cudaLibraryLoadData, with a failure that says which toolkit built the fatbin and which CUDA the driver supports:
+     * a driver older than the nvcc that built the kernels (a CUDA 12 driver, kernels from nvcc 13) cannot load them.
+     */
+    private static MemorySegment load(MemorySegment code) {
+        try {
+            return Cuda.outPointer("cudaLibraryLoadData(tally_kernels.fatbin)", p -> cuda_runtime_api_h.cudaLibraryLoadData(
+                    p, code, MemorySegment.NULL, MemorySegment.NULL, 0, MemorySegment.NULL, MemorySegment.NULL, 0));
+        } catch (CudaException e) {
+            int driver = Cuda.outInt("cudaDriverGetVersion", cuda_runtime_api_h::cudaDriverGetVersion);
+            throw new IllegalStateException(loadFailure(e.getMessage(), buildInfo(), driver), e);
+        }
+    }
+
+    /** The message for a fatbin the driver refused: the build's nvcc and archs against the driver's CUDA version. */
+    static String loadFailure(String error, java.util.Properties build, int driverVersion) {
+        String nvcc = build.getProperty("nvcc", "?"), archs = build.getProperty("archs", "?");
+        String driver = driverVersion / 1000 + "." + driverVersion % 1000 / 10;
+        StringBuilder sb = new StringBuilder("the GPU driver refused Tally's kernels: ").append(error)
+                .append(". tally_kernels.fatbin was built by nvcc ").append(nvcc).append(" for ").append(archs)
+                .append("; the driver supports CUDA ").append(driver).append('.');
+        int nvccMajor = parseMajor(nvcc);
+        if (nvccMajor > driverVersion / 1000) {
+            sb.append(" A CUDA ").append(driverVersion / 1000).append(" driver cannot load kernels from a CUDA ").append(nvccMajor)
+                    .append(" toolkit: rebuild native/ with a CUDA ").append(driverVersion / 1000)
+                    .append(" nvcc (NVCC=/path/to/nvcc ./mvnw -pl native package) or update the driver.");
+        } else {
+            sb.append(" Check that the GPU's architecture is one of ").append(archs).append(" or newer (PTX is JIT-compiled for newer GPUs).");
+        }
+        return sb.toString();
+    }
+
+    private static int parseMajor(String version) {
+        try {
+            return Integer.parseInt(version.split("\\.")[0]);
+        } catch (NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static java.util.Properties buildInfo() {
+        java.util.Properties p = new java.util.Properties();
+        byte[] b = resource(KernelResources.BUILD_INFO);
+        if (b != null) {
+            try {
+                p.load(new java.io.ByteArrayInputStream(b));
+            } catch (IOException e) {
+                // no build info: the message says "?"
+            }
+        }
+        return p;
     }
 
     private static byte[] resource(String name) {
@@ -65,8 +117,6 @@ final class CudaKernels implements AutoCloseable {
     }
 
     int count() { return kernels.size(); }
-
-    int notPreloaded() { return notPreloaded; }
 
     /** 1-D launch: {@code grid} blocks of {@code block} threads. */
     void launch(String name, long grid, int block, KernelArg... args) {

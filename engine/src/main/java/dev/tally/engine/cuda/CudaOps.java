@@ -212,9 +212,18 @@ final class CudaOps implements Ops {
                 new I64(out.numel()));
     }
 
+    /** Stage 1 of reduceAll: blocks of {@link #THREADS}, each thread at least 4 elements, at most 1,024 blocks. */
+    static int reduceAllBlocks(long numel) {
+        return (int) Math.max(1, Math.min(1024, (numel + 4L * THREADS - 1) / (4L * THREADS)));
+    }
+
+    /** Two stages: each block reduces a fixed share into a partial in the backend's scratch, one block combines them. */
     @Override public void reduceAll(ReduceOp op, Tensor x, Tensor out) {
         Checks.reduceAll(device, op, x, out);
-        k().launch("tally_reduce_all", 1, 1024, new I32(op.ordinal()), flat(x), d(out));
+        int blocks = reduceAllBlocks(x.numel());
+        Ptr partials = new Ptr(backend.reductionScratch()); // 2 floats per block: 8 KiB at most
+        k().launch("tally_reduce_all_partial", blocks, THREADS, new I32(op.ordinal()), flat(x), partials);
+        k().launch("tally_reduce_all_finish", 1, THREADS, new I32(op.ordinal()), partials, new I32(blocks), new I64(x.numel()), d(out));
     }
 
     // ---------------- neural-network primitives ----------------
@@ -236,6 +245,23 @@ final class CudaOps implements Ops {
         long rows = rows(x);
         if (rows == 0 || out.numel() == 0) return;
         k().launch("tally_log_softmax", rowBlocks(rows), THREADS, d(x), d(out), new I64(rows));
+    }
+
+    /**
+     * No fused kernel on CUDA yet: autograd keeps the materialized path there (cuBLAS products and the softmax kernel),
+     * so these are never called by training; they fail clearly rather than fall back silently.
+     */
+    @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
+        Checks.causalAttention(device, q, k, v, out, lse);
+        throw new UnsupportedOperationException("causalAttention: no fused attention kernel on " + device
+                + " (the materialized attention path is used there)");
+    }
+
+    @Override public void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                                  Tensor dq, Tensor dk, Tensor dv) {
+        Checks.causalAttentionBackward(device, q, k, v, out, lse, dout, dq, dk, dv);
+        throw new UnsupportedOperationException("causalAttentionBackward: no fused attention kernel on " + device
+                + " (the materialized attention path is used there)");
     }
 
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) {
@@ -263,8 +289,25 @@ final class CudaOps implements Ops {
         }
         k().launch("tally_rms_norm_backward", rowBlocks(rows), THREADS, d(x), d(weight), d(rstd), d(dy), d(dx), new I64(rows));
         if (dweight != null) {
-            k().launch("tally_rms_norm_dweight", blocksFor(x.dim(-1)), THREADS, d(x), d(rstd), d(dy), d(dweight), new I64(rows));
+            int n = x.dim(-1), chunks = dweightChunks(rows, n);
+            Ptr partials = new Ptr(backend.reductionScratch());
+            k().launch("tally_rms_norm_dweight_partial", (int) blocksFor(n), chunks, 1, THREADS, 1, d(x), d(rstd), d(dy), d(dweight),
+                    partials, new I64(rows), new I32(chunks));
+            if (chunks > 1) k().launch("tally_rms_norm_dweight_finish", blocksFor(n), THREADS, partials, new I32(chunks), d(dweight));
         }
+    }
+
+    /** Rows summed by one thread in stage 1 of RMSNorm's weight gradient, at least (fewer when scratch runs short). */
+    static final int DWEIGHT_ROWS_PER_CHUNK = 32;
+
+    /**
+     * How many row chunks stage 1 of RMSNorm's weight gradient uses: one per {@link #DWEIGHT_ROWS_PER_CHUNK} rows, as
+     * many as the scratch holds partials for (chunks × n fp32), at most 65,535 (gridDim.y); 1 means no stage 2.
+     */
+    static int dweightChunks(long rows, int n) {
+        long byRows = (rows + DWEIGHT_ROWS_PER_CHUNK - 1) / DWEIGHT_ROWS_PER_CHUNK;
+        long byScratch = CudaBackend.REDUCTION_SCRATCH / 4 / Math.max(1, n);
+        return (int) Math.max(1, Math.min(Math.min(byRows, byScratch), 65_535));
     }
 
     @Override public void rope(Tensor x, Tensor out, int positionOffset, double base, boolean inverse) {

@@ -1,7 +1,11 @@
 package dev.tally.engine.io;
 
 import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Shape;
+import dev.tally.engine.Storage;
 import dev.tally.engine.Tensor;
 
 import java.io.IOException;
@@ -10,7 +14,11 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
@@ -27,16 +35,25 @@ import java.util.Map;
 
 /**
  * The safetensors format (u64 little-endian header length · UTF-8 JSON header · raw little-endian data), readable by
- * PyTorch's loader. Reading validates everything before touching data — header length against the file size, JSON
- * shape, dtypes, offsets inside the data section, sizes matching dtype × shape, no overlaps — and maps the file rather
- * than allocating, so a hostile file gets a clear error and never a huge allocation. Writing goes to a temporary file in
- * the same folder and is renamed into place, so a crash never leaves a half-written file under the final name.
+ * PyTorch's loader. Reading is as strict as the reference reader and validates everything before touching data —
+ * header length against the file size and the 100,000,000-byte limit, UTF-8, JSON shape, dtypes, sizes matching
+ * dtype × shape, and tensors that tile the data section exactly (first at offset 0, no gaps, no overlaps, no bytes past
+ * the last) — and maps the file rather than allocating, so a hostile file gets a {@link InvalidFileException} naming
+ * the file and the reason, and never a huge allocation. Writing goes to a temporary file in the same folder, is synced,
+ * renamed into place and the folder synced, so a crash never leaves a half-written file under the final name.
  */
 public final class SafeTensors {
-    /** Header sizes beyond this are refused (real headers are kilobytes). */
-    public static final long MAX_HEADER_BYTES = 100L << 20;
+    /** Header sizes beyond this are refused, as the reference reader does (real headers are kilobytes). */
+    public static final long MAX_HEADER_BYTES = 100_000_000L;
 
     private SafeTensors() {}
+
+    /** A file that is not valid safetensors: the message names the file and what is wrong with it. */
+    public static final class InvalidFileException extends IOException {
+        InvalidFileException(Path path, String what) {
+            super("invalid safetensors file " + path + ": " + what);
+        }
+    }
 
     /** One tensor's header entry. */
     public record Entry(String name, String dtype, int[] shape, long begin, long end) {
@@ -147,8 +164,12 @@ public final class SafeTensors {
         };
     }
 
-    /** Opens and validates a file. Every problem is an {@link IOException} naming the file and what is wrong. */
+    /**
+     * Opens and validates a file. A file that is not valid safetensors gives an {@link InvalidFileException}; one that
+     * cannot be read gives an {@link IOException} naming the file and the reason (no such file, a directory, ...).
+     */
     public static File open(Path path) throws IOException {
+        FileErrors.requireReadableFile(path, "safetensors file");
         long size = Files.size(path);
         if (size < 8) throw bad(path, "file is " + size + " bytes, shorter than the 8-byte header length");
         Arena mapping = Arena.ofShared();
@@ -160,7 +181,8 @@ public final class SafeTensors {
             if (n > MAX_HEADER_BYTES) throw bad(path, "header length " + n + " exceeds the " + MAX_HEADER_BYTES + "-byte limit");
             ByteBuffer hb = ByteBuffer.allocate((int) n);
             while (hb.hasRemaining()) if (ch.read(hb) < 0) throw bad(path, "truncated header");
-            String headerText = new String(hb.array(), StandardCharsets.UTF_8);
+            String headerText = utf8(path, hb.array());
+            if (!headerText.startsWith("{")) throw bad(path, "header is not a JSON object (it does not start with '{')");
             Map<String, Object> header;
             try {
                 header = Json.parseObject(headerText);
@@ -181,18 +203,49 @@ public final class SafeTensors {
                 }
                 entries.put(kv.getKey(), entry(path, kv.getKey(), kv.getValue(), dataSize));
             }
-            List<Entry> sorted = new ArrayList<>(entries.values());
-            sorted.sort(Comparator.comparingLong(Entry::begin));
-            for (int i = 1; i < sorted.size(); i++) {
-                Entry prev = sorted.get(i - 1), cur = sorted.get(i);
-                if (cur.begin() < prev.end()) throw bad(path, "tensors '" + prev.name() + "' and '" + cur.name() + "' overlap");
-            }
+            requireTiling(path, entries.values(), dataSize);
             MemorySegment whole = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, mapping);
             return new File(path, Collections.unmodifiableMap(metadata), Collections.unmodifiableMap(entries), mapping,
                     whole.asSlice(8 + n, dataSize));
         } catch (IOException | RuntimeException e) {
             mapping.close();
             throw e;
+        }
+    }
+
+    /** The header as text; invalid UTF-8 is refused with the byte offset (within the header) where it starts. */
+    private static String utf8(Path path, byte[] header) throws IOException {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(header);
+        CharBuffer out = CharBuffer.allocate(header.length);
+        CoderResult r = decoder.decode(in, out, true);
+        if (r.isError()) throw bad(path, "header is not valid UTF-8 (byte " + in.position() + " of the header, file offset " + (8 + in.position()) + ")");
+        decoder.flush(out);
+        return out.flip().toString();
+    }
+
+    /**
+     * The reference reader's layout rule: sorted by offset, the tensors cover the data section exactly — the first at
+     * offset 0, each starting where the previous ended, the last ending at the end of the file.
+     */
+    private static void requireTiling(Path path, java.util.Collection<Entry> entries, long dataSize) throws IOException {
+        List<Entry> sorted = new ArrayList<>(entries);
+        sorted.sort(Comparator.comparingLong(Entry::begin).thenComparingLong(Entry::end));
+        long end = 0;
+        String previous = null;
+        for (Entry cur : sorted) {
+            if (cur.begin() < end) throw bad(path, "tensors '" + previous + "' and '" + cur.name() + "' overlap");
+            if (cur.begin() > end) {
+                throw bad(path, previous == null ? "data starts at offset " + cur.begin() + " (tensor '" + cur.name() + "'), not 0"
+                        : "gap of " + (cur.begin() - end) + " bytes between tensors '" + previous + "' and '" + cur.name() + "'");
+            }
+            end = cur.end();
+            previous = cur.name();
+        }
+        if (end != dataSize) {
+            throw bad(path, (dataSize - end) + " bytes past the " + (previous == null ? "header (the file has no tensors)"
+                    : "last tensor '" + previous + "'"));
         }
     }
 
@@ -228,12 +281,20 @@ public final class SafeTensors {
         return new Entry(name, dtype, shape, b, e);
     }
 
-    private static IOException bad(Path path, String what) {
-        return new IOException("invalid safetensors file " + path + ": " + what);
+    private static InvalidFileException bad(Path path, String what) {
+        return new InvalidFileException(path, what);
     }
 
     /** Writes tensors (any device; copied through host memory) in the given order, atomically. */
     public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata) throws IOException {
+        write(path, tensors, metadata, null);
+    }
+
+    /**
+     * As {@link #write(Path, Map, Map)}; with a ledger, the host copy each tensor passes through lives in an arena
+     * booked there (category OTHER, sized for the largest tensor), so a run's checkpoint saves show in its ledger.
+     */
+    public static void write(Path path, Map<String, Tensor> tensors, Map<String, String> metadata, MemoryLedger ledger) throws IOException {
         Map<String, Object> header = new LinkedHashMap<>();
         if (metadata != null && !metadata.isEmpty()) header.put("__metadata__", new LinkedHashMap<>(metadata));
         long offset = 0;
@@ -255,6 +316,7 @@ public final class SafeTensors {
         Arrays.fill(h, hj.length, padded, (byte) ' ');
         Path dir = path.toAbsolutePath().getParent();
         if (dir != null) Files.createDirectories(dir);
+        removeStaleTemporaries(dir, path.getFileName().toString());
         Path tmp = Files.createTempFile(dir, "." + path.getFileName() + ".", ".tmp");
         try {
             try { // temp files are created owner-only; the finished file should read like any other output
@@ -266,11 +328,26 @@ public final class SafeTensors {
                 ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
                 writeFully(ch, len);
                 writeFully(ch, ByteBuffer.wrap(h));
-                for (Tensor t : tensors.values()) {
-                    try (Arena host = Arena.ofConfined()) {
-                        MemorySegment seg = host.allocate(Math.max(1, t.byteSize()), 8);
-                        t.ops().copyToHost(t, seg);
-                        writeFully(ch, seg.asSlice(0, t.byteSize()).asByteBuffer());
+                if (ledger == null) {
+                    for (Tensor t : tensors.values()) {
+                        try (Arena host = Arena.ofConfined()) {
+                            MemorySegment seg = host.allocate(Math.max(1, t.byteSize()), 8);
+                            t.ops().copyToHost(t, seg);
+                            writeFully(ch, seg.asSlice(0, t.byteSize()).asByteBuffer());
+                        }
+                    }
+                } else {
+                    long largest = tensors.values().stream().mapToLong(Tensor::byteSize).max().orElse(0);
+                    try (dev.tally.engine.Arena staging = new dev.tally.engine.Arena(ledger, "safetensors.write", MemoryCategory.OTHER,
+                            Device.CPU, Math.max(1, largest))) {
+                        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
+                            try (var scope = staging.scope()) {
+                                Storage s = staging.allocate(e.getValue().byteSize(), "safetensors.write." + e.getKey());
+                                MemorySegment seg = staging.region().segment().asSlice(s.byteOffset(), e.getValue().byteSize());
+                                e.getValue().ops().copyToHost(e.getValue(), seg);
+                                writeFully(ch, seg.asByteBuffer());
+                            }
+                        }
                     }
                 }
                 ch.force(true);
@@ -280,8 +357,39 @@ public final class SafeTensors {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, path, StandardCopyOption.REPLACE_EXISTING);
             }
+            syncDirectory(dir);
         } finally {
             Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Temporary files of earlier writes of {@code name} that were killed before their rename (".name.*.tmp"). */
+    static List<Path> staleTemporaries(Path dir, String name) throws IOException {
+        if (dir == null || !Files.isDirectory(dir)) return List.of();
+        String prefix = "." + name + ".";
+        try (var s = Files.list(dir)) {
+            return s.filter(p -> {
+                String f = p.getFileName().toString();
+                return f.startsWith(prefix) && f.endsWith(".tmp") && Files.isRegularFile(p);
+            }).sorted().toList();
+        }
+    }
+
+    private static void removeStaleTemporaries(Path dir, String name) throws IOException {
+        for (Path stale : staleTemporaries(dir, name)) Files.deleteIfExists(stale);
+    }
+
+    /**
+     * Makes the rename durable: syncs the folder's entry list. Returns false where the platform refuses to open or sync
+     * a folder (e.g. Windows), which is tolerated — the file itself was synced before the rename.
+     */
+    static boolean syncDirectory(Path dir) {
+        if (dir == null) return false;
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+            return true;
+        } catch (IOException | UnsupportedOperationException refused) {
+            return false;
         }
     }
 

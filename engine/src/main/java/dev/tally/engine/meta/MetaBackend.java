@@ -55,6 +55,13 @@ public final class MetaBackend implements Backend, Ops {
     @Override public void softmax(Tensor x, Tensor out, boolean causal) { Checks.softmax(Device.META, "softmax", x, out, causal); }
     @Override public void logSoftmax(Tensor x, Tensor out) { Checks.softmax(Device.META, "logSoftmax", x, out, false); }
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) { Checks.softmaxBackward(Device.META, y, dy, dx); }
+    @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
+        Checks.causalAttention(Device.META, q, k, v, out, lse);
+    }
+    @Override public void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
+                                                  Tensor dq, Tensor dk, Tensor dv) {
+        Checks.causalAttentionBackward(Device.META, q, k, v, out, lse, dout, dq, dk, dv);
+    }
     @Override public void rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) { Checks.rmsNorm(Device.META, x, w, out, rstd); }
     @Override public void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
         Checks.rmsNormBackward(Device.META, x, w, rstd, dy, dx, dw);

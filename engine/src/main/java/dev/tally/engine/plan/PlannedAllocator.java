@@ -1,12 +1,10 @@
 package dev.tally.engine.plan;
 
-import dev.tally.engine.Allocator;
-
 /**
  * Replays a {@link MemoryPlan}: the k-th allocation of a step gets the k-th planned offset. A step that asks for
  * something else than what was traced throws — the plan would no longer be the memory the run uses.
  */
-public final class PlannedAllocator implements Allocator {
+public final class PlannedAllocator implements StepAllocator {
     private final MemoryPlan plan;
     private int next;
     private long highWater;
@@ -14,7 +12,7 @@ public final class PlannedAllocator implements Allocator {
     public PlannedAllocator(MemoryPlan plan) { this.plan = plan; }
 
     /** Starts the next step at the plan's first allocation. */
-    public void reset() { next = 0; }
+    @Override public void reset() { next = 0; }
 
     @Override public long allocate(long bytes, String label, long capacity) {
         if (next >= plan.count()) {

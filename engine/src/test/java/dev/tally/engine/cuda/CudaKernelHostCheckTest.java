@@ -22,7 +22,9 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The kernels' pure arithmetic compiled for the host with nvcc (no GPU needed): Philox rounds and uniforms against the
- * CPU backend's stream, strided index arithmetic against Tensor's views. Skipped where nvcc is not installed.
+ * CPU backend's stream, strided index arithmetic against Tensor's views, every unary/binary op code, the exact integer
+ * path of the elementwise kernels above 2^24, reduceAll's and RMSNorm dweight's two-stage arithmetic (per-thread and
+ * per-block work emulated on the host) against the CPU backend. Skipped where nvcc is not installed.
  */
 class CudaKernelHostCheckTest {
     private static final Path SOURCE = Path.of("../native/src/test/cuda/host_check.cu");
@@ -75,6 +77,78 @@ class CudaKernelHostCheckTest {
         }
     }
 
+    /** ibinary DT OP A B Y / iscalar OP A S Y: the kernel's integer path gives exactly the CPU's result. */
+    private static void checkInteger(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+        long mark = arena.mark();
+        try {
+            boolean scalar = f[0].equals("iscalar");
+            DType dt = scalar ? DType.I64 : DType.values()[Integer.parseInt(f[1])];
+            int at = scalar ? 1 : 2;
+            BinaryOp op = BinaryOp.values()[Integer.parseInt(f[at])];
+            Tensor a = arena.allocate("a", dt, 1), out = arena.allocate("o", dt, 1);
+            a.copyFrom(new long[]{Long.parseLong(f[at + 1])});
+            if (scalar) {
+                cpu.binaryScalar(op, a, Double.parseDouble(f[at + 2]), out);
+            } else {
+                Tensor b = arena.allocate("b", dt, 1);
+                b.copyFrom(new long[]{Long.parseLong(f[at + 2])});
+                cpu.binary(op, a, b, out);
+            }
+            assertEquals(out.toLongArray()[0], Long.parseLong(f[at + 3]), line);
+        } finally {
+            arena.release(mark);
+        }
+    }
+
+    /** The values of host_check.cu's reduce_value. */
+    private static double[] reduceCase(int c) {
+        int n = c == 3 ? 5 : 10000;
+        double[] v = new double[n];
+        for (int i = 0; i < n; i++) {
+            v[i] = (float) ((i * 7919L) % 2001 - 1000) / 64f;
+            if (c == 1 && i == 4321) v[i] = Double.NaN;
+            if (c == 2 && i == 17) v[i] = Double.POSITIVE_INFINITY;
+            if (c == 3) v[i] = Double.NEGATIVE_INFINITY;
+        }
+        return v;
+    }
+
+    /** reduce CASE OP Y: the two-stage arithmetic against CPU reduceAll, fp32 accumulation within 1e-6 relative. */
+    private static void checkReduce(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+        long mark = arena.mark();
+        try {
+            double[] v = reduceCase(Integer.parseInt(f[1]));
+            Tensor x = arena.allocate("x", DType.F32, v.length).copyFrom(v), out = arena.allocate("o", DType.F32, 1);
+            cpu.reduceAll(dev.tally.engine.ReduceOp.values()[Integer.parseInt(f[2])], x, out);
+            double want = out.item(), got = c(f[3]);
+            if (Double.isNaN(want) || Double.isInfinite(want)) assertEquals(want, got, 0.0, line + " (cpu " + want + ")");
+            else assertEquals(want, got, 1e-6 * Math.max(1, Math.abs(want)), line + " (cpu " + want + ")");
+        } finally {
+            arena.release(mark);
+        }
+    }
+
+    /** dweight CHUNKS J Y: RMSNorm's weight gradient in two stages against CPU rmsNormBackward. */
+    private static void checkDweight(String[] f, dev.tally.engine.Ops cpu, String line) {
+        int rows = 100, n = 12;
+        double[] x = new double[rows * n], dy = new double[rows * n], rstd = new double[rows];
+        for (int i = 0; i < rows * n; i++) {
+            x[i] = (float) ((i * 37) % 101 - 50) / 16f;
+            dy[i] = (float) ((i * 53) % 97 - 48) / 32f;
+        }
+        for (int r = 0; r < rows; r++) rstd[r] = 0.5f + (float) (r % 7) / 8f;
+        try (dev.tally.engine.Arena a = new dev.tally.engine.Arena(new MemoryLedger(), "dweight", MemoryCategory.OTHER,
+                dev.tally.engine.Device.CPU, 64 << 10)) {
+            Tensor xt = a.allocate("x", DType.F32, rows, n).copyFrom(x), dyt = a.allocate("dy", DType.F32, rows, n).copyFrom(dy);
+            Tensor rt = a.allocate("rstd", DType.F32, rows).copyFrom(rstd), w = a.allocate("w", DType.F32, n);
+            Tensor dx = a.allocate("dx", DType.F32, rows, n), dw = a.allocate("dw", DType.F32, n);
+            cpu.fill(w, 1);
+            cpu.rmsNormBackward(xt, w, rt, dyt, dx, dw);
+            double want = dw.toDoubleArray()[Integer.parseInt(f[2])];
+            assertEquals(want, c(f[3]), 1e-6 * Math.max(1, Math.abs(want)), line + " (cpu " + want + ")");
+        }
+    }
+
     @Test void kernelArithmeticMatchesTheCpuBackend(@TempDir Path tmp) throws IOException, InterruptedException {
         Path nvcc = nvcc();
         assumeTrue(nvcc != null, "skipped: nvcc not installed (set NVCC or CUDA_HOME)");
@@ -88,9 +162,9 @@ class CudaKernelHostCheckTest {
         List<String> lines = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
         assertEquals(0, run.waitFor());
 
-        int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0;
+        int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0, integer = 0, reduce = 0, dweight = 0;
         try (dev.tally.engine.Arena arena = new dev.tally.engine.Arena(new MemoryLedger(), "views", MemoryCategory.OTHER,
-                dev.tally.engine.Device.CPU, 4096)) {
+                dev.tally.engine.Device.CPU, 64 << 10)) {
             // the same view as host_check.cu: [3, 4, 5] with strides (1, 15, 3) = a permuted contiguous [4, 5, 3]
             Tensor base = arena.allocate("base", DType.F32, 4, 5, 3);
             Tensor view = base.permute(2, 0, 1);
@@ -126,6 +200,18 @@ class CudaKernelHostCheckTest {
                         checkElementwise(f, base.ops(), arena, line);
                         elementwise++;
                     }
+                    case "ibinary", "iscalar" -> {
+                        checkInteger(f, base.ops(), arena, line);
+                        integer++;
+                    }
+                    case "reduce" -> {
+                        checkReduce(f, base.ops(), arena, line);
+                        reduce++;
+                    }
+                    case "dweight" -> {
+                        checkDweight(f, base.ops(), line);
+                        dweight++;
+                    }
                     default -> fail("unexpected line " + line);
                 }
             }
@@ -133,6 +219,9 @@ class CudaKernelHostCheckTest {
         assertEquals(20, philox);
         assertEquals(7 * 2 * UnaryOp.values().length + 25 * BinaryOp.values().length, elementwise, "every op code checked");
         assertEquals(5, uniform);
+        assertEquals(BinaryOp.values().length * 7 * 3, integer, "I64, I64 with a scalar and I32, every op code");
+        assertEquals(4 * dev.tally.engine.ReduceOp.values().length, reduce, "4 cases, every reduce op");
+        assertEquals(3 * 12, dweight, "1, 6 and 16 chunks, 12 columns");
         assertTrue(offsets >= 8 && rows >= 3, lines.toString());
         // Random123's known answer for Philox4x32-10, counter 0 and key 0
         assertTrue(lines.getFirst().endsWith(" " + 0x6627e8d5L + " " + 0xe169c58dL + " " + 0xbc57ac4cL + " " + 0x9b00dbd8L), lines.getFirst());

@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -89,6 +90,85 @@ class SafeTensorsTest {
         rejects(raw(huge.length(), huge, 8), "too large");
         try (SafeTensors.File good = SafeTensors.open(raw(ok.length(), ok, 8))) {
             assertEquals(2, good.doubles("a").length);
+        }
+    }
+
+    @Test
+    void layoutIsAsStrictAsTheReferenceReader() throws IOException {
+        String a = "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}";
+        String b = "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%d,%d]}";
+        String notAtZero = "{" + a.formatted(4, 8) + "}";
+        rejects(raw(notAtZero.length(), notAtZero, 8), "data starts at offset 4 (tensor 'a'), not 0");
+        String gap = "{" + a.formatted(0, 4) + "," + b.formatted(8, 12) + "}";
+        rejects(raw(gap.length(), gap, 12), "gap of 4 bytes between tensors 'a' and 'b'");
+        String tight = "{" + a.formatted(0, 4) + "," + b.formatted(4, 8) + "}";
+        rejects(raw(tight.length(), tight, 9), "1 bytes past the last tensor 'b'");
+        rejects(raw(2, "{}", 3), "3 bytes past the header");
+        try (SafeTensors.File ok = SafeTensors.open(raw(tight.length(), tight, 8))) {
+            assertEquals(2, ok.entries().size());
+        }
+        // invalid UTF-8 inside a metadata string: named with its byte offset
+        byte[] h = "{\"__metadata__\":{\"k\":\"v?\"}}".getBytes(StandardCharsets.UTF_8);
+        int at = new String(h, StandardCharsets.UTF_8).indexOf('?');
+        h[at] = (byte) 0xC3; // a lead byte followed by '"' is malformed
+        ByteBuffer buf = ByteBuffer.allocate(8 + h.length).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h);
+        Path utf = dir.resolve("utf.safetensors");
+        Files.write(utf, buf.array());
+        rejects(utf, "header is not valid UTF-8 (byte " + at + " of the header, file offset " + (8 + at) + ")");
+        rejects(raw(4, " {} ", 0), "not a JSON object (it does not start with '{')");
+    }
+
+    @Test
+    void headerLimitIsTheReferences100MB() throws IOException {
+        assertEquals(100_000_000L, SafeTensors.MAX_HEADER_BYTES);
+        Path big = dir.resolve("big.safetensors");
+        try (var f = new java.io.RandomAccessFile(big.toFile(), "rw")) { // sparse: no 100 MB written
+            f.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 100_000_001L).array());
+            f.setLength(8 + 100_000_001L);
+        }
+        IOException e = assertThrows(SafeTensors.InvalidFileException.class, () -> SafeTensors.open(big).close());
+        assertTrue(e.getMessage().contains("exceeds the 100000000-byte limit") && e.getMessage().contains("big.safetensors"), e.getMessage());
+    }
+
+    @Test
+    void unreadablePathsSayWhy() throws IOException {
+        IOException e = assertThrows(IOException.class, () -> SafeTensors.open(dir.resolve("none.safetensors")));
+        assertTrue(e.getMessage().contains("none.safetensors: no such file"), e.getMessage());
+        e = assertThrows(IOException.class, () -> SafeTensors.open(dir));
+        assertTrue(e.getMessage().contains(dir + ": is a directory"), e.getMessage());
+    }
+
+    @Test
+    void aSaveRemovesTemporariesOfAKilledSaveAndSyncsTheFolder() throws IOException {
+        Path p = dir.resolve("ckpt.safetensors");
+        Path stale = dir.resolve(".ckpt.safetensors.123456.tmp"), unrelated = dir.resolve(".other.safetensors.1.tmp");
+        Files.write(stale, new byte[100]);
+        Files.write(unrelated, new byte[1]);
+        assertEquals(List.of(stale), SafeTensors.staleTemporaries(dir, "ckpt.safetensors"));
+        try (Fixtures f = new Fixtures(Device.CPU)) {
+            SafeTensors.write(p, Map.of("x", f.random(DType.F32, 2)), Map.of());
+        }
+        assertTrue(Files.exists(p) && !Files.exists(stale) && Files.exists(unrelated));
+        assertEquals(List.of(), SafeTensors.staleTemporaries(dir, "ckpt.safetensors"));
+        assertTrue(SafeTensors.syncDirectory(dir), "Linux opens and syncs a folder");
+    }
+
+    @Test
+    void aWriteWithALedgerStagesThroughABookedArena() throws IOException {
+        dev.tally.engine.MemoryLedger ledger = new dev.tally.engine.MemoryLedger();
+        Path p = dir.resolve("booked.safetensors");
+        try (Fixtures f = new Fixtures(Device.CPU)) {
+            Map<String, Tensor> ts = new LinkedHashMap<>();
+            ts.put("big", f.random(DType.F32, 100, 10));
+            ts.put("small", f.random(DType.BF16, 3));
+            SafeTensors.write(p, ts, Map.of(), ledger);
+            var other = ledger.entry(Device.CPU, dev.tally.engine.MemoryCategory.OTHER);
+            assertEquals(4096, other.peak(), "the largest tensor's host copy was booked (4,000 B, 256-aligned)");
+            assertEquals(0, other.capacity(), "and given back");
+            try (SafeTensors.File file = SafeTensors.open(p)) {
+                assertArrayEquals(ts.get("big").toDoubleArray(), file.doubles("big"));
+                assertArrayEquals(ts.get("small").toDoubleArray(), file.doubles("small"));
+            }
         }
     }
 

@@ -8,6 +8,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Ops;
+import dev.tally.engine.Storage;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.testing.TestArenas;
 import dev.tally.engine.testing.TestDevices;
@@ -34,8 +35,8 @@ class ArenaLifecycleTest {
             arena.allocate("h", DType.F32, 200); // 800 B -> 1024 booked
             ArenaOverflowException e = assertThrows(ArenaOverflowException.class, () -> arena.allocate("logits", DType.F32, 10));
             String m = e.getMessage();
-            assertTrue(m.contains("'acts'") && m.contains("activations") && m.contains("1024") && m.contains("'logits'")
-                    && m.contains("requested 256"), m);
+            assertTrue(m.contains("'acts'") && m.contains("activations") && m.contains("capacity 1024") && m.contains("used 1024")
+                    && m.contains("'logits'") && m.contains("requested 256"), m);
         }
     }
 
@@ -64,7 +65,26 @@ class ArenaLifecycleTest {
             Tensor b = arena.allocate("b", DType.F32, 5);
             assertEquals(0, b.address() % Arena.ALIGNMENT, "second booking alignment");
             assertEquals(256, b.address() - a.address());
+            // raw byte bookings: each rounds up to whole 256-byte units, placed one after the other
+            Storage one = arena.allocate(1, "one byte"), more = arena.allocate(257, "257 bytes");
+            assertEquals(512, one.byteOffset());
+            assertEquals(256, one.byteSize());
+            assertEquals(768, more.byteOffset());
+            assertEquals(512, more.byteSize());
+            assertEquals(1280, arena.used());
         }
+    }
+
+    @Test
+    void metaArenasReserveNothingAndHoldNoData() {
+        MemoryLedger ledger = new MemoryLedger();
+        Arena arena = new Arena(ledger, "m", MemoryCategory.WEIGHTS, Device.META, 1L << 40); // a terabyte: nothing reserved
+        arena.allocate("huge", DType.F32, 1 << 20, 1 << 16);
+        assertEquals(1L << 38, ledger.entry(Device.META, MemoryCategory.WEIGHTS).inUse());
+        Tensor small = arena.allocate("small", DType.F32, 4);
+        UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, small::toFloatArray);
+        assertTrue(e.getMessage().contains("META"), e.getMessage());
+        arena.close();
     }
 
     @ParameterizedTest(name = "{0}")
@@ -113,6 +133,7 @@ class ArenaLifecycleTest {
                 step = arena.allocate("step-local", DType.F32, 4);
                 ops.fill(step, 2);
             }
+            assertEquals(mark, arena.mark(), "closing the scope releases back to where it opened");
             e = assertThrows(IllegalStateException.class, () -> ops.copy(step, keep));
             assertTrue(e.getMessage().contains("'step-local'"), e.getMessage());
             Tensor later = arena.allocate("later", DType.F32, 4);

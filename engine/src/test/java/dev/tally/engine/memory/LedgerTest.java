@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** The ledger adds up exactly, and META books exactly what the CPU books for the same sequence. */
 class LedgerTest {
@@ -78,6 +79,23 @@ class LedgerTest {
         for (Arena a : ledger.arenas()) a.close();
         assertEquals(0, ledger.totalCapacity(Device.CPU), "closing every arena gives every byte back");
         assertEquals(0, ledger.totalInUse(Device.CPU));
+    }
+
+    @Test
+    void largestLabelsRankByPeakAndTheTableNamesEveryCategory() {
+        MemoryLedger ledger = new MemoryLedger();
+        try (Arena w = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20);
+             Arena act = new Arena(ledger, "act", MemoryCategory.ACTIVATIONS, Device.CPU, 1 << 20)) {
+            for (int n : new int[]{1, 100, 1000, 4097}) w.allocate(n * 4L, "p" + n);
+            long mark = act.mark();
+            act.allocate(10_000, "big");
+            act.allocate(300, "small");
+            act.release(mark); // released, but its peak still counts
+            assertEquals(List.of(Map.entry("p4097", Arena.alignUp(4097 * 4)), Map.entry("big", Arena.alignUp(10_000)),
+                    Map.entry("p1000", Arena.alignUp(4000))), ledger.largestLabels(3));
+            String table = ledger.table();
+            assertTrue(table.contains("weights") && table.contains("activations") && table.contains("total"), table);
+        }
     }
 
     @Test

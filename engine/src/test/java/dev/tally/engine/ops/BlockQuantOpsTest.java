@@ -43,6 +43,13 @@ class BlockQuantOpsTest {
         return ok;
     }
 
+    /** 256 codes from −1 to 1 in equal steps. */
+    private static float[] linearCode() {
+        float[] code = new float[256];
+        for (int i = 0; i < 256; i++) code[i] = (float) (-1 + 2.0 * i / 255);
+        return code;
+    }
+
     @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("dev.tally.engine.ops.Cases#deviceDtypeLayout")
     void quantizesToTheNearestCode(Device device, DType dt, Layout layout) {
@@ -50,8 +57,10 @@ class BlockQuantOpsTest {
         SeededRandom r = new SeededRandom(71);
         Ops ops = Backends.of(device).ops();
         try (Arena arena = TestArenas.open(device)) {
-            for (boolean signed : new boolean[]{true, false}) {
-                float[] code = DynamicMap.create(signed);
+            // bitsandbytes' signed and unsigned dynamic maps, and an evenly spaced signed code without an exact zero
+            for (String book : new String[]{"signed", "unsigned", "linear"}) {
+                boolean signed = !book.equals("unsigned");
+                float[] code = book.equals("linear") ? linearCode() : DynamicMap.create(signed);
                 double[] codeD = new double[256];
                 for (int i = 0; i < 256; i++) codeD[i] = code[i];
                 Tensor tc = arena.allocate("code", DType.F32, 256).copyFrom(codeD);
@@ -69,7 +78,7 @@ class BlockQuantOpsTest {
                         Tensor absmax = arena.allocate("absmax", DType.F32, blocks);
                         ops.quantizeBlockwise(tx, tc, absmax, q, blockSize, signed);
                         double[] am = absmax.toDoubleArray(), qv = Views.read(q);
-                        String what = (signed ? "signed" : "unsigned") + " block " + blockSize + " " + dt + shape + " " + layout;
+                        String what = book + " block " + blockSize + " " + dt + shape + " " + layout;
                         for (int b = 0; b < blocks; b++) {
                             double m = 0;
                             for (int i = b * blockSize; i < Math.min(n, (b + 1) * blockSize); i++) m = Math.max(m, Math.abs(x[i]));

@@ -8,6 +8,7 @@ import dev.tally.engine.Ops;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
+import dev.tally.engine.testing.Fixtures;
 import dev.tally.engine.testing.Reference;
 import dev.tally.engine.testing.SeededRandom;
 import dev.tally.engine.testing.TestArenas;
@@ -16,8 +17,6 @@ import dev.tally.engine.testing.Views;
 import dev.tally.engine.testing.Views.Layout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
-
-import java.util.function.DoubleBinaryOperator;
 
 import static dev.tally.engine.testing.Reference.assertClose;
 import static dev.tally.engine.testing.Reference.round;
@@ -131,6 +130,40 @@ class ElementwiseOpsTest {
         }
     }
 
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void unaryFromATransposedViewIntoAContiguousOutputAndFiniteDifferenceDerivatives(Device device) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(16);
+        Ops ops = dev.tally.engine.Backends.of(device).ops();
+        try (Arena arena = TestArenas.open(device)) {
+            for (UnaryOp op : UnaryOp.values()) {
+                long mark = arena.mark();
+                boolean positive = op == UnaryOp.LOG || op == UnaryOp.SQRT || op == UnaryOp.RSQRT || op == UnaryOp.RECIPROCAL;
+                Tensor x = arena.allocate("x", DType.F32, 11, 7).copyFrom(r.uniform(77, positive ? 0.2 : -3, 3));
+                Tensor xt = x.t(); // a strided input read into a contiguous output: the two layouts differ
+                Tensor out = arena.allocate("out", DType.F32, 7, 11);
+                ops.unary(op, xt, out);
+                double[] xv = xt.toDoubleArray();
+                double[] expect = new double[xv.length];
+                for (int i = 0; i < expect.length; i++) expect[i] = round(DType.F32, unaryRef(op, xv[i]));
+                Fixtures.assertClose(out.toDoubleArray(), expect, 2e-6, "unary " + op + " of a transposed view");
+                if (op == UnaryOp.SIGN || op == UnaryOp.ISFINITE) continue;
+                // the derivative by central differences of the double reference, independent of derivRef's formulas
+                Tensor dy = arena.allocate("dy", DType.F32, 7, 11).copyFrom(r.uniform(77, -1, 1));
+                Tensor dx = arena.allocate("dx", DType.F32, 7, 11);
+                ops.unaryBackward(op, xt, dy, dx);
+                double[] dyv = dy.toDoubleArray(), grad = new double[xv.length];
+                for (int i = 0; i < grad.length; i++) {
+                    double h = 1e-6 * Math.max(1, Math.abs(xv[i]));
+                    grad[i] = dyv[i] * (unaryRef(op, xv[i] + h) - unaryRef(op, xv[i] - h)) / (2 * h);
+                }
+                Fixtures.assertClose(dx.toDoubleArray(), grad, 1e-5, "unaryBackward " + op + " of a transposed view");
+                arena.release(mark);
+            }
+        }
+    }
+
     static double binaryRef(BinaryOp op, double a, double b) {
         return switch (op) {
             case ADD -> a + b;
@@ -231,6 +264,44 @@ class ElementwiseOpsTest {
         }
     }
 
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("dev.tally.engine.ops.Cases#deviceDtypeLayout")
+    void axpbyBroadcastsBothOperands(Device device, DType dt, Layout layout) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(17);
+        Ops ops = dev.tally.engine.Backends.of(device).ops();
+        try (Arena arena = TestArenas.open(device)) {
+            Shape sx = Shape.of(3, 1, 5), sy = Shape.of(4, 1), so = Shape.of(3, 4, 5);
+            double[] x = round(dt, r.uniform(15, -1, 1)), y = round(dt, r.uniform(4, -1, 1));
+            Tensor tx = Views.of(arena, "x", dt, sx, x, layout);
+            Tensor ty = Views.of(arena, "y", dt, sy, y, layout);
+            Tensor out = Views.empty(arena, "out", dt, so, layout);
+            ops.axpby(2, tx, -3, ty, out);
+            double[] xb = Reference.broadcast(x, sx.dims(), so.dims()), yb = Reference.broadcast(y, sy.dims(), so.dims());
+            double[] expect = new double[60];
+            for (int i = 0; i < 60; i++) expect[i] = round(dt, 2 * xb[i] - 3 * yb[i]);
+            assertClose(expect, Views.read(out), Cases.rtol(dt), 1e-6, "axpby of " + sx + " and " + sy + " " + dt + " " + layout);
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void isFiniteMasksAndWhereKeepsNonFiniteValuesOut(Device device) {
+        TestDevices.assumeUsable(device);
+        Ops ops = dev.tally.engine.Backends.of(device).ops();
+        try (Arena arena = TestArenas.open(device)) {
+            Tensor g = arena.allocate("g", DType.F32, 2, 3)
+                    .copyFrom(new double[]{1, Double.NaN, 3, Double.POSITIVE_INFINITY, 5, Double.NEGATIVE_INFINITY});
+            Tensor mask = arena.allocate("mask", DType.F32, 2, 3), out = arena.allocate("out", DType.F32, 2, 3);
+            Tensor zero = arena.allocate("zero", DType.F32, 1);
+            ops.fill(zero, 0);
+            ops.unary(UnaryOp.ISFINITE, g, mask);
+            assertClose(new double[]{1, 0, 1, 0, 1, 0}, mask.toDoubleArray(), 0, 0, "isfinite of NaN and ±inf");
+            ops.where(mask, g, zero, out); // zero broadcasts from [1]
+            assertClose(new double[]{1, 0, 3, 0, 5, 0}, out.toDoubleArray(), 0, 0, "where");
+        }
+    }
+
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("dev.tally.engine.ops.Cases#deviceLayout")
     void fillAndCastingCopy(Device device, Layout layout) {
@@ -269,6 +340,9 @@ class ElementwiseOpsTest {
             ops.fill(dst, -1);
             ops.copy(tr, dst);
             assertClose(expect, Views.read(dst), 0, 0, "broadcast copy " + layout);
+            ops.fill(dst, -1);
+            ops.copy(tr.reshape(1, 7), dst); // a size-1 leading dim of the same rank broadcasts too
+            assertClose(expect, Views.read(dst), 0, 0, "broadcast copy of a [1, 7] row " + layout);
         }
     }
 
@@ -286,6 +360,4 @@ class ElementwiseOpsTest {
         }
     }
 
-    @SuppressWarnings("unused")
-    private static DoubleBinaryOperator unused() { return null; }
 }

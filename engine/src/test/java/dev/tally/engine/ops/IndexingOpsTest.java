@@ -59,6 +59,7 @@ class IndexingOpsTest {
             long[] ids = r.ints(12, -1, v); // -1 (negative) rows give 0 and are skipped when scattering
             ids[0] = 3;
             ids[1] = 3; // a repeated id accumulates
+            ids[2] = -100; // ignore_index, far below the table
             Tensor tt = Views.of(arena, "table", dt, Shape.of(v, d), table, layout);
             Tensor ti = Views.of(arena, "ids", idType, idShape, longs(ids), layout);
             Tensor out = Views.empty(arena, "out", dt, Shape.of(3, 4, d), layout);

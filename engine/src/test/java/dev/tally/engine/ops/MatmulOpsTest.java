@@ -7,6 +7,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.Fixtures;
 import dev.tally.engine.testing.Reference;
 import dev.tally.engine.testing.SeededRandom;
 import dev.tally.engine.testing.TestArenas;
@@ -23,8 +24,12 @@ import static dev.tally.engine.testing.Reference.round;
 
 /** matmul: sizes 1/prime/blocked-edge, transposed and sliced operands, batch broadcast, alpha/beta, bf16. */
 class MatmulOpsTest {
-    /** {m, k, n}: trivial, primes, and sizes straddling register/cache block edges. */
-    private static final int[][] SIZES = {{1, 1, 1}, {1, 7, 1}, {3, 5, 7}, {13, 17, 11}, {31, 2, 33}, {65, 67, 97}, {130, 300, 47}, {4, 300, 2000}};
+    /**
+     * {m, k, n}: trivial, primes, and sizes straddling register/cache block edges (just past the small-product
+     * threshold: {64, 31, 17}; n one past a power of two: {33, 65, 129}; a long k with tiny m and n: {3, 200, 2}).
+     */
+    private static final int[][] SIZES = {{1, 1, 1}, {1, 7, 1}, {3, 5, 7}, {5, 7, 3}, {7, 13, 5}, {13, 17, 11}, {31, 2, 33},
+            {64, 31, 17}, {33, 65, 129}, {3, 200, 2}, {65, 67, 97}, {130, 300, 47}, {4, 300, 2000}};
 
     private static double tol(DType dt, int k) {
         // fp32 accumulation over k products of inputs exact in dt; output rounded to dt
@@ -90,16 +95,16 @@ class MatmulOpsTest {
         Ops ops = Backends.of(device).ops();
         int m = 5, k = 6, n = 7;
         try (Arena arena = TestArenas.open(device)) {
-            // a [2, 3, m, k] @ b [3, k, n] -> [2, 3, m, n]; and a [1, 3, m, k] @ b [2, 1, k, n]
-            int[][][] cases = {{{2, 3}, {3}, {2, 3}}, {{1, 3}, {2, 1}, {2, 3}}, {{4}, {}, {4}}};
-            for (int[][] c : cases) {
+            // a [2, 3, m, k] @ b [3, k, n] -> [2, 3, m, n]; a [1, 3, m, k] @ b [2, 1, k, n]; a batch against one shared b
+            int[][][] cases = {{{2, 3}, {3}, {2, 3}}, {{1, 3}, {2, 1}, {2, 3}}, {{4}, {}, {4}}, {{2, 3}, {}, {2, 3}}};
+            for (int[][] c : cases) for (boolean bTransposed : new boolean[]{true, false}) {
                 int[] ba = c[0], bb = c[1], bo = c[2];
                 int na = Arrays.stream(ba).reduce(1, (x, y) -> x * y), nb = Arrays.stream(bb).reduce(1, (x, y) -> x * y);
                 int no = Arrays.stream(bo).reduce(1, (x, y) -> x * y);
                 double[] a = round(dt, r.normal(na * m * k));
                 double[] b = round(dt, r.normal(nb * k * n));
                 Tensor xa = Views.of(arena, "a", dt, Shape.of(concat(ba, m, k)), a, Layout.SLICED);
-                Tensor xb = operand(arena, "b", dt, Shape.of(concat(bb, k, n)), b, Layout.CONTIGUOUS, true);
+                Tensor xb = operand(arena, "b", dt, Shape.of(concat(bb, k, n)), b, Layout.CONTIGUOUS, bTransposed);
                 Tensor out = Views.empty(arena, "out", dt, Shape.of(concat(bo, m, n)), Layout.CONTIGUOUS);
                 ops.matmul(xa, xb, out, 1.0, 0.0);
                 double[] expect = new double[no * m * n];
@@ -111,8 +116,26 @@ class MatmulOpsTest {
                     for (int i = 0; i < m * n; i++) expect[o * m * n + i] = round(dt, res[i]);
                 }
                 assertClose(expect, Views.read(out), tol(dt, k), 1e-5, "batched matmul " + Arrays.toString(ba) + " @ "
-                        + Arrays.toString(bb) + " " + dt);
+                        + Arrays.toString(bb) + (bTransposed ? " (b transposed) " : " ") + dt);
             }
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void bf16OperandsIntoAnF32OutputAccumulateInF32(Device device) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(53);
+        Ops ops = Backends.of(device).ops();
+        int m = 16, k = 300, n = 8;
+        try (Arena arena = TestArenas.open(device)) {
+            double[] a = round(DType.BF16, r.uniform(m * k, -1, 1)), b = round(DType.BF16, r.uniform(k * n, -1, 1));
+            Tensor xa = Views.of(arena, "a", DType.BF16, Shape.of(m, k), a);
+            Tensor xb = Views.of(arena, "b", DType.BF16, Shape.of(k, n), b);
+            Tensor out = Views.empty(arena, "out", DType.F32, Shape.of(m, n), Layout.CONTIGUOUS);
+            ops.matmul(xa, xb, out, 1, 0);
+            // bf16 products are exact in f32, so only the f32 sums round: far below one bf16 step (2^-8) of the result
+            Fixtures.assertClose(Views.read(out), Reference.matmul(a, b, m, k, n), 1e-5, "bf16 @ bf16 -> f32, k = " + k);
         }
     }
 

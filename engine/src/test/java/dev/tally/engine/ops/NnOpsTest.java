@@ -7,6 +7,7 @@ import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.Fixtures;
 import dev.tally.engine.testing.SeededRandom;
 import dev.tally.engine.testing.TestArenas;
 import dev.tally.engine.testing.TestDevices;
@@ -173,6 +174,63 @@ class NnOpsTest {
                 ops.rmsNormBackward(tx, tw, rstd, tdy, dx, null);
                 assertClose(edx, Views.read(dx), Cases.rtol(dt) * 2, 1e-5, "rmsNormBackward without dweight " + dt + shape);
             }
+        }
+    }
+
+    /** Row-wise x / rms(x) · w in double. */
+    private static double[] rmsNormRef(double[] x, double[] w, int rows, int n, double eps) {
+        double[] y = new double[rows * n];
+        for (int row = 0; row < rows; row++) {
+            double ss = 0;
+            for (int j = 0; j < n; j++) ss += x[row * n + j] * x[row * n + j];
+            double inv = 1 / Math.sqrt(ss / n + eps);
+            for (int j = 0; j < n; j++) y[row * n + j] = x[row * n + j] * inv * w[j];
+        }
+        return y;
+    }
+
+    /** Σ rmsNorm(x, w) ∘ dy: its gradient is what rmsNormBackward returns for upstream gradient dy. */
+    private static double dotLoss(double[] x, double[] w, double[] dy, int rows, int n, double eps) {
+        double[] y = rmsNormRef(x, w, rows, n, eps);
+        double s = 0;
+        for (int i = 0; i < y.length; i++) s += y[i] * dy[i];
+        return s;
+    }
+
+    /** The backward against central differences of the forward, independent of the analytic formula used above. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void rmsNormBackwardMatchesFiniteDifferences(Device device) {
+        TestDevices.assumeUsable(device);
+        SeededRandom r = new SeededRandom(35);
+        Ops ops = Backends.of(device).ops();
+        int rows = 3, n = 13;
+        double eps = 1e-6, h = 1e-6;
+        try (Arena arena = TestArenas.open(device)) {
+            double[] x = round(DType.F32, r.uniform(rows * n, -1, 1)), w = round(DType.F32, r.uniform(n, -1, 1));
+            double[] dy = round(DType.F32, r.uniform(rows * n, -1, 1));
+            Tensor tx = Views.of(arena, "x", DType.F32, Shape.of(rows, n), x), tw = Views.of(arena, "w", DType.F32, Shape.of(n), w);
+            Tensor out = arena.allocate("out", DType.F32, rows, n), rstd = arena.allocate("rstd", DType.F32, rows);
+            ops.rmsNorm(tx, tw, eps, out, rstd);
+            Fixtures.assertClose(out.toDoubleArray(), rmsNormRef(x, w, rows, n, eps), 1e-5, "rmsNorm");
+            Tensor tdy = Views.of(arena, "dy", DType.F32, Shape.of(rows, n), dy);
+            Tensor dx = arena.allocate("dx", DType.F32, rows, n), dw = arena.allocate("dw", DType.F32, n);
+            ops.rmsNormBackward(tx, tw, rstd, tdy, dx, dw);
+            double[] gx = new double[rows * n], gw = new double[n];
+            for (int i = 0; i < rows * n; i++) {
+                double[] p = x.clone(), q = x.clone();
+                p[i] += h;
+                q[i] -= h;
+                gx[i] = (dotLoss(p, w, dy, rows, n, eps) - dotLoss(q, w, dy, rows, n, eps)) / (2 * h);
+            }
+            for (int j = 0; j < n; j++) {
+                double[] p = w.clone(), q = w.clone();
+                p[j] += h;
+                q[j] -= h;
+                gw[j] = (dotLoss(x, p, dy, rows, n, eps) - dotLoss(x, q, dy, rows, n, eps)) / (2 * h);
+            }
+            Fixtures.assertClose(dx.toDoubleArray(), gx, 1e-5, "rmsNorm dx by finite differences");
+            Fixtures.assertClose(dw.toDoubleArray(), gw, 1e-5, "rmsNorm dweight by finite differences");
         }
     }
 

@@ -21,6 +21,9 @@ import static dev.tally.engine.testing.Reference.round;
 
 /** reduce (every dim) and reduceAll for every ReduceOp against double references. */
 class ReductionOpsTest {
+    /** The shared shapes plus a rank 3 whose every dim is a different odd length, so a mixed-up dim shows. */
+    private static final Shape[] SHAPES = java.util.stream.Stream.concat(java.util.Arrays.stream(Cases.SHAPES),
+            java.util.stream.Stream.of(Shape.of(3, 5, 7))).toArray(Shape[]::new);
 
     static double reduceRef(ReduceOp op, double[] v) {
         double acc = switch (op) {
@@ -55,7 +58,7 @@ class ReductionOpsTest {
         SeededRandom r = new SeededRandom(21);
         Ops ops = Backends.of(device).ops();
         try (Arena arena = TestArenas.open(device)) {
-            for (Shape shape : Cases.SHAPES) {
+            for (Shape shape : SHAPES) {
                 int n = Cases.numel(shape);
                 double[] x = round(dt, r.normal(n, 3));
                 Tensor tx = Views.of(arena, "x", dt, shape, x, layout);

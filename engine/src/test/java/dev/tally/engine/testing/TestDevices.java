@@ -2,13 +2,16 @@ package dev.tally.engine.testing;
 
 import dev.tally.engine.Backends;
 import dev.tally.engine.Device;
+import org.junit.jupiter.api.Assertions;
 import org.junit.jupiter.api.Assumptions;
 
 import java.util.stream.Stream;
 
 /**
  * Devices op tests run on: CPU always, and CUDA listed always so that on a machine without a GPU its cases show up as
- * skipped with a reason (call {@link #assumeUsable(Device)} first thing in a parameterized test).
+ * skipped with a reason (call {@link #assumeUsable(Device)} first thing in a parameterized test). With
+ * {@code -Dtally.require.cuda=true} (the GPU round sets it) a CUDA backend that does not start is a test failure
+ * carrying the start's exception, never a skip: a missing library must not read as "0 failures".
  *
  * <pre>{@code
  * @ParameterizedTest @MethodSource("dev.tally.engine.testing.TestDevices#all")
@@ -23,19 +26,20 @@ public final class TestDevices {
         return Stream.of(Device.CPU, Device.cuda(0));
     }
 
-    /** Skips (JUnit assumption) when the device cannot be used on this machine, saying why. */
-    public static void assumeUsable(Device device) {
-        if (device instanceof Device.Cuda) {
-            Assumptions.assumeTrue(Backends.cudaAvailable(), () -> "no usable CUDA device on this machine: " + cudaProblem());
-        }
-    }
+    /** The system property that turns an unusable CUDA device from a skip into a failure. */
+    public static final String REQUIRE_CUDA = "tally.require.cuda";
 
-    private static String cudaProblem() {
-        try {
-            Backends.of(Device.cuda(0));
-            return "(none)";
-        } catch (RuntimeException | LinkageError e) {
-            return e.getMessage();
+    /**
+     * Skips (JUnit assumption) when the device cannot be used on this machine, saying why; fails instead, with the
+     * backend's start failure as the cause, when {@code -Dtally.require.cuda=true}.
+     */
+    public static void assumeUsable(Device device) {
+        if (!(device instanceof Device.Cuda)) return;
+        RuntimeException problem = Backends.cudaProblem().orElse(null);
+        if (problem == null) return;
+        if (Boolean.getBoolean(REQUIRE_CUDA)) {
+            Assertions.fail("CUDA is required (-D" + REQUIRE_CUDA + "=true) but the backend did not start: " + problem, problem);
         }
+        Assumptions.abort("no usable CUDA device on this machine: " + problem.getMessage());
     }
 }

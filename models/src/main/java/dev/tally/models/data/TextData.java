@@ -2,17 +2,20 @@ package dev.tally.models.data;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.stream.Stream;
+import java.util.function.Consumer;
 
 /**
- * A tokenized text corpus split into training and held-out tokens (the last {@code evalFraction} of the token stream,
- * so the split never depends on a seed), served as [batch, seq] windows with next-token targets. Batch k of a run is a
- * pure function of (seed, k): resuming at step k reproduces the uninterrupted run's batches.
+ * A tokenized corpus split into training and held-out tokens, served as [batch, seq] windows with next-token targets.
+ *
+ * <p>The held-out split is the last {@code evalFraction} of the token stream (files in sorted path order, records in
+ * file order): it depends on the data alone — not on the seed, the method or the model — so every run and every method
+ * of a comparison on the same data is evaluated on the same tokens. Batch k of a run is a pure function of (seed, k):
+ * resuming at step k reproduces the uninterrupted run's batches, and methods compared with one seed see the same batches.
+ *
+ * <p>Files are tokenized once into a {@link TokenCache} and memory-mapped, so memory does not grow with the corpus.
  */
 public final class TextData {
     /** The bundled corpus: Ambrose Bierce's The Devil's Dictionary (public domain). */
@@ -20,87 +23,80 @@ public final class TextData {
 
     private final String source;
     private final Tokenizer tokenizer;
-    private final int[] train;
-    private final int[] eval;
+    private final TokenStore tokens;
+    private final long cut;
 
-    private TextData(String source, Tokenizer tokenizer, int[] tokens, double evalFraction) {
+    private TextData(String source, Tokenizer tokenizer, TokenStore tokens, double evalFraction) {
         if (evalFraction <= 0 || evalFraction >= 1) throw new IllegalArgumentException("eval fraction must be in (0, 1)");
         this.source = source;
         this.tokenizer = tokenizer;
-        int cut = (int) Math.round(tokens.length * (1 - evalFraction));
-        this.train = java.util.Arrays.copyOfRange(tokens, 0, cut);
-        this.eval = java.util.Arrays.copyOfRange(tokens, cut, tokens.length);
+        this.tokens = tokens;
+        this.cut = Math.round(tokens.size() * (1 - evalFraction));
     }
 
-    /** The bundled corpus, a text file, or every *.txt/*.md file under a folder (sorted by path). */
+    /** As {@link #load(String, Tokenizer, double, Path, Consumer)} with the default cache folder, progress to stderr. */
     public static TextData load(String source, Tokenizer tokenizer, double evalFraction) throws IOException {
-        String text;
+        return load(source, tokenizer, evalFraction, TokenCache.defaultDir(), System.err::println);
+    }
+
+    /**
+     * The bundled corpus, a file (.txt, .md; .jsonl, .jsonl.gz, .json.gz with a {@code text} field per record) or every
+     * such file under a folder. Files go through the token cache in {@code cacheDir}; {@code log} hears progress.
+     */
+    public static TextData load(String source, Tokenizer tokenizer, double evalFraction, Path cacheDir, Consumer<String> log) throws IOException {
         if (source == null || source.isBlank() || source.equals(BUNDLED)) {
             try (InputStream in = TextData.class.getResourceAsStream("devils-dictionary.txt")) {
                 if (in == null) throw new IOException("bundled corpus missing from the jar");
-                text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-            }
-            source = BUNDLED;
-        } else {
-            Path p = Path.of(source);
-            if (Files.isDirectory(p)) {
-                StringBuilder b = new StringBuilder();
-                try (Stream<Path> s = Files.walk(p)) {
-                    List<Path> files = s.filter(Files::isRegularFile)
-                            .filter(f -> f.toString().endsWith(".txt") || f.toString().endsWith(".md")).sorted().toList();
-                    if (files.isEmpty()) throw new IOException("no .txt or .md files under " + p);
-                    for (Path f : files) b.append(Files.readString(f, StandardCharsets.UTF_8)).append('\n');
-                }
-                text = b.toString();
-            } else if (Files.isRegularFile(p)) {
-                text = Files.readString(p, StandardCharsets.UTF_8);
-            } else {
-                throw new IOException("data '" + source + "' is neither a file nor a folder");
+                return new TextData(BUNDLED, tokenizer, new TokenStore.InMemory(TokenCache.tokenizeInMemory(BUNDLED, false, in, tokenizer)), evalFraction);
             }
         }
-        return new TextData(source, tokenizer, tokenizer.encode(text), evalFraction);
+        List<Path> files = CorpusFiles.list(Path.of(source));
+        return new TextData(source, tokenizer, TokenCache.load(files, tokenizer, cacheDir, log), evalFraction);
     }
 
     public String source() { return source; }
     public Tokenizer tokenizer() { return tokenizer; }
-    public int trainTokens() { return train.length; }
-    public int evalTokens() { return eval.length; }
+    public long trainTokens() { return cut; }
+    public long evalTokens() { return tokens.size() - cut; }
 
     /** Inputs [batch·seq] and targets (inputs shifted by one) for training batch {@code index}. */
     public long[][] trainBatch(long seed, long index, int batch, int seq) {
-        require(train, seq, "training");
+        require(cut, seq, "training");
         SplittableRandom r = new SplittableRandom(seed * 0x9E3779B97F4A7C15L + index);
         long[] in = new long[batch * seq], out = new long[batch * seq];
+        long range = cut - seq;
         for (int b = 0; b < batch; b++) {
-            int start = r.nextInt(train.length - seq);
+            long start = range <= Integer.MAX_VALUE ? r.nextInt((int) range) : r.nextLong(range);
             for (int t = 0; t < seq; t++) {
-                in[b * seq + t] = train[start + t];
-                out[b * seq + t] = train[start + t + 1];
+                in[b * seq + t] = tokens.get(start + t);
+                out[b * seq + t] = tokens.get(start + t + 1);
             }
         }
         return new long[][] {in, out};
     }
 
-    /** Held-out batches: consecutive non-overlapping windows; {@code count} of them at most. */
+    /** Held-out batches: consecutive non-overlapping windows from the start of the held-out split; {@code count} at most. */
     public List<long[][]> evalBatches(int batch, int seq, int count) {
-        require(eval, seq, "held-out");
+        long evalLen = evalTokens();
+        require(evalLen, seq, "held-out");
         List<long[][]> out = new java.util.ArrayList<>();
-        int per = batch * seq, at = 0;
-        while (out.size() < count && at + per + 1 <= eval.length) {
+        int per = batch * seq;
+        long at = cut;
+        while (out.size() < count && at + per + 1 <= tokens.size()) {
             long[] in = new long[per], tg = new long[per];
             for (int i = 0; i < per; i++) {
-                in[i] = eval[at + i];
-                tg[i] = eval[at + i + 1];
+                in[i] = tokens.get(at + i);
+                tg[i] = tokens.get(at + i + 1);
             }
             out.add(new long[][] {in, tg});
             at += per;
         }
-        if (out.isEmpty()) throw new IllegalArgumentException("held-out split (" + eval.length + " tokens) is smaller than one batch");
+        if (out.isEmpty()) throw new IllegalArgumentException("held-out split (" + evalLen + " tokens) is smaller than one batch");
         return out;
     }
 
-    private static void require(int[] tokens, int seq, String what) {
-        if (tokens.length <= seq + 1) throw new IllegalArgumentException("the " + what + " split has " + tokens.length
+    private static void require(long tokens, int seq, String what) {
+        if (tokens <= seq + 1) throw new IllegalArgumentException("the " + what + " split has " + tokens
                 + " tokens, too few for sequences of " + seq);
     }
 }

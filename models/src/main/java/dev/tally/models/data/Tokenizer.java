@@ -17,6 +17,9 @@ public sealed interface Tokenizer permits Tokenizer.Bytes, Tokenizer.Gpt2 {
 
     String decode(int[] ids);
 
+    /** Ids placed between two documents of a corpus (JSON-lines records, files of a folder). */
+    int[] documentSeparator();
+
     static Tokenizer named(String name) {
         return switch (name.trim().toLowerCase(java.util.Locale.ROOT)) {
             case "byte", "bytes" -> new Bytes();
@@ -29,6 +32,8 @@ public sealed interface Tokenizer permits Tokenizer.Bytes, Tokenizer.Gpt2 {
     record Bytes() implements Tokenizer {
         @Override public String name() { return "byte"; }
         @Override public int vocabSize() { return 256; }
+        /** A blank line: bytes have no end-of-text id. */
+        @Override public int[] documentSeparator() { return new int[] {'\n', '\n'}; }
 
         @Override public int[] encode(String text) {
             byte[] b = text.getBytes(StandardCharsets.UTF_8);
@@ -53,6 +58,8 @@ public sealed interface Tokenizer permits Tokenizer.Bytes, Tokenizer.Gpt2 {
 
         @Override public String name() { return "gpt2"; }
         @Override public int vocabSize() { return 50257; }
+        /** GPT-2's {@code <|endoftext|>}, as GPT-2-tokenized C4 pipelines join documents. */
+        @Override public int[] documentSeparator() { return new int[] {50256}; }
         @Override public int[] encode(String text) { return encoding.encodeOrdinary(text).toArray(); }
 
         @Override public String decode(int[] ids) {

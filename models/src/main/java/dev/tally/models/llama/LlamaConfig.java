@@ -66,8 +66,12 @@ public record LlamaConfig(String name, int hidden, int intermediate, int heads, 
             try {
                 return fromJson(p.getFileName().toString().replaceFirst("\\.json$", ""), Files.readString(p));
             } catch (IOException e) {
-                throw new IllegalArgumentException("cannot read config file " + p + ": " + e.getMessage(), e);
+                throw new IllegalArgumentException("cannot read model config " + p + ": " + dev.tally.engine.io.FileErrors.reason(e), e);
             }
+        }
+        if (nameOrPath.endsWith(".json")) {
+            String why = Files.isDirectory(p) ? "is a directory, not a file" : Files.exists(p) ? "not a regular file" : "no such file";
+            throw new IllegalArgumentException("model config file " + nameOrPath + ": " + why);
         }
         throw new IllegalArgumentException("unknown model config '" + nameOrPath + "' (known: " + PAPER.keySet() + ", or a JSON file)");
     }

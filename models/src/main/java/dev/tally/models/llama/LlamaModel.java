@@ -96,22 +96,43 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Final hidden states [B·T, hidden] for token ids [B, T]. */
     public Var forward(Graph g, Tensor ids, int batch, int seq) {
+        return forward(g, ids, batch, seq, 0);
+    }
+
+    /**
+     * Final hidden states, with decoder layers 0 … {@code recomputedLayers}−1 checkpointed: each keeps only its input in
+     * forward and runs again during backward. Embedding, final norm, head and loss are never recomputed (as in the
+     * references' {@code gradient_checkpointing_enable()}).
+     */
+    public Var forward(Graph g, Tensor ids, int batch, int seq, int recomputedLayers) {
         LlamaConfig c = config;
+        if (recomputedLayers < 0 || recomputedLayers > c.layers()) {
+            throw new IllegalArgumentException("recomputed layers " + recomputedLayers + " outside [0, " + c.layers() + "] for " + c.name());
+        }
         Var h = Functions.embedding(g, g.param(params.get("embed_tokens.weight")), g.input(ids.reshape(batch * seq)));
         for (int l = 0; l < c.layers(); l++) {
-            String p = "layers." + l + ".";
-            Var x = Functions.rmsNorm(g, h, g.param(params.get(p + "input_layernorm.weight")), c.rmsNormEps());
-            Var q = Functions.rope(g, Functions.linear(g, x, g.param(params.get(p + "self_attn.q_proj.weight"))), batch, seq, c.heads(), c.ropeBase());
-            Var k = Functions.rope(g, Functions.linear(g, x, g.param(params.get(p + "self_attn.k_proj.weight"))), batch, seq, c.heads(), c.ropeBase());
-            Var v = Functions.linear(g, x, g.param(params.get(p + "self_attn.v_proj.weight")));
-            Var a = Functions.causalAttention(g, q, k, v, batch, seq, c.heads());
-            h = Functions.add(g, h, Functions.linear(g, a, g.param(params.get(p + "self_attn.o_proj.weight"))));
-            Var y = Functions.rmsNorm(g, h, g.param(params.get(p + "post_attention_layernorm.weight")), c.rmsNormEps());
-            Var gate = Functions.linear(g, y, g.param(params.get(p + "mlp.gate_proj.weight")));
-            Var up = Functions.linear(g, y, g.param(params.get(p + "mlp.up_proj.weight")));
-            h = Functions.add(g, h, Functions.linear(g, Functions.swiglu(g, gate, up), g.param(params.get(p + "mlp.down_proj.weight"))));
+            int layer = l;
+            h = l < recomputedLayers
+                    ? g.checkpoint("layers." + l, h, (gr, x) -> decoderLayer(gr, x, layer, batch, seq))
+                    : decoderLayer(g, h, l, batch, seq);
         }
         return Functions.rmsNorm(g, h, g.param(params.get("norm.weight")), c.rmsNormEps());
+    }
+
+    /** One decoder layer: pre-norm attention and SwiGLU MLP, each with a residual connection. */
+    private Var decoderLayer(Graph g, Var h, int l, int batch, int seq) {
+        LlamaConfig c = config;
+        String p = "layers." + l + ".";
+        Var x = Functions.rmsNorm(g, h, g.param(params.get(p + "input_layernorm.weight")), c.rmsNormEps());
+        Var q = Functions.rope(g, Functions.linear(g, x, g.param(params.get(p + "self_attn.q_proj.weight"))), batch, seq, c.heads(), c.ropeBase());
+        Var k = Functions.rope(g, Functions.linear(g, x, g.param(params.get(p + "self_attn.k_proj.weight"))), batch, seq, c.heads(), c.ropeBase());
+        Var v = Functions.linear(g, x, g.param(params.get(p + "self_attn.v_proj.weight")));
+        Var a = Functions.causalAttention(g, q, k, v, batch, seq, c.heads());
+        h = Functions.add(g, h, Functions.linear(g, a, g.param(params.get(p + "self_attn.o_proj.weight"))));
+        Var y = Functions.rmsNorm(g, h, g.param(params.get(p + "post_attention_layernorm.weight")), c.rmsNormEps());
+        Var gate = Functions.linear(g, y, g.param(params.get(p + "mlp.gate_proj.weight")));
+        Var up = Functions.linear(g, y, g.param(params.get(p + "mlp.up_proj.weight")));
+        return Functions.add(g, h, Functions.linear(g, Functions.swiglu(g, gate, up), g.param(params.get(p + "mlp.down_proj.weight"))));
     }
 
     @Override public void close() { weights.close(); }

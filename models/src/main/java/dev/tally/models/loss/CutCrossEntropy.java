@@ -40,12 +40,13 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
 
         /**
          * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide gathered
-         * block near 256 KiB (vocab tile 2^16/D, row block 2^17/D, powers of two in [16, 256] and [16, 128]): large
-         * tiles where D is small (fewer, larger matmuls on the CPU), small ones where D is large (a Gemma-2-2B-sized
-         * workspace stays well under 2 MB).
+         * block near 256 KiB (vocab tile 2^16/D, row block 2^17/D, powers of two in [16, 256] and [16, 512]): large
+         * tiles where D is small (fewer, larger matmuls on the CPU: at D = 256 a 512-row block amortises packing the
+         * tile's classifier rows over 4× the rows of a 128-row one and makes a quarter of the calls), small ones where
+         * D is large (a Gemma-2-2B-sized workspace stays well under 2 MB).
          */
         public int[] tiles(int n, int d, int v) {
-            int nb = rowBlock == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 128) : rowBlock;
+            int nb = rowBlock == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 512) : rowBlock;
             int vt = vocabTile == AUTO ? clampPow2((1 << 16) / Math.max(1, d), 16, 256) : vocabTile;
             return new int[] {Math.max(1, Math.min(nb, n)), Math.max(1, Math.min(vt, v))};
         }
@@ -59,8 +60,24 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     }
 
     private final Options options;
+    /** Filter without host reads (see {@link #deviceSideFiltering}); null: only where a host read synchronises a GPU. */
+    private final Boolean deviceFilter;
 
-    public CutCrossEntropy(Options options) { this.options = options; }
+    public CutCrossEntropy(Options options) { this(options, null); }
+
+    private CutCrossEntropy(Options options, Boolean deviceFilter) {
+        this.options = options;
+        this.deviceFilter = deviceFilter;
+    }
+
+    /**
+     * The same loss with the tile filter decided on the device ({@code true}) or on the host ({@code false}). On the
+     * host a negligible tile skips its two matmuls, but reading its max |p| back is a stream synchronisation per tile
+     * on a GPU; on the device the tile's contribution is multiplied by a 0/1 gate instead, so backward issues no host
+     * read inside its tile loop (the matmuls run anyway). The results are the same bits. Default: device-side on CUDA,
+     * host-side on the CPU, where reading a value costs nothing.
+     */
+    public CutCrossEntropy deviceSideFiltering(boolean onDevice) { return new CutCrossEntropy(options, onDevice); }
 
     public Options options() { return options; }
 
@@ -91,8 +108,9 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     /**
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
      * logit tile, tile LSE, the block's gathered target rows (row block × D), dot, column sums, partial sum; backward's:
-     * one logit tile, with sorting the gathered classifier rows and their dC (tile columns × D each) and tile ids, then
-     * local targets, −1s, scale, max |d|.
+     * one logit tile, with sorting the gathered classifier rows and their dC (tile columns × D each) (the visiting order
+     * reuses the average logit's V × 4 bytes), each row's target position in that order (N), local targets, −1s, scale,
+     * max |d|, and the device filter's small/gate flags and skip count.
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
@@ -103,7 +121,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         long blockVec = Arena.alignUp(4L * nb), tileVec = Arena.alignUp(4L * vt);
         long saved = 2 * row + one + (avg ? Arena.alignUp(4L * v) : 0);
         long forwardTemps = tile + blockVec + Arena.alignUp(4L * nb * d) + blockVec + (avg ? tileVec : 0) + one;
-        long backwardTemps = tile + (avg ? 2 * Arena.alignUp(4L * vt * d) + tileVec : 0) + 2 * blockVec + 2 * one;
+        long backwardTemps = tile + (avg ? 2 * Arena.alignUp(4L * vt * d) : 0) + row + 2 * blockVec + 5 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
@@ -187,24 +205,40 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             // row block before one scatter; unsorted: the rows are a slice of C and dC a slice of the output
             Tensor rows = sorted ? temps.add("loss.cce.rows", DType.F32, vt, d) : null;
             Tensor dRows = sorted ? temps.add("loss.cce.d_rows", DType.F32, vt, d) : null;
-            Tensor ids = sorted ? temps.add("loss.cce.tile_ids", DType.I32, vt) : null;
+            // uploaded once, before the tile loop: the visiting order and each row's target position in it (-1: none).
+            // The order takes the average logits' bytes: they are read (to sort) before it is written, and not after.
+            Tensor orderIds = sorted ? s.avg.viewAs(DType.I32) : null;
+            Tensor targetPos = temps.add("loss.cce.target_pos", DType.I32, n);
             Tensor local = temps.add("loss.cce.local_targets", DType.I32, nb);
             Tensor minusOne = temps.add("loss.cce.minus_one", DType.F32, nb);
             Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
             Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
+            Tensor tileSmall = temps.add("loss.cce.small", DType.F32, 1);
+            Tensor gate = temps.add("loss.cce.gate", DType.F32, 1);
+            Tensor skipped = temps.add("loss.cce.skipped", DType.F32, 1);
+            boolean gated = options.filtering() && (deviceFilter != null ? deviceFilter : e.device() instanceof Device.Cuda);
+            ops.fill(skipped, 0);
             ops.fill(dE, 0);
             ops.fill(dC, 0);
             ops.fill(minusOne, -1);
             // divide by max(count, 1): with no valid target the loss is NaN (0/0, as torch's mean), the gradients 0
             ops.binaryScalar(BinaryOp.MAX, s.count, 1, scale);
             ops.binary(BinaryOp.DIV, dLoss, scale, scale);
-            long[] allTargets = data ? s.targets.toLongArray() : new long[0];
+            if (data) {
+                long[] allTargets = s.targets.toLongArray();
+                long[] pos = new long[n];
+                for (int r = 0; r < n; r++) {
+                    long t = allTargets[r];
+                    pos[r] = t >= 0 && t < v ? position[(int) t] : -1;
+                }
+                targetPos.copyFrom(pos);
+                if (sorted) orderIds.copyFrom(Arrays.stream(order).asLongStream().toArray());
+            }
             for (int k0 = 0; k0 < v; k0 += vt) {
                 int k1 = Math.min(v, k0 + vt), w = k1 - k0;
                 Tensor idsT = null, cg, dCg;
                 if (sorted) {
-                    idsT = ids.slice(0, 0, w);
-                    if (data) idsT.copyFrom(Arrays.stream(order, k0, k1).asLongStream().toArray());
+                    idsT = orderIds.slice(0, k0, k1);
                     cg = rows.slice(0, 0, w);
                     ops.embedding(c, idsT, cg);
                     dCg = dRows.slice(0, 0, w);
@@ -221,18 +255,25 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     ops.matmul(eb, cg.t(), p, 1, 0);
                     ops.binary(BinaryOp.SUB, p, lseB, p);
                     ops.unary(UnaryOp.EXP, p, p);
+                    // the target's column in this tile: outside [0, w) (another tile's, or none) scatterAddColumns skips
                     Tensor loc = local.slice(0, 0, rb);
-                    if (data) {
-                        long[] l = new long[rb];
-                        for (int r = 0; r < rb; r++) {
-                            long t = allTargets[b0 + r];
-                            int pos = t >= 0 && t < v ? position[(int) t] : -1;
-                            l[r] = pos >= k0 && pos < k1 ? pos - k0 : -1;
-                        }
-                        loc.copyFrom(l);
-                    }
+                    ops.binaryScalar(BinaryOp.SUB, targetPos.slice(0, b0, b1), k0, loc);
                     ops.scatterAddColumns(loc, minusOne.slice(0, 0, rb), p);
                     ops.binary(BinaryOp.MUL, p, maskB.reshape(rb, 1), p);
+                    if (gated) { // the same decision as below, on the device: contributions times a 0/1 gate
+                        ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
+                        ops.binaryScalar(BinaryOp.LT, maxAbs, eps, tileSmall);   // NaN is not small, as below
+                        ops.binaryScalar(BinaryOp.EQ, tileSmall, 0, gate);
+                        ops.binary(BinaryOp.ADD, skipped, tileSmall, skipped);
+                        ops.binary(BinaryOp.MUL, p, scale, p);
+                        // an unfiltered gradient takes p before the gate; gated entries become ±0 and add nothing
+                        if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
+                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, 1, 1);
+                        ops.binary(BinaryOp.MUL, p, gate, p);
+                        if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
+                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, 1, 1);
+                        continue;
+                    }
                     boolean skipE = false, skipC = false;
                     if (options.filtering() && data) {
                         ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
@@ -248,6 +289,11 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     if (!skipC) ops.matmul(p.t(), eb, dCg, 1, 1);
                 }
                 if (sorted) ops.scatterAddRows(idsT, dCg, dC);
+            }
+            if (gated && data) { // one read, after the loop
+                long gatedTiles = Math.round(skipped.item());
+                skippedE = options.filterE() ? gatedTiles : 0;
+                skippedC = options.filterC() ? gatedTiles : 0;
             }
         } finally {
             temps.freeAll();

@@ -14,8 +14,11 @@ import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.plan.MemoryPlan;
+import dev.tally.engine.profile.OpProfile;
 import dev.tally.engine.plan.PlannedAllocator;
 import dev.tally.engine.plan.Planner;
+import dev.tally.engine.plan.SeparateAllocator;
+import dev.tally.engine.plan.StepAllocator;
 import dev.tally.engine.plan.TracingAllocator;
 import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.llama.LlamaModel;
@@ -36,21 +39,37 @@ import java.util.function.Function;
  */
 public final class Trainer implements AutoCloseable {
 
-    /** What to train and how; {@code weights} says how linear weights are stored (model dtype or int8). */
+    /**
+     * What to train and how. {@code weights} says how linear weights are stored (model dtype or int8);
+     * {@code recompute} says which decoder layers keep only their input in forward and are recomputed in backward
+     * ({@link Recompute#NONE} by default).
+     */
     public record Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
-                           boolean layerwise, Device device, long seed, double clipNorm, WeightFormat weights) {
-        /** Weights in the model dtype. */
+                           boolean layerwise, Device device, long seed, double clipNorm, WeightFormat weights,
+                           Recompute recompute) {
+        /** Weights in the model dtype, no activation recompute. */
         public Settings(LlamaConfig config, DType dtype, int batch, int seq, int accumulation, String loss,
                         boolean layerwise, Device device, long seed, double clipNorm) {
-            this(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, WeightFormat.MODEL_DTYPE);
+            this(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, WeightFormat.MODEL_DTYPE,
+                    Recompute.NONE);
         }
 
         public Settings withWeights(WeightFormat format) {
-            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, format);
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, format, recompute);
+        }
+
+        public Settings withDevice(Device d) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, d, seed, clipNorm, weights, recompute);
+        }
+
+        public Settings withRecompute(Recompute r) {
+            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, device, seed, clipNorm, weights, r);
         }
 
         public Settings {
             java.util.Objects.requireNonNull(weights, "weights (the weight format)");
+            java.util.Objects.requireNonNull(recompute, "recompute (use Recompute.NONE)");
+            if (!(recompute instanceof Recompute.Auto)) recompute.layersOf(config.layers()); // validates the count
             if (batch < 1 || seq < 1 || accumulation < 1) throw new IllegalArgumentException("batch, seq and accumulation must be >= 1");
             if (seq > config.maxSequence()) {
                 throw new IllegalArgumentException("sequence length " + seq + " exceeds the config's maximum " + config.maxSequence());
@@ -63,10 +82,18 @@ public final class Trainer implements AutoCloseable {
 
         public int tokensPerMicroBatch() { return batch * seq; }
 
-        /** The same run on another device (META, to plan it). */
-        public Settings withDevice(Device d) {
-            return new Settings(config, dtype, batch, seq, accumulation, loss, layerwise, d, seed, clipNorm, weights);
-        }
+    }
+
+    /**
+     * Where a step's activation and loss buffers go — a checking and debugging choice; runs use {@link #PLANNED}.
+     * {@code separate}: every buffer gets bytes of its own (arenas sized by the sum of the traced sizes) instead of the
+     * plan's shared offsets, the reference a plan is checked against. {@code poison}: the activation, loss and gradient
+     * arenas fill every booking with NaN when it is handed out and when it is freed ({@link Arena#poisonBookings}), so
+     * a plan that overlaps live buffers or a read of freed memory cannot pass silently.
+     */
+    public record StepMemory(boolean separate, boolean poison) {
+        /** The plan's offsets; poisoned when the system property {@code tally.debug.poison} is true. */
+        public static final StepMemory PLANNED = new StepMemory(false, Boolean.getBoolean("tally.debug.poison"));
     }
 
     private final Settings s;
@@ -78,8 +105,8 @@ public final class Trainer implements AutoCloseable {
     private final Arena inputs;
     private final Arena activations;
     private final Arena lossArena;
-    private final PlannedAllocator actAlloc;
-    private final PlannedAllocator lossAlloc;
+    private final StepAllocator actAlloc;
+    private final StepAllocator lossAlloc;
     private final MemoryPlan actPlan;
     private final MemoryPlan lossPlan;
     private final Tensor ids;
@@ -87,8 +114,30 @@ public final class Trainer implements AutoCloseable {
     private final Tensor scratch;
     private final Map<Parameter, Tensor> gradBuffers = new IdentityHashMap<>();
     private final LinearCrossEntropy lossFn;
+    private final int recomputedLayers;
+    private final String recomputeNote;
+    private final StepTracer tracer;
     private int optimizerSteps;
     private double[] lastLearningRates = new double[0];
+    private OpProfile profile;
+
+    /** The traced step's two plans: the ACTIVATIONS arena's and the LOSS arena's. */
+    public record StepPlans(MemoryPlan activations, MemoryPlan loss) {
+        public long bytes() { return activations.size() + loss.size(); }
+    }
+
+    /**
+     * Traces one micro-step of {@code settings} with the first {@code recomputedLayers} layers recomputed. The plans
+     * depend only on the model, dtype, batch, sequence, loss and recompute — never on the optimizer or layer-wise
+     * updates — so a search over configurations may share them ({@code tally fit} caches them this way).
+     */
+    @FunctionalInterface
+    public interface StepTracer {
+        StepPlans trace(Settings settings, int recomputedLayers);
+    }
+
+    /** The real tracer: records the step on META and plans it. */
+    public static final StepTracer TRACE = Trainer::trace;
 
     /**
      * A run planned before anything is allocated: the activation and loss plans from one micro-step traced on META, the
@@ -97,7 +146,7 @@ public final class Trainer implements AutoCloseable {
      */
     public record Plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, String optimizerName,
                        MemoryPlan activations, MemoryPlan loss, Optimizer.MemoryNeeds optimizerNeeds,
-                       Map<MemoryCategory, Long> bytes) {
+                       Map<MemoryCategory, Long> bytes, String recomputeLines) {
         public Plan {
             bytes = java.util.Collections.unmodifiableMap(new java.util.EnumMap<>(bytes));
         }
@@ -105,7 +154,9 @@ public final class Trainer implements AutoCloseable {
         public long totalBytes() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
 
         /** What users see before a run: bytes per category plus the largest activation buffers. */
-        public String report() { return Trainer.report(settings, optimizerName, bytes, activations); }
+        public String report() { return Trainer.report(settings, optimizerName, bytes, activations, recomputeLines); }
+
+        StepPlans steps() { return new StepPlans(activations, loss); }
     }
 
     /**
@@ -115,25 +166,45 @@ public final class Trainer implements AutoCloseable {
      */
     public static Plan plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory) {
         MemoryLedger metaLedger = new MemoryLedger();
-        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, null)) {
+        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, TRACE, StepMemory.PLANNED)) {
             Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
             for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, metaLedger.entry(Device.META, c).capacity());
-            return new Plan(settings, optimizerFactory, t.optimizer.name(), t.actPlan, t.lossPlan, t.optimizerNeeds, bytes);
+            // recompute auto is resolved here, once, against the budget: the run takes the plan's choice
+            Settings chosen = settings.withRecompute(new Recompute.First(t.recomputedLayers));
+            return new Plan(chosen, optimizerFactory, t.optimizer.name(), t.actPlan, t.lossPlan, t.optimizerNeeds, bytes, t.recomputeLines());
         }
     }
 
     /** Plans (on META: one traced micro-step, one optimizer dry run) and builds the run in one go. */
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
-        this(settings, optimizerFactory, ledger, null);
+        this(settings, optimizerFactory, ledger, TRACE, StepMemory.PLANNED);
     }
 
     /** Builds the planned run on its device: the same bookings as the plan, no tracing, no optimizer dry run. */
     public Trainer(Plan plan, MemoryLedger ledger) {
-        this(plan.settings(), plan.optimizerFactory(), ledger, plan);
+        this(plan.settings(), plan.optimizerFactory(), ledger, (st, k) -> plan.steps(), StepMemory.PLANNED, plan);
     }
 
-    private Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, Plan plan) {
+    /** As above, with the step traced by {@code tracer} (a cache of {@link #TRACE}'s results, for planning searches). */
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer) {
+        this(settings, optimizerFactory, ledger, tracer, StepMemory.PLANNED);
+    }
+
+    /** As above, with the step's buffers placed as {@code memory} says (separate buffers, poisoning: for checks). */
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepMemory memory) {
+        this(settings, optimizerFactory, ledger, TRACE, memory);
+    }
+
+    public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer,
+                   StepMemory memory) {
+        this(settings, optimizerFactory, ledger, tracer, memory, null);
+    }
+
+    private Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer,
+                    StepMemory memory, Plan plan) {
         this.s = settings;
+        this.tracer = tracer;
+        long bookedBefore = ledger.totalCapacity(settings.device());
         this.ledger = ledger;
         this.lossFn = LinearCrossEntropy.named(settings.loss());
         this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed(), settings.weights());
@@ -149,7 +220,7 @@ public final class Trainer implements AutoCloseable {
             largest = Math.max(largest, b);
         }
         boolean oneAtATime = settings.layerwise() && settings.accumulation() == 1;
-        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all);
+        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all).poisonBookings(memory.poison());
         if (!settings.layerwise()) {
             for (Parameter p : params) {
                 Tensor g = grads.allocate("grad." + p.name(), s.dtype(), p.value().shape());
@@ -171,17 +242,69 @@ public final class Trainer implements AutoCloseable {
         targets = inputs.allocate("input.targets", DType.I64, n);
         scratch = inputs.allocate("input.scratch", DType.F32, 2);
 
-        MemoryPlan[] plans = plan != null ? new MemoryPlan[] {plan.activations(), plan.loss()} : trace(settings);
-        actPlan = plans[0];
-        lossPlan = plans[1];
-        actAlloc = new PlannedAllocator(actPlan);
-        lossAlloc = new PlannedAllocator(lossPlan);
-        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actPlan.size(), actAlloc);
-        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossPlan.size(), lossAlloc);
+        // Everything but the step's two arenas is booked now: resolve the recompute setting against the budget.
+        long fixed = ledger.totalCapacity(settings.device()) - bookedBefore;
+        int layers = settings.config().layers();
+        StepPlans plans;
+        if (settings.recompute() instanceof Recompute.Auto auto) {
+            // Fewest layers that fit, by a scan from none upwards. Not a bisection: the planned bytes are not monotone
+            // in the number of recomputed layers (the packing of the step's buffers into one arena is a heuristic;
+            // a llama_7b plan grew by 128 MiB from 31 to 32 recomputed layers), so every count up to the answer is traced.
+            StepPlans chosen = null;
+            int k = 0;
+            for (; k <= layers; k++) {
+                chosen = tracer.trace(settings, k);
+                if (fixed + chosen.bytes() <= auto.budgetBytes()) break;
+            }
+            if (k > layers) { // nothing fits: recompute everything and let the caller refuse the plan
+                k = layers;
+                chosen = tracer.trace(settings, layers);
+            }
+            recomputedLayers = k;
+            plans = chosen;
+            long total = fixed + plans.bytes();
+            recomputeNote = total <= auto.budgetBytes()
+                    ? String.format("recompute auto: %d of %d layers (%s) fit the budget %s: plan %s", recomputedLayers, layers,
+                            layerList(recomputedLayers), MemoryLedger.human(auto.budgetBytes()), MemoryLedger.human(total))
+                    : String.format("recompute auto: no number of recomputed layers fits the budget %s; with all %d the plan needs %s",
+                            MemoryLedger.human(auto.budgetBytes()), layers, MemoryLedger.human(total));
+        } else {
+            recomputedLayers = settings.recompute().layersOf(layers);
+            plans = tracer.trace(settings, recomputedLayers);
+            recomputeNote = recomputedLayers == 0 ? "recompute: none"
+                    : String.format("recompute: %d of %d layers (%s)", recomputedLayers, layers, layerList(recomputedLayers));
+        }
+        actPlan = plans.activations();
+        lossPlan = plans.loss();
+        actAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(actPlan);
+        lossAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(lossPlan);
+        long actBytes = memory.separate() ? SeparateAllocator.bytesFor(actPlan) : actPlan.size();
+        long lossBytes = memory.separate() ? SeparateAllocator.bytesFor(lossPlan) : lossPlan.size();
+        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actBytes, actAlloc)
+                .poisonBookings(memory.poison());
+        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossBytes, lossAlloc).poisonBookings(memory.poison());
     }
 
-    /** Records one micro-step on META (a twin model, its own scratch ledger) and plans both arenas. */
-    private static MemoryPlan[] trace(Settings s) {
+    private static String layerList(int k) {
+        return k == 0 ? "none" : k == 1 ? "layer 0" : "layers 0-" + (k - 1);
+    }
+
+    /** Records one micro-step on META and plans both arenas. */
+    public static StepPlans trace(Settings s, int recomputedLayers) {
+        StepTrace t = traceStep(s, recomputedLayers);
+        return new StepPlans(Planner.plan(t.activations()), Planner.plan(t.loss()));
+    }
+
+    /** The allocation and free events of one traced micro-step, per planned arena (what the plans are made from). */
+    public record StepTrace(List<TracingAllocator.Event> activations, List<TracingAllocator.Event> loss) {}
+
+    /** Records one micro-step of these settings on META, with the layers its recompute setting names (none for auto). */
+    public static StepTrace traceStep(Settings s) {
+        return traceStep(s, s.recompute() instanceof Recompute.Auto ? 0 : s.recompute().layersOf(s.config().layers()));
+    }
+
+    /** Records one micro-step on META (a twin model, its own scratch ledger) with the first {@code recomputedLayers} recomputed. */
+    public static StepTrace traceStep(Settings s, int recomputedLayers) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
@@ -192,26 +315,31 @@ public final class Trainer implements AutoCloseable {
             Map<Parameter, Tensor> g = new IdentityHashMap<>();
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
-            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true);
-            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s);
+            Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true)
+                    .fusedAttention(fusedAttention(s.device()));
+            Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers, null);
             graph.backward(lossVar, 1.0);
             graph.close();
-            return new MemoryPlan[] {Planner.plan(actTrace.events()), Planner.plan(lossTrace.events())};
+            return new StepTrace(actTrace.events(), lossTrace.events());
         }
     }
 
-    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s) {
-        Var hidden = model.forward(g, ids, s.batch(), s.seq());
+    private static Var forwardLoss(Graph g, LlamaModel model, LinearCrossEntropy lossFn, Tensor ids, Tensor targets, Settings s,
+                                   int recomputedLayers, OpProfile profile) {
+        Var hidden = model.forward(g, ids, s.batch(), s.seq(), recomputedLayers);
         Var head = g.param(model.parameter("lm_head.weight"));
         Var tgt = g.input(targets);
         return Functions.externalLoss(g, List.of(hidden, head, tgt), new Functions.ExternalLoss() {
             LinearCrossEntropy.Saved saved;
 
             @Override public void forward(Tensor loss) {
+                phase(profile, "loss forward");
                 saved = lossFn.forward(hidden.value(), head.value(), targets, loss, g.lossArena());
+                phase(profile, "forward");
             }
 
             @Override public void backward(Tensor dLoss, Graph gr) {
+                phase(profile, "loss backward");
                 Tensor dE = Functions.gradOf(gr, hidden);
                 Tensor dC = gr.alloc("tmp.loss.dC", head.value().dtype(), head.value().dims());
                 lossFn.backward(saved, dLoss, dE, dC, gr.lossArena());
@@ -220,11 +348,31 @@ public final class Trainer implements AutoCloseable {
                     hg.ops().binary(dev.tally.engine.BinaryOp.ADD, hg, dC, hg);
                 }
                 gr.activations().free(dC);
+                phase(profile, "backward");
             }
 
             @Override public void discard() { saved.free(); }
         });
     }
+
+    /**
+     * The fused attention (O(B·H·T) saved instead of the [B, H, T, T] probabilities) when the system property
+     * {@code tally.attention=fused} asks for it and the device has the kernel (CPU; META plans for it); otherwise the
+     * materialized path, which is faster on the CPU at the sizes measured and the only one on CUDA.
+     */
+    static boolean fusedAttention(Device device) {
+        return !(device instanceof Device.Cuda) && "fused".equals(System.getProperty("tally.attention"));
+    }
+
+    private static void phase(OpProfile profile, String name) {
+        if (profile != null) profile.phase(name);
+    }
+
+    /**
+     * Labels the ops of later steps by phase (forward, loss forward, loss backward, backward, optimizer) in
+     * {@code profile}, which a {@link dev.tally.engine.profile.ProfilingOps} fills; null stops labelling.
+     */
+    public void setProfile(OpProfile profile) { this.profile = profile; }
 
     private Tensor gradFor(Parameter p) {
         Tensor g = p.grad();
@@ -251,11 +399,14 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, last);
-        Var loss = forwardLoss(g, model, lossFn, ids, targets, s);
+        phase(profile, "forward");
+        Graph g = new Graph(activations, lossArena, this::gradFor, last).fusedAttention(fusedAttention(s.device()));
+        Var loss = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers, profile);
         double value = loss.value().item();
+        phase(profile, "backward");
         g.backward(loss, 1.0 / s.accumulation());
         g.close();
+        phase(profile, "optimizer");
         return value;
     }
 
@@ -273,14 +424,33 @@ public final class Trainer implements AutoCloseable {
         double sum = 0;
         for (int k = 0; k < s.accumulation(); k++) sum += microStep(inputs[k], targetIds[k], k == s.accumulation() - 1);
         if (!s.layerwise()) {
+            requireFinite("gradient", true); // before the update, so a bad gradient never reaches the weights
             if (s.clipNorm() > 0) clipGradients(s.clipNorm());
             optimizer.step();
             optimizer.zeroGrad();
         } else if (s.accumulation() > 1) {
             grads.release(0); // all gradients were freed by their hooks; start the next step from an empty arena
         }
+        requireFinite("weight", false); // a finite loss can still come with an update that overflowed
         optimizerSteps++;
         return sum / s.accumulation();
+    }
+
+    /** A step produced a NaN or infinite gradient or weight: the run diverged and its state must not be saved. */
+    public static final class NonFiniteException extends IllegalStateException {
+        NonFiniteException(String message) { super(message); }
+    }
+
+    /** Throws {@link NonFiniteException} naming the first parameter whose gradient (or weight) holds a NaN or ±inf. */
+    private void requireFinite(String what, boolean gradients) {
+        Tensor maxAbs = scratch.slice(0, 0, 1);
+        for (Parameter p : model.parameters()) {
+            Tensor x = gradients ? p.grad() : p.value();
+            if (x == null) continue;
+            x.ops().reduceAll(ReduceOp.MAX_ABS, x, maxAbs); // NaN anywhere gives NaN, ±inf gives inf
+            double m = maxAbs.item();
+            if (!Double.isFinite(m)) throw new NonFiniteException(what + " of '" + p.name() + "' became " + (Double.isNaN(m) ? "NaN" : "infinite"));
+        }
     }
 
     /** Scales every gradient by min(1, maxNorm / global L2 norm); returns the norm before clipping. */
@@ -306,10 +476,10 @@ public final class Trainer implements AutoCloseable {
         targets.copyFrom(targetIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        Graph g = new Graph(activations, lossArena, this::gradFor, false).fusedAttention(fusedAttention(s.device()));
         double value;
         try (AutoCloseable off = g.noGrad()) {
-            value = forwardLoss(g, model, lossFn, ids, targets, s).value().item();
+            value = forwardLoss(g, model, lossFn, ids, targets, s, recomputedLayers, null).value().item();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }
@@ -317,7 +487,29 @@ public final class Trainer implements AutoCloseable {
         return value;
     }
 
+    /**
+     * The final normalised hidden states [batch·seq, hidden] for {@code inputIds} (batch·seq ids), copied to the host:
+     * the model's forward alone, on the planned arenas, without loss or gradients (sampling applies the head itself).
+     */
+    public float[] hiddenStates(long[] inputIds) {
+        if (!s.device().hasMemory()) throw new IllegalStateException("a META trainer plans memory; it cannot run forward");
+        ids.copyFrom(inputIds);
+        actAlloc.reset();
+        lossAlloc.reset();
+        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        float[] out;
+        try (AutoCloseable off = g.noGrad()) {
+            out = model.forward(g, ids, s.batch(), s.seq()).value().toFloatArray();
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+        g.close();
+        return out;
+    }
+
     public Settings settings() { return s; }
+    /** The loss in use (for reports: a {@link dev.tally.models.loss.CutCrossEntropy}'s filter statistics). */
+    public LinearCrossEntropy lossFunction() { return lossFn; }
     public LlamaModel model() { return model; }
     public Optimizer optimizer() { return optimizer; }
     public MemoryLedger ledger() { return ledger; }
@@ -327,6 +519,19 @@ public final class Trainer implements AutoCloseable {
     public Arena lossArena() { return lossArena; }
     public Arena gradArena() { return grads; }
     public int optimizerSteps() { return optimizerSteps; }
+    /** Decoder layers recomputed in backward (layers 0 … n−1); an {@link Recompute.Auto} setting resolved. */
+    public int recomputedLayers() { return recomputedLayers; }
+    /** What recompute does in this run, in words (for {@code auto}: how many layers it chose and why). */
+    public String recomputeNote() { return recomputeNote; }
+
+    private StepPlans withoutRecompute;
+
+    /** The step's plans without any recompute, for comparison (traced on first request when this run recomputes). */
+    public StepPlans plansWithoutRecompute() {
+        if (recomputedLayers == 0) return new StepPlans(actPlan, lossPlan);
+        if (withoutRecompute == null) withoutRecompute = tracer.trace(s, 0);
+        return withoutRecompute;
+    }
 
     /** Each parameter group's learning rate in the last {@link #step} (base lr × that step's factor), as the optimizer used it. */
     public double[] lastLearningRates() { return lastLearningRates.clone(); }
@@ -335,10 +540,21 @@ public final class Trainer implements AutoCloseable {
     public String planReport() {
         Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
         for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, ledger.entry(s.device(), c).capacity());
-        return report(s, optimizer.name(), bytes, actPlan);
+        return report(s, optimizer.name(), bytes, actPlan, recomputeLines());
     }
 
-    private static String report(Settings s, String optimizerName, Map<MemoryCategory, Long> bytes, MemoryPlan actPlan) {
+    /** The report's recompute lines: the note, and with recomputed layers what they save. */
+    private String recomputeLines() {
+        StringBuilder b = new StringBuilder("  ").append(recomputeNote).append('\n');
+        if (recomputedLayers > 0) {
+            long without = plansWithoutRecompute().activations().size(), with = actPlan.size();
+            b.append(String.format("  activation plan %s with recompute, %s without (%s saved)%n", MemoryLedger.human(with),
+                    MemoryLedger.human(without), MemoryLedger.human(without - with)));
+        }
+        return b.toString();
+    }
+
+    private static String report(Settings s, String optimizerName, Map<MemoryCategory, Long> bytes, MemoryPlan actPlan, String recomputeLines) {
         StringBuilder b = new StringBuilder();
         b.append(String.format("memory plan: %s %s%s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
                 s.config().name(), s.dtype(), s.weights().quantized() ? " (" + s.weights() + " linear weights)" : "", s.batch(), s.seq(),
@@ -351,6 +567,7 @@ public final class Trainer implements AutoCloseable {
             b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), n, MemoryLedger.human(n)));
         }
         b.append(String.format("  %-16s %,18d B  %12s%n", "total", total, MemoryLedger.human(total)));
+        b.append(recomputeLines);
         b.append("  largest activation buffers:\n");
         for (String l : actPlan.largest(5)) b.append("    ").append(l).append('\n');
         return b.toString();

@@ -50,14 +50,9 @@ final class CrossEntropyGolden {
     }
 
     static void compare(String what, double[] got, double[] expect) {
-        double diff = 0, scale = 0;
-        for (int i = 0; i < got.length; i++) {
-            diff = Math.max(diff, Math.abs(got[i] - expect[i]));
-            scale = Math.max(scale, Math.abs(expect[i]));
-        }
-        double rel = diff / Math.max(scale, 1e-30);
+        RelativeError err = RelativeError.between(got, expect);
         // printed so the measured figures are on record (the report quotes them), not only pass/fail
-        System.out.printf("  %-90s max |diff| %.3e  / max |expected| %.3e  = %.3e%n", what, diff, scale, rel);
-        if (!(rel <= TOLERANCE)) throw new AssertionError(what + ": relative error " + rel + " > " + TOLERANCE);
+        System.out.printf("  %-90s max |diff| %.3e  / max |expected| %.3e  = %.3e%n", what, err.maxAbsDiff(), err.maxAbsExpected(), err.value());
+        if (!err.within(TOLERANCE)) throw new AssertionError(what + ": relative error " + err.value() + " > " + TOLERANCE);
     }
 }

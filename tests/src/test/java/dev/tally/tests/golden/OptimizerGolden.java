@@ -57,7 +57,7 @@ public final class OptimizerGolden {
                 g.copyFrom(f.floats("grad." + k));
                 opt.step();
                 float[] expect = f.floats("w." + (k + 1)), got = w.toFloatArray();
-                double err = relativeError(got, expect);
+                double err = RelativeError.between(got, expect).value();
                 worst = Math.max(worst, err);
                 if (!(err <= TOLERANCE)) {
                     throw new AssertionError(f.path().getFileName() + ": step " + (k + 1) + " relative error " + err + " > " + TOLERANCE);
@@ -65,14 +65,5 @@ public final class OptimizerGolden {
             }
             return worst;
         }
-    }
-
-    static double relativeError(float[] got, float[] expect) {
-        double diff = 0, scale = 0;
-        for (int i = 0; i < got.length; i++) {
-            diff = Math.max(diff, Math.abs((double) got[i] - expect[i]));
-            scale = Math.max(scale, Math.abs(expect[i]));
-        }
-        return Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff / Math.max(scale, 1e-30);
     }
 }

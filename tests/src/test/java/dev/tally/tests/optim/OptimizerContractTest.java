@@ -18,6 +18,7 @@ import dev.tally.optim.OptimizerKind;
 import dev.tally.optim.Optimizers;
 import dev.tally.optim.ParamGroup;
 import dev.tally.optim.TallyOptimizer;
+import dev.tally.tests.golden.RelativeError;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -198,12 +199,8 @@ class OptimizerContractTest {
                     g.copyFrom(f.floats("grad." + k));
                     o.step();
                     float[] expect = f.floats("w." + (k + 1)), got = w.toFloatArray();
-                    double diff = 0, scale = 0;
-                    for (int i = 0; i < got.length; i++) {
-                        diff = Math.max(diff, Math.abs(got[i] - expect[i]));
-                        scale = Math.max(scale, Math.abs(expect[i]));
-                    }
-                    assertTrue(diff / scale <= 1e-5, "step " + (k + 1) + ": relative error " + diff / scale);
+                    double err = RelativeError.between(got, expect).value();
+                    assertTrue(err <= 1e-5, "step " + (k + 1) + ": relative error " + err);
                 }
             }
         }

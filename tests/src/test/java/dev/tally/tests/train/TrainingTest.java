@@ -199,4 +199,32 @@ class TrainingTest {
             assertTrue(weights >= 2 * params && weights - 2 * params < 256L * c.parameterShapes().size(), "bf16 weights ≈ 2 bytes/param: " + weights);
         }
     }
+
+    @Test
+    void fusedAttentionDropsTheProbabilitiesFromThePlanAndMetaStillEqualsCpu() {
+        long materialized, fused;
+        MemoryLedger plain = new MemoryLedger();
+        try (Trainer t = trainer("adamw", "ce", false, Device.META, plain)) {
+            materialized = t.activationPlan().size();
+        }
+        String before = System.getProperty("tally.attention");
+        System.setProperty("tally.attention", "fused");
+        try {
+            MemoryLedger cpu = new MemoryLedger(), meta = new MemoryLedger();
+            try (Trainer a = trainer("adamw", "ce", false, Device.CPU, cpu); Trainer b = trainer("adamw", "ce", false, Device.META, meta)) {
+                fused = b.activationPlan().size();
+                assertEquals(a.activationPlan().size(), fused, "META plans what CPU runs");
+                byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+                double l = a.step(batch(text, 0, 4, 32, false), batch(text, 0, 4, 32, true), 1.0);
+                assertTrue(l > 5.0 && l < 6.0, "a fused-attention step trains: loss " + l);
+                assertEquals(a.activationPlan().size(), a.activationArena().highWater(), "planned = measured with fused attention");
+            }
+        } finally {
+            if (before == null) System.clearProperty("tally.attention"); else System.setProperty("tally.attention", before);
+        }
+        // tiny: batch 4, 4 heads, seq 32; the probabilities of one layer live at a time in the plan's peak at least
+        long probs = 4L * 4 * 4 * 32 * 32;
+        System.out.printf("activation plan: materialized %d B, fused %d B%n", materialized, fused);
+        assertTrue(materialized - fused >= probs, "the plan drops at least one layer's probabilities: " + materialized + " -> " + fused);
+    }
 }

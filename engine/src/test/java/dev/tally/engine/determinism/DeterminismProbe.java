@@ -1,0 +1,147 @@
+package dev.tally.engine.determinism;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.Backends;
+import dev.tally.engine.BinaryOp;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.Ops;
+import dev.tally.engine.ReduceOp;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
+import dev.tally.engine.testing.SeededRandom;
+import dev.tally.engine.testing.TestArenas;
+import dev.tally.engine.testing.Views;
+
+import java.lang.foreign.MemorySegment;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+/**
+ * Child-process side of {@link DeterminismTest}: in a fresh JVM, runs every CPU fast-path op once (its first call, cold),
+ * then {@code warmUp} more times on small inputs of the same kind (so the JIT compiles its kernels, C2 under the default
+ * flags), in {@code rounds} rounds each followed by a call on the original inputs, and prints one line per op:
+ * {@code DIGEST name cold warm1 … warmN} with the SHA-256 of the output bytes. Arguments: warmUp rounds. The parent compares these lines across JIT modes and thread counts.
+ */
+public final class DeterminismProbe {
+    /** One op on fixed inputs; {@link #run} overwrites {@link #outputs} from {@link #inputs} only. */
+    private record Case(String name, Runnable run, List<Tensor> outputs) {}
+
+    private DeterminismProbe() {}
+
+    public static void main(String[] args) throws Exception {
+        int warmUp = Integer.parseInt(args[0]), rounds = Integer.parseInt(args[1]);
+        Ops ops = Backends.of(Device.CPU).ops();
+        try (Arena big = TestArenas.open(Device.CPU, 64L << 20); Arena small = TestArenas.open(Device.CPU, 16L << 20)) {
+            // 130 × 1037: vector bodies and scalar tails for any lane count, and ≥ 2 row chunks on the pool
+            List<Case> cases = cases(ops, big, 1, 130, 1037);
+            List<Case> warm = cases(ops, small, 2, 3, 53);
+            StringBuilder[] lines = new StringBuilder[cases.size()];
+            for (int i = 0; i < cases.size(); i++) lines[i] = new StringBuilder("DIGEST " + cases.get(i).name + " " + digest(cases.get(i), ops));
+            // warm-up in rounds, each followed by the real inputs again: later rounds run code the JIT compiled (in the
+            // background) for what earlier rounds saw, including recompilations after the large inputs
+            for (int round = 0; round < rounds; round++) {
+                for (int k = 0; k < warmUp / rounds; k++) for (Case c : warm) c.run.run();
+                for (int i = 0; i < cases.size(); i++) lines[i].append(' ').append(digest(cases.get(i), ops));
+            }
+            for (StringBuilder line : lines) System.out.println(line);
+        }
+    }
+
+    private static String digest(Case c, Ops ops) throws Exception {
+        c.run.run();
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        for (Tensor t : c.outputs) {
+            MemorySegment host = MemorySegment.ofArray(new byte[(int) t.byteSize()]);
+            ops.copyToHost(t, host);
+            md.update(host.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE));
+        }
+        return HexFormat.of().formatHex(md.digest(), 0, 12);
+    }
+
+    private static List<Case> cases(Ops ops, Arena arena, long seed, int rows, int cols) {
+        SeededRandom r = new SeededRandom(seed);
+        // row ops (softmax family, RMSNorm, reductions) split rows over the pool, so they get all the rows; elementwise
+        // ops are single-threaded and get a few (the C1 child runs the Vector API's slow Java fallback)
+        Shape rc = Shape.of(rows, cols), ec = Shape.of(Math.min(rows, 3), cols), row = Shape.of(cols), col = Shape.of(ec.dim(0), 1);
+        Tensor x = input(arena, r, rc, 3), y = input(arena, r, rc, 1);
+        Tensor ex = input(arena, r, ec, 3), ey = input(arena, r, ec, 1), pos = positive(arena, r, ec);
+        Tensor w = input(arena, r, row, 1), perRow = input(arena, r, col, 1);
+        List<Case> cs = new ArrayList<>();
+        for (UnaryOp op : new UnaryOp[] {UnaryOp.EXP, UnaryOp.SIGMOID, UnaryOp.SILU, UnaryOp.TANH, UnaryOp.LOG, UnaryOp.SQRT,
+                UnaryOp.RSQRT, UnaryOp.RECIPROCAL}) {
+            Tensor in = op == UnaryOp.LOG || op == UnaryOp.SQRT || op == UnaryOp.RSQRT ? pos : ex;
+            Tensor out = arena.allocate("out", DType.F32, ec);
+            cs.add(new Case("unary." + op, () -> ops.unary(op, in, out), List.of(out)));
+        }
+        for (UnaryOp op : new UnaryOp[] {UnaryOp.EXP, UnaryOp.SIGMOID, UnaryOp.SILU}) {
+            Tensor out = arena.allocate("out", DType.F32, ec);
+            cs.add(new Case("unaryBackward." + op, () -> ops.unaryBackward(op, ex, ey, out), List.of(out)));
+        }
+        for (BinaryOp op : new BinaryOp[] {BinaryOp.ADD, BinaryOp.MUL, BinaryOp.DIV, BinaryOp.MAX}) {
+            Tensor same = arena.allocate("out", DType.F32, ec), bRow = arena.allocate("out", DType.F32, ec);
+            Tensor bCol = arena.allocate("out", DType.F32, ec), scalar = arena.allocate("out", DType.F32, ec);
+            cs.add(new Case("binary." + op, () -> {
+                ops.binary(op, ex, ey, same);
+                ops.binary(op, ex, w, bRow);
+                ops.binary(op, ex, perRow, bCol);
+                ops.binaryScalar(op, ex, 0.375, scalar);
+            }, List.of(same, bRow, bCol, scalar)));
+        }
+        Tensor axpby = arena.allocate("out", DType.F32, ec);
+        cs.add(new Case("axpby", () -> ops.axpby(0.9, ex, -0.1, ey, axpby), List.of(axpby)));
+
+        Tensor sm = arena.allocate("out", DType.F32, rc), causal = arena.allocate("out", DType.F32, rc);
+        cs.add(new Case("softmax", () -> ops.softmax(x, sm, false), List.of(sm)));
+        cs.add(new Case("softmax.causal", () -> ops.softmax(x, causal, true), List.of(causal)));
+        Tensor lsm = arena.allocate("out", DType.F32, rc);
+        cs.add(new Case("logSoftmax", () -> ops.logSoftmax(x, lsm), List.of(lsm)));
+        Tensor dsm = arena.allocate("out", DType.F32, rc);
+        cs.add(new Case("softmaxBackward", () -> ops.softmaxBackward(sm, y, dsm), List.of(dsm)));
+
+        Tensor norm = arena.allocate("out", DType.F32, rc), rstd = arena.allocate("rstd", DType.F32, rows);
+        cs.add(new Case("rmsNorm", () -> ops.rmsNorm(x, w, 1e-6, norm, rstd), List.of(norm, rstd)));
+        Tensor dx = arena.allocate("out", DType.F32, rc), dw = arena.allocate("dw", DType.F32, cols);
+        cs.add(new Case("rmsNormBackward", () -> ops.rmsNormBackward(x, w, rstd, y, dx, dw), List.of(dx, dw)));
+
+        for (ReduceOp op : ReduceOp.values()) {
+            Tensor lastDim = arena.allocate("out", DType.F32, rows, 1), firstDim = arena.allocate("out", DType.F32, 1, cols);
+            Tensor all = arena.allocate("out", DType.F32, 1);
+            cs.add(new Case("reduce." + op, () -> {
+                ops.reduce(op, x, -1, lastDim);
+                ops.reduce(op, x, 0, firstDim);
+                ops.reduceAll(op, x, all);
+            }, List.of(lastDim, firstDim, all)));
+        }
+
+        // GEMM: one product over several K blocks and the thread split, a batch of small (attention-sized) ones,
+        // a transposed operand, and one below the small-product cut-off
+        int m = rows, k = 300, n = Math.max(8, cols / 8);
+        Tensor a = input(arena, r, Shape.of(m, k), 1), b = input(arena, r, Shape.of(k, n), 1);
+        Tensor c0 = input(arena, r, Shape.of(m, n), 1), c = arena.allocate("out", DType.F32, m, n);
+        Tensor qa = input(arena, r, Shape.of(4, 8, 64, 16), 1), kb = input(arena, r, Shape.of(4, 8, 64, 16), 1);
+        Tensor att = arena.allocate("out", DType.F32, 4, 8, 64, 64);
+        Tensor tiny = arena.allocate("out", DType.F32, 5, 7);
+        Tensor ta = input(arena, r, Shape.of(5, 9), 1), tb = input(arena, r, Shape.of(9, 7), 1);
+        cs.add(new Case("matmul", () -> {
+            ops.copy(c0, c);
+            ops.matmul(a, b, c, 1.0, 0.5);
+            ops.matmul(qa, kb.transpose(-1, -2), att, 0.25, 0.0);
+            ops.matmul(ta, tb, tiny, 1.0, 0.0);
+        }, List.of(c, att, tiny)));
+        Tensor cFresh = arena.allocate("out", DType.F32, m, n);
+        cs.add(new Case("matmul.beta0", () -> ops.matmul(a, b, cFresh, 1.0, 0.0), List.of(cFresh)));
+        return cs;
+    }
+
+    private static Tensor input(Arena arena, SeededRandom r, Shape s, double scale) {
+        return Views.of(arena, "in", DType.F32, s, r.normal((int) s.numel(), scale));
+    }
+
+    private static Tensor positive(Arena arena, SeededRandom r, Shape s) {
+        return Views.of(arena, "in", DType.F32, s, r.uniform((int) s.numel(), 0.01, 20));
+    }
+}

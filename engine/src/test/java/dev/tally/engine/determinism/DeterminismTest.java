@@ -1,0 +1,50 @@
+package dev.tally.engine.determinism;
+
+import dev.tally.engine.testing.ChildJvm;
+import org.junit.jupiter.api.Test;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Every CPU fast-path op gives the same bits whatever the JIT is doing: its first call in a fresh JVM (cold) equals a
+ * call after a thousand warm-up calls (C2-compiled: the child's compilation log shows the kernels reached tier 4), and
+ * both equal C1 only ({@code -XX:TieredStopAtLevel=1}, where the Vector API runs its Java fallback), on 2 and 1 threads.
+ */
+class DeterminismTest {
+    private static final String PROBE = DeterminismProbe.class.getName();
+
+    @Test
+    void fastPathsGiveTheSameBitsColdWarmC1AndC2OnOneAndTwoThreads() {
+        // lower compile thresholds: C2 compiles the kernels within the warm-up (compilation stays in the background;
+        // -Xbatch would make it synchronous at many times the cost)
+        ChildJvm.Result c2 = ChildJvm.run(List.of("-XX:CompileThresholdScaling=0.2", "-XX:+PrintCompilation", "-Dtally.cpu.threads=2"),
+                PROBE, List.of("1000", "4"), 600);
+        // C1 does not intrinsify the Vector API: this runs its per-lane Java fallback, the interpreter's arithmetic
+        ChildJvm.Result c1 = ChildJvm.run(List.of("-XX:TieredStopAtLevel=1", "-Dtally.cpu.threads=1"), PROBE, List.of("100", "1"), 600);
+
+        for (String kernel : List.of("dev.tally.engine.cpu.Fast::softmaxRow", "dev.tally.engine.cpu.Gemm::kernel")) {
+            assertTrue(c2.output().lines().anyMatch(l -> l.contains(kernel) && l.matches("^\\s*\\d+\\s+\\d+\\s+[%sbn! ]*4\\s+.*")),
+                    kernel + " was not compiled by C2 during the warm-up:\n" + ChildJvm.tail(c2.output()));
+        }
+        Map<String, String> reference = digests(c2);
+        assertTrue(reference.size() >= 30, "the probe printed too few digests:\n" + ChildJvm.tail(c2.output()));
+        assertEquals(reference, digests(c1), "C2 on 2 threads vs C1 on 1 thread (first calls)");
+    }
+
+    /** name → the first call's digest, after checking that every later call (warmer code) gave the same. */
+    private static Map<String, String> digests(ChildJvm.Result r) {
+        Map<String, String> m = new LinkedHashMap<>();
+        for (String line : r.lines("DIGEST ")) {
+            String[] f = line.split(" ");
+            for (int i = 3; i < f.length; i++) assertEquals(f[2], f[i], f[1] + ": call " + (i - 1) + " differs from the first (cold) call");
+            assertTrue(f.length >= 4, line);
+            m.put(f[1], f[2]);
+        }
+        return m;
+    }
+}

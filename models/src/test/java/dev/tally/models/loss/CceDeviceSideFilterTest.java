@@ -1,0 +1,87 @@
+package dev.tally.models.loss;
+
+import dev.tally.engine.Arena;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryCategory;
+import dev.tally.engine.MemoryLedger;
+import dev.tally.engine.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.SplittableRandom;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * CCE's backward with the tile filter decided on the device (what CUDA uses): the same bits as the host-side filter on
+ * the CPU, and no host transfer inside the tile loop (the count does not grow with the number of tiles).
+ */
+class CceDeviceSideFilterTest {
+
+    /** loss, dE, dC (raw float bits), the filter statistics, and the host transfers backward made. */
+    private record Run(float loss, int[] dE, int[] dC, CutCrossEntropy.FilterStats stats, long backwardTransfers) {}
+
+    private static int[] bits(Tensor t) {
+        float[] f = t.toFloatArray();
+        int[] b = new int[f.length];
+        for (int i = 0; i < f.length; i++) b[i] = Float.floatToRawIntBits(f[i]);
+        return b;
+    }
+
+    private static Run run(CutCrossEntropy cce, int n, int d, int v, long seed) {
+        MemoryLedger ledger = new MemoryLedger();
+        try (Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
+             Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
+            Tensor e = in.allocate("e", DType.F32, n, d), c = in.allocate("c", DType.F32, v, d), t = in.allocate("t", DType.I64, n);
+            Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1);
+            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
+            SplittableRandom r = new SplittableRandom(seed);
+            double[] ev = new double[n * d], cv = new double[v * d];
+            for (int i = 0; i < ev.length; i++) ev[i] = r.nextGaussian() * 4; // peaky softmax: many negligible tiles
+            for (int i = 0; i < cv.length; i++) cv[i] = r.nextGaussian() * (i / d % 3 == 0 ? 2 : 0.5);
+            e.copyFrom(ev);
+            c.copyFrom(cv);
+            long[] ids = new long[n];
+            for (int i = 0; i < n; i++) ids[i] = i % 6 == 0 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
+            t.copyFrom(ids);
+            g.copyFrom(new float[] {1});
+            LinearCrossEntropy.Saved saved = cce.forward(e, c, t, l, ws);
+            long before = Tensor.hostTransfers();
+            cce.backward(saved, g, de, dc, ws);
+            long transfers = Tensor.hostTransfers() - before;
+            return new Run((float) l.item(), bits(de), bits(dc), cce.lastStats(), transfers);
+        }
+    }
+
+    @Test void deviceSideFilterGivesTheSameBitsAsTheHostSideFilter() {
+        CutCrossEntropy.Options[] variants = {
+                new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN),    // sorted, both filtered
+                new CutCrossEntropy.Options(8, 16, true, false, true, Double.NaN),   // dE only
+                new CutCrossEntropy.Options(8, 16, false, true, false, Double.NaN),  // dC only, natural order
+                new CutCrossEntropy.Options(16, 32, true, true, false, 1e-3)};       // coarse eps: most tiles gated
+        for (CutCrossEntropy.Options o : variants) {
+            Run host = run(new CutCrossEntropy(o).deviceSideFiltering(false), 40, 12, 200, 7);
+            Run device = run(new CutCrossEntropy(o).deviceSideFiltering(true), 40, 12, 200, 7);
+            assertEquals(Float.floatToRawIntBits(host.loss()), Float.floatToRawIntBits(device.loss()), o.toString());
+            assertArrayEquals(host.dE(), device.dE(), "dE bits, " + o);
+            assertArrayEquals(host.dC(), device.dC(), "dC bits, " + o);
+            assertEquals(host.stats(), device.stats(), "the same tiles filtered, " + o);
+            assertTrue(host.stats().skippedE() + host.stats().skippedC() > 0, "the data must exercise the filter: " + host.stats());
+        }
+    }
+
+    @Test void noHostTransferInsideTheTileLoop() {
+        CutCrossEntropy cce = new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))
+                .deviceSideFiltering(true);
+        Run few = run(cce, 16, 8, 32, 3);    // 2 × 2 tiles
+        Run many = run(cce, 64, 8, 512, 3);  // 8 × 32 tiles
+        assertTrue(many.stats().tiles() >= 100 * few.stats().tiles() / 2, many.stats() + " vs " + few.stats());
+        // before the loop: targets and the average logits read, order and target positions written; after: the skip count
+        assertEquals(few.backwardTransfers(), many.backwardTransfers(), "transfers must not grow with the tiles");
+        assertTrue(many.backwardTransfers() <= 5, "backward transfers: " + many.backwardTransfers());
+        // the counter sees per-tile reads where they happen: the host-side filter reads max |p| once per tile
+        Run hostSide = run(new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))
+                .deviceSideFiltering(false), 64, 8, 512, 3);
+        assertTrue(hostSide.backwardTransfers() >= hostSide.stats().tiles(), "host-side: " + hostSide.backwardTransfers());
+    }
+}

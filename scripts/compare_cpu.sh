@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Tally against PyTorch on this CPU, back to back: REPS rounds of (tally bench, then bench_torch.py) for one config,
+# each run's load average recorded, then the median tokens/s of each side and the ratio table.
+#
+#   scripts/compare_cpu.sh MODEL BATCH SEQ [REPS=3] [STEPS=10] [WARMUP=3]
+#   e.g. scripts/compare_cpu.sh scripts/configs/h256_v8192.json 8 256
+#        scripts/compare_cpu.sh llama_20m 4 256
+# Environment: OPTIMIZERS (default adamw,apollo_mini), LOSSES (default ce,cce), PYTHON (default /usr/bin/python3, a
+# Python with torch), TORCH_THREADS (default: PyTorch's own choice), OUT (folder for the raw JSON, default a temp dir).
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch runs so OpenBLAS picks its kernel for this CPU itself.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+model="${1:?usage: compare_cpu.sh MODEL BATCH SEQ [REPS] [STEPS] [WARMUP]}" batch="${2:?batch}" seq="${3:?seq}"
+reps="${4:-3}" steps="${5:-10}" warmup="${6:-3}"
+optimizers="${OPTIMIZERS:-adamw,apollo_mini}" losses="${LOSSES:-ce,cce}" py="${PYTHON:-/usr/bin/python3}"
+out="${OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+threads=()
+[[ -n "${TORCH_THREADS:-}" ]] && threads=(--threads "$TORCH_THREADS")
+for r in $(seq 1 "$reps"); do
+  echo "round $r: tally ($(uptime | sed 's/.*load average: //'))" >&2
+  "$root/tally" bench --device cpu --model "$model" --batch "$batch" --seq "$seq" --optimizers "$optimizers" --loss "$losses" \
+    --steps "$steps" --warmup-steps "$warmup" --out "$out/tally-$r.json" > /dev/null
+  echo "$(uptime | sed 's/.*load average: //')" > "$out/tally-$r.load"
+  echo "round $r: torch ($(uptime | sed 's/.*load average: //'))" >&2
+  (unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; "$py" "$root/scripts/bench_torch.py" --device cpu --model "$model" --batch "$batch" \
+    --seq "$seq" --steps "$steps" --warmup-steps "$warmup" "${threads[@]}" > "$out/torch-$r.txt")
+  echo "$(uptime | sed 's/.*load average: //')" > "$out/torch-$r.load"
+done
+"$py" - "$out" "$reps" "$model" "$batch" "$seq" <<'PY'
+import json, statistics, sys
+out, reps, model, batch, seq = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+load = lambda p: open(p).read().strip()
+tally, torch_runs = {}, []
+for r in range(1, reps + 1):
+    for row in json.load(open(f"{out}/tally-{r}.json"))["training"]:
+        tally.setdefault((row["optimizer"], row["loss"]), []).append((row["tokens_per_s"], load(f"{out}/tally-{r}.load")))
+    t = json.loads(open(f"{out}/torch-{r}.txt").readline())["torch"]
+    torch_runs.append((t["tokens_per_s"], load(f"{out}/torch-{r}.load")))
+info = t
+print(f"{model}, batch {batch} x seq {seq}, {reps} interleaved rounds; raw JSON in {out}")
+print(f"PyTorch {info['torch_version']}: {info['torch_threads']} intra-op thread(s), OpenBLAS core {info.get('openblas_core')} "
+      f"({info.get('openblas_threads')} threads), {', '.join(info.get('blas_libraries') or ['no BLAS found'])}")
+med = statistics.median(v for v, _ in torch_runs)
+print(f"  torch adamw + ce: median {med:8.0f} tokens/s   runs: " + "; ".join(f"{v:.0f} (load {l})" for v, l in torch_runs))
+for (o, l), runs in tally.items():
+    m = statistics.median(v for v, _ in runs)
+    print(f"  tally {o} + {l}: median {m:8.0f} tokens/s = {m / med:.2f}x torch   runs: " + "; ".join(f"{v:.0f} (load {ld})" for v, ld in runs))
+PY
