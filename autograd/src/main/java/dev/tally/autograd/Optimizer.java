@@ -18,8 +18,25 @@ public interface Optimizer extends AutoCloseable {
     /** Every parameter this optimizer updates, in group order. */
     List<Parameter> parameters();
 
-    /** Books all state (and the optimizer's step workspace) on the parameters' device; idempotent. */
-    void allocateState(MemoryLedger ledger);
+    /**
+     * What {@link #allocateState} books, from shapes alone: the state bytes and the step workspace (found by running the
+     * update on META once). Computed once per optimizer; an optimizer built the same way over parameters of the same
+     * shapes needs the same, so a run planned on META hands these to the real optimizer instead of planning again.
+     */
+    MemoryNeeds memoryNeeds();
+
+    /** Bytes of optimizer state and of the step workspace. */
+    record MemoryNeeds(long stateBytes, long workspaceBytes) {}
+
+    /** Books all state (and the optimizer's step workspace) on the parameters' device in {@code ledger}; idempotent. */
+    default void allocateState(MemoryLedger ledger) { allocateState(ledger, memoryNeeds()); }
+
+    /**
+     * Books state and a workspace of {@code planned.workspaceBytes()} — needs computed by {@link #memoryNeeds()} of an
+     * optimizer built the same way (typically on META) — without running the update on META again. Refuses needs whose
+     * state bytes differ from this optimizer's own.
+     */
+    void allocateState(MemoryLedger ledger, MemoryNeeds planned);
 
     /** Updates every parameter from its gradient. */
     void step();
@@ -30,14 +47,32 @@ public interface Optimizer extends AutoCloseable {
     /** Zeroes every gradient (keeps the gradient buffers). */
     void zeroGrad();
 
-    /** Scales every group's base learning rate by {@code factor} (the LR schedule's hook). */
+    /** Multiplies every group's base learning rate by {@code factor} (the LR schedule's hook, as torch's LambdaLR). */
     void setLrScale(double factor);
 
-    /** State tensors by name ({@code "<param>.<state>"}) plus scalars (step counters, seeds) as 1-element tensors. */
-    Map<String, Tensor> stateDict();
+    /** Each parameter group's learning rate as the next step uses it: its base lr times the schedule's factor. */
+    double[] learningRates();
 
-    /** Restores what {@link #stateDict()} produced; mismatched names, shapes or dtypes throw before anything changes. */
-    void loadStateDict(Map<String, Tensor> state);
+    /**
+     * Everything needed to continue bit-identically: state tensors by "&lt;param&gt;.&lt;state&gt;" (views of the booked state,
+     * not copies) and, as text, the optimizer's name, its parameter groups with their hyperparameters, the schedule's
+     * factor and each parameter's step counters.
+     */
+    StateDict stateDict();
+
+    /**
+     * Restores what {@link #stateDict()} produced. A dict from another optimizer, another grouping or with state of other
+     * names, shapes or dtypes is refused with the reason before anything changes.
+     */
+    void loadStateDict(StateDict state);
+
+    /** A state dict: tensors plus string metadata, the shape a safetensors file stores. */
+    record StateDict(Map<String, Tensor> tensors, Map<String, String> metadata) {
+        public StateDict {
+            tensors = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(tensors));
+            metadata = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(metadata));
+        }
+    }
 
     /** Frees the optimizer's arenas (state, workspace); the optimizer cannot step afterwards. */
     @Override default void close() {}

@@ -1,5 +1,6 @@
 package dev.tally.cli;
 
+import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
 import dev.tally.engine.Arena;
 import dev.tally.engine.MemoryCategory;
@@ -33,8 +34,10 @@ public final class Checkpoint {
                 tensors.put("model." + p.name() + ".zeros", p.quantized().zeros());
             }
         }
-        t.optimizer().stateDict().forEach((k, v) -> tensors.put("optim." + k, v));
+        Optimizer.StateDict optim = t.optimizer().stateDict();
+        optim.tensors().forEach((k, v) -> tensors.put("optim." + k, v));
         Map<String, String> meta = new LinkedHashMap<>(settings);
+        optim.metadata().forEach((k, v) -> meta.put("optim." + k, v)); // optimizer name, groups, counters
         meta.put("format", FORMAT);
         meta.put("step", Long.toString(step));
         meta.put("config", t.settings().config().toJson());
@@ -50,7 +53,13 @@ public final class Checkpoint {
         if (!FORMAT.equals(f.metadata().get("format"))) {
             throw new IllegalArgumentException(f.path() + " is not a Tally checkpoint (metadata format is " + f.metadata().get("format") + ")");
         }
-        Map<String, Tensor> mine = t.optimizer().stateDict();
+        Map<String, Tensor> mine = t.optimizer().stateDict().tensors();
+        String from = f.metadata().get("optim.optimizer"), me = t.optimizer().name();
+        if (from != null && !from.equals(me)) { // the state dict says whose it is: the clearest reason, before the tensors
+            throw new IllegalArgumentException(f.path() + " does not hold the state of this run (model " + f.metadata().get("model")
+                    + ", optimizer " + me + "): " + me
+                    + ": cannot load this state dict: the state dict is from optimizer " + from + ", this optimizer is " + me);
+        }
         Set<String> expected = new TreeSet<>();
         for (Parameter p : t.model().parameters()) {
             expected.add("model." + p.name());
@@ -69,14 +78,21 @@ public final class Checkpoint {
             }
         }
         Map<String, Tensor> state = new LinkedHashMap<>();
+        Map<String, String> optimMeta = new LinkedHashMap<>();
+        f.metadata().forEach((k, v) -> {
+            if (k.startsWith("optim.")) optimMeta.put(k.substring("optim.".length()), v);
+        });
         try (Arena host = new Arena(t.ledger(), "checkpoint.load", MemoryCategory.OTHER, t.settings().device(),
                 mine.values().stream().mapToLong(x -> Arena.bookedBytes(x.dtype(), x.shape())).sum())) {
             for (Map.Entry<String, Tensor> e : mine.entrySet()) {
+                String name = "optim." + e.getKey();
+                // absent or of another shape: loadStateDict names what differs (optimizer, groups, hyperparameters, state)
+                if (!f.has(name) || !java.util.Arrays.equals(f.entry(name).shape(), e.getValue().shape().dims())) continue;
                 Tensor x = host.allocate(e.getKey(), e.getValue().dtype(), e.getValue().shape());
-                f.readInto("optim." + e.getKey(), x);
+                f.readInto(name, x);
                 state.put(e.getKey(), x);
             }
-            t.optimizer().loadStateDict(state);
+            t.optimizer().loadStateDict(new Optimizer.StateDict(state, optimMeta));
         }
         return Long.parseLong(f.metadata().get("step"));
     }

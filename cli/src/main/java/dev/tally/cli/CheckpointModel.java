@@ -64,12 +64,14 @@ record CheckpointModel(Path path, Map<String, String> settings, LlamaConfig conf
     /** Inference holds no optimizer state: an optimizer that never steps. */
     private record Frozen(List<Parameter> parameters) implements Optimizer {
         @Override public String name() { return "none"; }
-        @Override public void allocateState(MemoryLedger ledger) {}
+        @Override public MemoryNeeds memoryNeeds() { return new MemoryNeeds(0, 0); }
+        @Override public void allocateState(MemoryLedger ledger, MemoryNeeds planned) {}
         @Override public void step() { throw new UnsupportedOperationException("inference does not train"); }
         @Override public void stepParameter(Parameter p) { step(); }
         @Override public void zeroGrad() {}
         @Override public void setLrScale(double factor) {}
-        @Override public Map<String, Tensor> stateDict() { return Map.of(); }
-        @Override public void loadStateDict(Map<String, Tensor> state) {}
+        @Override public double[] learningRates() { return new double[0]; }
+        @Override public StateDict stateDict() { return new StateDict(Map.of(), Map.of()); }
+        @Override public void loadStateDict(StateDict state) {}
     }
 }

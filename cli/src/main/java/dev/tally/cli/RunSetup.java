@@ -41,18 +41,9 @@ final class RunSetup {
         return h;
     }
 
+    /** The papers' grouping ({@link Optimizers#create(String, Map, List)}: the model's LINEAR weights are projected). */
     static Function<List<Parameter>, Optimizer> factory(OptimizerKind kind, Map<String, Object> hyper) {
-        return params -> Optimizers.create(kind, hyper, projected(kind, params), plain(kind, params));
-    }
-
-    private static List<Parameter> projected(OptimizerKind kind, List<Parameter> ps) {
-        if (kind.projection() == OptimizerKind.Projection.NONE) return List.of();
-        return ps.stream().filter(p -> OptimizerKind.projectsByName(p.name(), p.value().rank())).toList();
-    }
-
-    private static List<Parameter> plain(OptimizerKind kind, List<Parameter> ps) {
-        if (kind.projection() == OptimizerKind.Projection.NONE) return ps;
-        return ps.stream().filter(p -> !OptimizerKind.projectsByName(p.name(), p.value().rank())).toList();
+        return params -> Optimizers.create(kind.userName(), hyper, params);
     }
 
     /** --weight-bits 16|8 and --weight-group 128|256, checked with a message naming the flag. */

@@ -133,15 +133,12 @@ public final class TrainCommand implements Callable<Integer> {
                 .withWeights(RunSetup.weightFormat(weightBits, weightGroup))
                 .withRecompute(Recompute.parse(recompute, budgetBytes));
 
-        // 1. the plan, from the same code on META, before any memory is taken
-        MemoryLedger planLedger = new MemoryLedger();
-        long planned;
-        try (Trainer plan = new Trainer(ts.withDevice(Device.META), RunSetup.factory(kind, hyper), planLedger)) {
-            outStream.print(plan.planReport().replace("on meta", "on " + dev));
-            planned = planLedger.totalCapacity(Device.META);
-            // the run uses what the plan chose (auto is resolved once, against the budget, on META)
-            ts = ts.withRecompute(new Recompute.First(plan.recomputedLayers()));
-        }
+        // 1. the plan, from the same code on META, before any memory is taken; the run below is built from it (no second
+        // META pass), and takes what it chose for recompute auto (resolved once, against the budget)
+        Trainer.Plan plan = Trainer.plan(ts, RunSetup.factory(kind, hyper));
+        outStream.print(plan.report());
+        long planned = plan.totalBytes();
+        ts = plan.settings();
         if (budget != null && planned > budgetBytes) { // an explicit budget binds the run too, not only recompute auto
             throw new IllegalStateException(String.format("the plan needs %,d B (%s) but --budget is %,d B (%s): use --recompute auto,"
                     + " a smaller model, batch or sequence, CCE, or a lighter optimizer", planned, MemoryLedger.human(planned), budgetBytes,
@@ -159,7 +156,7 @@ public final class TrainCommand implements Callable<Integer> {
         List<Double> ys = new ArrayList<>(), evalY = new ArrayList<>();
         String lastGood = ckpt != null ? resume + " (step " + startStep + ")" : null;
         boolean savedCheckpoint = false;
-        try (Trainer t = new Trainer(ts, RunSetup.factory(kind, hyper), ledger);
+        try (Trainer t = new Trainer(plan, ledger);
              // a resume rewrites metrics.jsonl only once the checkpoint has loaded
              MetricsLog metrics = ckpt != null ? MetricsLog.resumed(out.resolve("metrics.jsonl"), loaded(ckpt, t, startStep))
                      : MetricsLog.fresh(out.resolve("metrics.jsonl"))) {
@@ -196,18 +193,19 @@ public final class TrainCommand implements Callable<Integer> {
                         throw diverged(shown, e.getMessage(), lastGood);
                     }
                     if (!Double.isFinite(l)) throw diverged(shown, "the loss became " + l, lastGood);
+                    double usedLr = t.lastLearningRates()[0]; // what the optimizer used (--opt lr=… included), not --lr
                     tokens += (long) accum * batch * seq;
                     double secs = (System.nanoTime() - t0) * 1e-9;
                     double tps = tokens / secs;
                     xs.add((int) shown);
                     ys.add(l);
-                    metrics.write(Map.of("step", shown, "loss", l, "lr", lr * factor, "tokens_per_s", tps, "elapsed_s", secs));
+                    metrics.write(Map.of("step", shown, "loss", l, "lr", usedLr, "tokens_per_s", tps, "elapsed_s", secs));
                     if (pb != null) {
                         pb.stepTo(shown);
-                        pb.setExtraMessage(String.format("loss %.4f  %.0f tok/s  lr %.2e", l, tps, lr * factor));
+                        pb.setExtraMessage(String.format("loss %.4f  %.0f tok/s  lr %.2e", l, tps, usedLr));
                     } else if (shown % 10 == 0 || shown == end) {
                         long remaining = (long) ((end - shown) * secs / (shown - startStep));
-                        outStream.printf("step %5d/%d  loss %.4f  %7.0f tok/s  lr %.2e  ETA %ds%n", shown, steps, l, tps, lr * factor, remaining);
+                        outStream.printf("step %5d/%d  loss %.4f  %7.0f tok/s  lr %.2e  ETA %ds%n", shown, steps, l, tps, usedLr, remaining);
                     }
                     boolean last = shown == end;
                     // checkpoint first: a failing evaluation never costs the steps since the last save

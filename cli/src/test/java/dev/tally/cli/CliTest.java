@@ -90,6 +90,10 @@ class CliTest {
             assertTrue(f.has("model.layers.0.mlp.up_proj.weight.scales") && f.has("model.layers.0.mlp.up_proj.weight.zeros"));
             assertEquals("F32", f.entry("model.embed_tokens.weight").dtype(), "embedding stays in the model dtype");
             assertEquals("8", f.metadata().get("weight_bits"));
+            // the optimizer's state dict: its metadata (name, groups, counters) next to the int8 weights' scales and zeros
+            assertEquals("q_apollo_mini", f.metadata().get("optim.optimizer"));
+            assertTrue(f.metadata().get("optim.param_groups").contains("\"name\":\"projected\""), f.metadata().get("optim.param_groups"));
+            assertTrue(f.metadata().get("optim.counters").contains("\"layers.0.mlp.up_proj.weight\":[4,"), f.metadata().get("optim.counters"));
         }
         Result bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "4"));
         assertEquals(2, bad.code());
@@ -101,6 +105,30 @@ class CliTest {
         assertEquals(0, table.code(), table.err());
         assertTrue(table.out().contains("tiny,q_apollo_mini,weights,") && table.out().contains(",8,128"), table.out());
         assertTrue(table.err().contains("int8 weights skipped for adamw"), table.err());
+    }
+
+    @Test
+    void qGaloreWithInt8WeightsResumesBitExactlyAcrossLazyRefreshes() throws IOException {
+        Path full = dir.resolve("qgfull"), part = dir.resolve("qgpart");
+        // gap 1: every step refreshes the int4 basis and feeds the lazy-refresh queue, so the resumed run needs both
+        String[] q = {"--weight-bits", "8", "--weight-group", "128", "--optimizer", "q_galore_adamw8bit", "--opt", "update_proj_gap=1"};
+        Result r = run(int8Train(full, 4, q));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(0, run(int8Train(part, 4, concat(q, "--stop-at", "2"))).code());
+        try (SafeTensors.File f = SafeTensors.open(part.resolve("checkpoint.safetensors"))) {
+            String w = "layers.0.mlp.up_proj.weight";
+            assertEquals("2", f.metadata().get("step"));
+            assertEquals("q_galore_adamw8bit", f.metadata().get("optim.optimizer"));
+            assertTrue(f.has("model." + w + ".scales") && f.has("model." + w + ".zeros"));
+            for (String state : List.of("projection", "projection_scales", "projection_zeros", "past_vector", "lazy")) {
+                assertTrue(f.has("optim." + w + "." + state), "checkpoint lacks optim." + w + "." + state);
+            }
+            assertEquals("U8", f.entry("optim." + w + ".projection").dtype(), "the packed int4 basis");
+        }
+        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
+                part.toString(), "--no-progress", "--device", "cpu");
+        assertEquals(0, resumed.code(), resumed.err());
+        assertEquals(losses(full.resolve("metrics.jsonl")), losses(part.resolve("metrics.jsonl")), "resumed Q-GaLore run = uninterrupted");
     }
 
     /** As {@link #train} but without --optimizer: with --weight-bits 8 the default is q_apollo_mini. */
@@ -116,6 +144,51 @@ class CliTest {
         String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);
         return out;
+    }
+
+    @Test
+    void theLoggedLearningRateIsTheOneTheOptimizerUsed() throws IOException {
+        Path out = dir.resolve("lr");
+        // --opt lr overrides --lr 0.003: the optimizer steps with 0.005, and the log must say so
+        Result r = run(train(out, 1, "--opt", "lr=0.005", "--opt", "weight_decay=0", "--warmup", "0"));
+        assertEquals(0, r.code(), r.err());
+        List<Double> lrs = Files.readAllLines(out.resolve("metrics.jsonl")).stream().filter(l -> l.contains("\"lr\""))
+                .map(l -> ((Number) dev.tally.engine.io.Json.parseObject(l).get("lr")).doubleValue()).toList();
+        assertEquals(List.of(0.005), lrs);
+        assertTrue(r.out().contains("lr 5.00e-03"), r.out());
+        // independently: AdamW's first step moves each weight by lr·g/(|g| + eps) ≈ ±lr, so the largest move is the lr used
+        String name = "layers.0.mlp.up_proj.weight";
+        try (var init = new dev.tally.models.llama.LlamaModel(dev.tally.models.llama.LlamaConfig.named("tiny"), dev.tally.engine.DType.F32,
+                     Device.CPU, new dev.tally.engine.MemoryLedger(), 42); // the run's initial weights (--seed 42)
+             SafeTensors.File f = SafeTensors.open(out.resolve("checkpoint.safetensors"))) {
+            float[] before = init.parameter(name).value().toFloatArray(), after = f.floats("model." + name);
+            double moved = 0;
+            for (int i = 0; i < before.length; i++) moved = Math.max(moved, Math.abs((double) after[i] - before[i]));
+            assertEquals(0.005, moved, 0.005 * 1e-3, "the weights moved by the logged lr");
+        }
+    }
+
+    @Test
+    void aCheckpointOfAnotherOptimizerIsRefusedWithTheReason() throws IOException {
+        Path ok = dir.resolve("adamw");
+        assertEquals(0, run(train(ok, 1)).code());
+        Path relabelled = dir.resolve("relabelled.safetensors");
+        try (SafeTensors.File f = SafeTensors.open(ok.resolve("checkpoint.safetensors"))) {
+            java.util.Map<String, String> meta = new java.util.LinkedHashMap<>(f.metadata());
+            meta.put("optimizer", "adamw8bit"); // the run's settings now name another optimizer than the state's
+            try (var host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "copy", MemoryCategory.OTHER, Device.CPU, 64L << 20)) {
+                java.util.Map<String, dev.tally.engine.Tensor> tensors = new java.util.LinkedHashMap<>();
+                for (var e : f.entries().values()) {
+                    dev.tally.engine.Tensor t = host.allocate(e.name(), dev.tally.engine.DType.F32, e.shape());
+                    f.readInto(e.name(), t);
+                    tensors.put(e.name(), t);
+                }
+                SafeTensors.write(relabelled, tensors, meta);
+            }
+        }
+        Result r = run("train", "--resume", relabelled.toString(), "--steps", "2", "--out", dir.resolve("z").toString(), "--device", "cpu", "--no-progress");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("adamw8bit: cannot load this state dict: the state dict is from optimizer adamw, this optimizer is adamw8bit"), r.err());
     }
 
     @Test

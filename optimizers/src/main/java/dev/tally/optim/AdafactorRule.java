@@ -17,7 +17,8 @@ import java.util.List;
  */
 final class AdafactorRule implements Rule {
 
-    @Override public List<StateSpec> specs(Shape g) {
+    /** Factored (or full) second-moment statistics, plus exp_avg when β1 momentum is on. */
+    @Override public List<StateSpec> specs(Shape g, Hyper h) {
         List<StateSpec> s = new ArrayList<>();
         if (factored(g)) {
             s.add(new StateSpec("exp_avg_sq_row", DType.F32, Shape.of(g.dim(0)), StateSpec.Kind.FACTORED));
@@ -25,14 +26,7 @@ final class AdafactorRule implements Rule {
         } else {
             s.add(new StateSpec("exp_avg_sq", DType.F32, g, StateSpec.Kind.MOMENT));
         }
-        return s;
-    }
-
-    /** Rules that carry β1 momentum add exp_avg; the optimizer asks through this. */
-    static List<StateSpec> withMomentum(List<StateSpec> base, Shape g, boolean momentum) {
-        if (!momentum) return base;
-        List<StateSpec> s = new ArrayList<>(base);
-        s.add(new StateSpec("exp_avg", DType.F32, g, StateSpec.Kind.MOMENT));
+        if (!h.isNull("beta1")) s.add(new StateSpec("exp_avg", DType.F32, g, StateSpec.Kind.MOMENT));
         return s;
     }
 
@@ -41,7 +35,7 @@ final class AdafactorRule implements Rule {
         return g.rank() == 2;
     }
 
-    @Override public void direction(Step s, Tensor g, Tensor delta) {
+    @Override public Decay direction(Step s, Tensor g, Tensor delta) {
         double eps1 = s.h.tuple("eps", 0), eps2 = s.h.tuple("eps", 1);
         double t = s.t();
         double rel;
@@ -60,7 +54,6 @@ final class AdafactorRule implements Rule {
         } else {
             s.ops.fill(lrT, rel);
         }
-        s.lrTensor = lrT;
         double beta2t = 1.0 - Math.pow(t, s.h.d("decay_rate"));
         Tensor u = delta; // the update is built in place in delta
         s.ops.unary(UnaryOp.SQUARE, g, u);
@@ -82,14 +75,13 @@ final class AdafactorRule implements Rule {
             s.ema(m, s.h.d("beta1"), u);
             s.ops.copy(m, delta);
         }
-    }
-
-    @Override public void decayBefore(Step s, Tensor w) {
         double wd = s.h.d("weight_decay");
-        if (wd == 0) return;
-        Tensor factor = s.tmp(1); // W·(1 − wd·lr_t): one [1] tensor instead of a copy of W
-        s.ops.binaryScalar(BinaryOp.MUL, s.lrTensor, -wd, factor);
-        s.ops.binaryScalar(BinaryOp.ADD, factor, 1, factor);
-        s.ops.binary(BinaryOp.MUL, w, factor, w);
+        if (wd == 0) return Decay.NONE;
+        return Decay.before(w -> { // W·(1 − wd·lr_t), lr_t the data-dependent step size above: one [1] tensor, not a copy of W
+            Tensor factor = s.tmp(1);
+            s.ops.binaryScalar(BinaryOp.MUL, lrT, -wd, factor);
+            s.ops.binaryScalar(BinaryOp.ADD, factor, 1, factor);
+            s.ops.binary(BinaryOp.MUL, w, factor, w);
+        });
     }
 }

@@ -20,19 +20,18 @@ final class AdamWRule implements Rule {
     enum Flavor { TORCH, HF }
 
     private final Flavor flavor;
-    private final DType stateDtype;
 
-    AdamWRule(Flavor flavor, DType stateDtype) {
+    AdamWRule(Flavor flavor) {
         this.flavor = flavor;
-        this.stateDtype = stateDtype;
     }
 
-    @Override public List<StateSpec> specs(Shape g) {
+    @Override public List<StateSpec> specs(Shape g, Hyper h) {
+        DType stateDtype = flavor == Flavor.TORCH ? DType.parse(h.s("state_dtype")) : DType.F32;
         return List.of(new StateSpec("exp_avg", stateDtype, g, StateSpec.Kind.MOMENT),
                 new StateSpec("exp_avg_sq", stateDtype, g, StateSpec.Kind.MOMENT));
     }
 
-    @Override public void direction(Step s, Tensor g, Tensor delta) {
+    @Override public Decay direction(Step s, Tensor g, Tensor delta) {
         double b1 = s.h.tuple("betas", 0), b2 = s.h.tuple("betas", 1), eps = s.h.d("eps");
         Tensor m = s.state.get("exp_avg"), v = s.state.get("exp_avg_sq");
         s.ema(m, b1, g);
@@ -51,15 +50,9 @@ final class AdamWRule implements Rule {
         s.ops.binaryScalar(BinaryOp.ADD, delta, eps, delta);
         s.ops.binary(BinaryOp.DIV, m, delta, delta);
         s.ops.binaryScalar(BinaryOp.MUL, delta, stepSize, delta);
-    }
-
-    @Override public void decayBefore(Step s, Tensor w) {
         double wd = s.h.d("weight_decay");
-        if (flavor == Flavor.TORCH && wd != 0) s.ops.binaryScalar(BinaryOp.MUL, w, 1 - s.lr * wd, w);
-    }
-
-    @Override public void decayAfter(Step s, Tensor w) {
-        double wd = s.h.d("weight_decay");
-        if (flavor == Flavor.HF && wd > 0) s.ops.axpby(1, w, -s.lr * wd, w, w);
+        if (flavor == Flavor.TORCH && wd != 0) return Decay.before(w -> s.ops.binaryScalar(BinaryOp.MUL, w, 1 - s.lr * wd, w));
+        if (flavor == Flavor.HF && wd > 0) return Decay.after(w -> s.ops.axpby(1, w, -s.lr * wd, w, w));
+        return Decay.NONE;
     }
 }

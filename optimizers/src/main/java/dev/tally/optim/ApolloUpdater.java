@@ -26,13 +26,11 @@ final class ApolloUpdater implements Updater {
     private final int rank;
     private final int gap;
     private final boolean channel;
-    private final Projections projections;
 
-    ApolloUpdater(int rank, int gap, boolean channel, Projections projections) {
+    ApolloUpdater(int rank, int gap, boolean channel) {
         this.rank = rank;
         this.gap = gap;
         this.channel = channel;
-        this.projections = projections;
     }
 
     @Override public List<StateSpec> specs(Shape param) {
@@ -58,7 +56,7 @@ final class ApolloUpdater implements Updater {
             s.state.refreshes++;
         }
         Tensor proj = s.tmp(GaloreUpdater.basisShape(w.shape(), rank));
-        float[] given = projections.supplied(p, (int) s.state.refreshes - 1);
+        float[] given = s.projections.supplied(p, (int) s.state.refreshes - 1);
         if (given != null) {
             proj.copyFrom(given);
         } else {

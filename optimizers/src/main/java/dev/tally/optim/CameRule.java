@@ -17,7 +17,7 @@ import java.util.List;
  */
 final class CameRule implements Rule {
 
-    @Override public List<StateSpec> specs(Shape g) {
+    @Override public List<StateSpec> specs(Shape g, Hyper h) {
         List<StateSpec> s = new ArrayList<>();
         s.add(new StateSpec("exp_avg", DType.F32, g, StateSpec.Kind.MOMENT));
         if (AdafactorRule.factored(g)) {
@@ -32,7 +32,7 @@ final class CameRule implements Rule {
         return s;
     }
 
-    @Override public void direction(Step s, Tensor g, Tensor delta) {
+    @Override public Decay direction(Step s, Tensor g, Tensor delta) {
         double eps1 = s.h.tuple("eps", 0), eps2 = s.h.tuple("eps", 1);
         double b1 = s.h.tuple("betas", 0), b2 = s.h.tuple("betas", 1), b3 = s.h.tuple("betas", 2);
         boolean factored = AdafactorRule.factored(g.shape());
@@ -64,10 +64,7 @@ final class CameRule implements Rule {
             s.ops.copy(m, delta);
         }
         s.ops.binaryScalar(BinaryOp.MUL, delta, s.lr, delta);
-    }
-
-    @Override public void decayBefore(Step s, Tensor w) {
         double wd = s.h.d("weight_decay");
-        if (wd != 0) s.ops.axpby(1, w, -wd * s.lr, w, w);
+        return wd != 0 ? Decay.before(w -> s.ops.axpby(1, w, -wd * s.lr, w, w)) : Decay.NONE;
     }
 }

@@ -24,16 +24,14 @@ final class GaloreUpdater implements Updater {
     private final int gap;
     private final double scale;
     private final List<StateSpec> innerSpecs;
-    private final Projections projections;
     private final boolean right;
 
-    GaloreUpdater(Rule inner, List<StateSpec> innerSpecs, Shape param, int rank, int gap, double scale, Projections projections) {
+    GaloreUpdater(Rule inner, List<StateSpec> innerSpecs, Shape param, int rank, int gap, double scale) {
         this.inner = inner;
         this.rank = rank;
         this.gap = gap;
         this.scale = scale;
         this.innerSpecs = innerSpecs;
-        this.projections = projections;
         this.right = param.dim(0) >= param.dim(1);
     }
 
@@ -61,15 +59,15 @@ final class GaloreUpdater implements Updater {
         if (right) s.ops.matmul(g, basis.t(), r, 1, 0); else s.ops.matmul(basis.t(), g, r, 1, 0);
         s.state.step++;
         Tensor delta = s.tmp(low);
-        inner.direction(s, r, delta);
-        inner.decayBefore(s, w);
+        Rule.Decay decay = inner.direction(s, r, delta);
+        decay.before().accept(w);
         // back-project straight into the weight: W ← W − scale · back(delta), no full-size temporary
         if (right) s.ops.matmul(delta, basis, w, -scale, 1); else s.ops.matmul(basis, delta, w, -scale, 1);
-        inner.decayAfter(s, w);
+        decay.after().accept(w);
     }
 
     private void refresh(Step s, Parameter p, Tensor g, Tensor basis) {
-        float[] given = projections.supplied(p, (int) s.state.refreshes);
+        float[] given = s.projections.supplied(p, (int) s.state.refreshes);
         s.state.refreshes++;
         if (given != null) {
             if (given.length != basis.numel()) {

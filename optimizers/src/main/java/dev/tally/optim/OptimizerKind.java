@@ -1,5 +1,8 @@
 package dev.tally.optim;
 
+import dev.tally.autograd.Parameter;
+import dev.tally.engine.Shape;
+
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -88,8 +91,51 @@ public enum OptimizerKind {
         return d;
     }
 
-    /** The reference grouping rule: project the linear weights of attention and MLP blocks, nothing else. */
-    public static boolean projectsByName(String parameterName, int rank) {
-        return rank == 2 && (parameterName.contains("attn") || parameterName.contains("mlp"));
+    /** Whether the method projects the gradients of the groups marked {@code projected} (GaLore, APOLLO). */
+    public boolean projects() { return projection != Projection.NONE; }
+
+    /** Whether the method keeps 8-bit state, which needs the two dynamic code maps booked once per optimizer. */
+    boolean usesCodeMaps() { return this == ADAMW8BIT || this == GALORE_ADAMW8BIT || this == Q_GALORE_ADAMW8BIT; }
+
+    /**
+     * The element-wise rule: on the full gradient, or ({@code underProjection}) on GaLore's projected one, where some
+     * references apply weight decay differently.
+     */
+    Rule rule(boolean underProjection) {
+        return switch (this) {
+            case ADAMW -> new AdamWRule(AdamWRule.Flavor.TORCH);
+            case GALORE_ADAMW, APOLLO, APOLLO_MINI, Q_APOLLO, Q_APOLLO_MINI -> new AdamWRule(AdamWRule.Flavor.HF);
+            case ADAFACTOR, GALORE_ADAFACTOR -> new AdafactorRule();
+            case CAME -> new CameRule();
+            case ADAMW8BIT, GALORE_ADAMW8BIT, Q_GALORE_ADAMW8BIT -> new Adam8bitRule(underProjection);
+        };
+    }
+
+    /**
+     * How parameter {@code p} is updated under hyperparameters {@code h}: the plain rule, or the method's projection
+     * around it; a weight stored as int8 codes gets that update wrapped in dequantize / re-quantize
+     * ({@link QuantizedWeightUpdater}, which only the q_* methods accept — see {@link #updatesQuantizedWeights}).
+     */
+    Updater updater(Hyper h, Parameter p, boolean projected) {
+        return QuantizedWeightUpdater.wrapIfQuantized(p, updater(h, p.value().shape(), projected), h);
+    }
+
+    /** The update of a floating weight of this shape (an int8 weight's codes have its shape). */
+    private Updater updater(Hyper h, Shape shape, boolean projected) {
+        if (!projected) {
+            Rule r = rule(false);
+            return new Updater.Plain(r, r.specs(shape, h));
+        }
+        int rank = h.i("rank"), gap = h.i("update_proj_gap");
+        return switch (projection) {
+            case SVD -> {
+                Rule inner = rule(true);
+                List<StateSpec> innerSpecs = inner.specs(GaloreUpdater.lowRankShape(shape, rank), h);
+                yield this == Q_GALORE_ADAMW8BIT ? new QGaloreUpdater(inner, innerSpecs, shape, h) // int4 basis, lazy refresh
+                        : new GaloreUpdater(inner, innerSpecs, shape, rank, gap, h.d("scale"));
+            }
+            case RANDOM -> new ApolloUpdater(rank, gap, h.s("scale_type").equals("channel"));
+            case NONE -> throw new IllegalArgumentException(userName + " has no low-rank projection; use galore_* or apollo*");
+        };
     }
 }

@@ -3,54 +3,42 @@ package dev.tally.optim;
 import dev.tally.autograd.Parameter;
 
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Builds optimizers by name, validating every hyperparameter before any memory is booked. */
+/**
+ * Builds optimizers by name, validating every hyperparameter before any memory is booked. Hyperparameters come in two
+ * layers, as in torch.optim: the optimizer-wide defaults given here, and each {@link ParamGroup}'s own values over them.
+ */
 public final class Optimizers {
-    private static final List<String> PROJECTION_KEYS = List.of("rank", "update_proj_gap", "scale", "proj_type");
-
     private Optimizers() {}
 
     /**
-     * The reference grouping: for GaLore and APOLLO, 2-D parameters whose name contains "attn" or "mlp" are projected;
-     * everything else (embeddings, head, norms) gets the plain inner optimizer.
+     * One optimizer over {@code params}, grouped as the papers' scripts do ({@link ParamGroup#paperStyle}): for GaLore
+     * and APOLLO the parameters the model declares {@link Parameter.Role#LINEAR} are projected, the rest are not.
      */
     public static TallyOptimizer create(String name, Map<String, ?> hparams, List<Parameter> params) {
         OptimizerKind kind = OptimizerKind.parse(name);
-        List<Parameter> projected = new ArrayList<>(), plain = new ArrayList<>();
-        for (Parameter p : params) {
-            boolean proj = kind.projection() != OptimizerKind.Projection.NONE
-                    && OptimizerKind.projectsByName(p.name(), p.value().rank());
-            (proj ? projected : plain).add(p);
-        }
-        return create(kind, hparams, projected, plain);
+        return create(kind, hparams, kind.projects() ? ParamGroup.paperStyle(params) : List.of(ParamGroup.of(params)));
     }
 
-    /** Explicit groups: {@code projected} get the method's projection, {@code plain} the plain inner optimizer. */
+    /** One optimizer over explicit groups: each group's own hyperparameters override {@code defaults}. */
+    public static TallyOptimizer create(String name, Map<String, ?> defaults, Collection<ParamGroup> groups) {
+        return create(OptimizerKind.parse(name), defaults, groups);
+    }
+
+    public static TallyOptimizer create(OptimizerKind kind, Map<String, ?> defaults, Collection<ParamGroup> groups) {
+        return new TallyOptimizer(kind, defaults, List.copyOf(groups));
+    }
+
+    /** Two groups with the same hyperparameters: {@code projected} get the method's projection, {@code plain} not. */
     public static TallyOptimizer create(OptimizerKind kind, Map<String, ?> hparams, List<Parameter> projected, List<Parameter> plain) {
-        Hyper h = new Hyper(kind.userName(), kind.defaults(), hparams);
-        validate(kind, h);
-        QuantizedWeightUpdater.validate(kind, h, projected, plain);
-        List<TallyOptimizer.Group> groups = new ArrayList<>();
-        if (!projected.isEmpty()) {
-            if (kind.projection() == OptimizerKind.Projection.NONE) {
-                throw new IllegalArgumentException(kind.userName() + " has no low-rank projection; use galore_* or apollo*");
-            }
-            int rank = h.i("rank");
-            for (Parameter p : projected) {
-                if (p.value().rank() != 2) throw new IllegalArgumentException(kind.userName() + ": cannot project " + p + " (not a matrix)");
-                int small = Math.min(p.value().dim(0), p.value().dim(1));
-                if (rank > small) {
-                    throw new IllegalArgumentException(kind.userName() + ": rank " + rank + " exceeds the smaller dimension " + small
-                            + " of " + p.name() + " " + p.value().shape());
-                }
-            }
-            groups.add(new TallyOptimizer.Group(List.copyOf(projected), h, true));
-        }
-        if (!plain.isEmpty()) groups.add(new TallyOptimizer.Group(List.copyOf(plain), h, false));
-        return new TallyOptimizer(kind, groups);
+        List<ParamGroup> groups = new ArrayList<>();
+        if (!projected.isEmpty()) groups.add(ParamGroup.of(projected).named("projected").withProjection());
+        if (!plain.isEmpty()) groups.add(ParamGroup.of(plain).named("other"));
+        return create(kind, hparams, groups);
     }
 
     static void validate(OptimizerKind kind, Hyper h) {
@@ -97,6 +85,7 @@ public final class Optimizers {
             throw new IllegalArgumentException(n + ": only proj 'random' is implemented, got " + h.s("proj"));
         }
         if (h.keys().contains("min_8bit_size") && h.i("min_8bit_size") < 0) throw new IllegalArgumentException(n + ": min_8bit_size must be >= 0");
+        if (kind == OptimizerKind.Q_GALORE_ADAMW8BIT) QGaloreUpdater.validate(h);
     }
 
     /** Hyperparameters as given on a command line ("lr=0.01", "betas=0.9,0.95"): numbers, booleans, null, lists. */

@@ -38,10 +38,9 @@ final class QGaloreUpdater implements Updater {
     private final double cosThreshold;
     private final double gamma;
     private final int queueSize;
-    private final Projections projections;
     private final boolean right;
 
-    QGaloreUpdater(Rule inner, List<StateSpec> innerSpecs, Shape param, Hyper h, Projections projections) {
+    QGaloreUpdater(Rule inner, List<StateSpec> innerSpecs, Shape param, Hyper h) {
         this.inner = inner;
         this.innerSpecs = innerSpecs;
         this.rank = h.i("rank");
@@ -52,7 +51,6 @@ final class QGaloreUpdater implements Updater {
         this.cosThreshold = h.d("cos_threshold");
         this.gamma = h.d("gamma_proj");
         this.queueSize = h.i("queue_size");
-        this.projections = projections;
         this.right = param.dim(0) >= param.dim(1);
     }
 
@@ -107,15 +105,15 @@ final class QGaloreUpdater implements Updater {
         if (right) s.ops.matmul(g, basis.t(), r, 1, 0); else s.ops.matmul(basis.t(), g, r, 1, 0);
         s.state.step++;
         Tensor delta = s.tmp(low);
-        inner.direction(s, r, delta);
-        inner.decayBefore(s, w);
+        Rule.Decay decay = inner.direction(s, r, delta);
+        decay.before().accept(w);
         if (right) s.ops.matmul(delta, basis, w, -scale, 1); else s.ops.matmul(basis, delta, w, -scale, 1);
-        inner.decayAfter(s, w);
+        decay.after().accept(w);
     }
 
     private void refresh(Step s, Parameter p, Tensor g, QuantizedTensor qb, float[] lz) {
         Tensor fresh = s.tmp(qb.shape());
-        float[] given = projections.supplied(p, (int) s.state.refreshes);
+        float[] given = s.projections.supplied(p, (int) s.state.refreshes);
         if (given != null) {
             if (given.length != fresh.numel()) {
                 throw new IllegalArgumentException("supplied Q-GaLore basis for " + p.name() + " has " + given.length

@@ -40,17 +40,18 @@ final class QuantizedWeightUpdater implements Updater {
         if (kind == OptimizerKind.Q_GALORE_ADAMW8BIT) QGaloreUpdater.defaults(d);
     }
 
-    /** Quantized weights need a q_* method, in a projected group (the update must know how to re-quantize). */
-    static void validate(OptimizerKind kind, Hyper h, List<Parameter> projected, List<Parameter> plain) {
-        for (List<Parameter> group : List.of(projected, plain)) {
-            for (Parameter p : group) {
-                if (p.isQuantized() && !kind.updatesQuantizedWeights()) {
-                    throw new IllegalArgumentException(kind.userName() + " cannot update " + p + ": int8 weights need q_apollo, "
-                            + "q_apollo_mini or q_galore_adamw8bit (or --weight-bits 16)");
-                }
+    /**
+     * Weights stored as int8 codes need a q_* method, the only ones that re-quantize after the update; in any group,
+     * projected or not (a plain group's rule is wrapped the same way). {@code where} names the group for the message.
+     */
+    static void validate(OptimizerKind kind, List<Parameter> params, String where) {
+        if (kind.updatesQuantizedWeights()) return;
+        for (Parameter p : params) {
+            if (p.isQuantized()) {
+                throw new IllegalArgumentException(kind.userName() + " cannot update " + p + " (" + where + "): int8 weights need "
+                        + "q_apollo, q_apollo_mini or q_galore_adamw8bit (or --weight-bits 16)");
             }
         }
-        if (kind == OptimizerKind.Q_GALORE_ADAMW8BIT) QGaloreUpdater.validate(h);
     }
 
     static Updater wrapIfQuantized(Parameter p, Updater base, Hyper h) {
@@ -60,9 +61,9 @@ final class QuantizedWeightUpdater implements Updater {
 
     /** A META parameter with {@code p}'s storage format, for the workspace dry run. */
     static Parameter metaTwin(Parameter p, Arena meta) {
-        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()));
+        if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()), p.role());
         QuantizedTensor q = p.quantized();
-        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype());
+        return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype(), p.role());
     }
 
     @Override public List<StateSpec> specs(Shape paramShape) { return inner.specs(paramShape); }
@@ -71,7 +72,7 @@ final class QuantizedWeightUpdater implements Updater {
         QuantizedTensor q = p.quantized();
         Tensor w = s.workspace.allocate("optimizer.dequantized_weight", DType.F32, q.shape());
         q.dequantize(w);
-        inner.update(new Step(s.ops, s.workspace, s.h, s.lr, s.state, w), p, w, g);
+        inner.update(new Step(s.ops, s.workspace, s.h, s.lr, s.state, w, s.codes, s.projections), p, w, g);
         q.quantize(w, stochastic ? new GroupRounding.Philox(roundingKey(p.name()), (s.state.step - 1) * ((q.numel() + 3) / 4))
                 : GroupRounding.NEAREST);
         s.workspace.free(w);

@@ -4,22 +4,27 @@ import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * The element-wise part of an optimizer, in whatever space it is given (the full gradient, or GaLore's projected one):
- * it computes the delta to subtract — learning rate and bias correction included — and applies weight decay where its
- * reference implementation does (before or after the update, in its own form).
+ * it computes the delta to subtract — learning rate and bias correction included — and says how weight decay is applied
+ * around the update, in its reference implementation's form. Rules hold no per-step state: what the decay needs from the
+ * step (a data-dependent learning rate, a mask of finite gradient elements) travels in the returned {@link Decay}.
  */
 interface Rule {
-    /** State tensors for a gradient of this shape (the rule's own space). */
-    List<StateSpec> specs(Shape gradShape);
+    /** State tensors for a gradient of this shape (the rule's own space) under these hyperparameters. */
+    List<StateSpec> specs(Shape gradShape, Hyper h);
 
     /** delta ← the update for gradient {@code g}; state advances. {@code step.t()} is already the new step number. */
-    void direction(Step step, Tensor g, Tensor delta);
+    Decay direction(Step step, Tensor g, Tensor delta);
 
-    /** Weight decay applied before the update (after {@link #direction}, which may have computed a data-dependent lr). */
-    default void decayBefore(Step step, Tensor w) {}
+    /** Weight decay of one update: applied to the weight before the delta is subtracted, and after it. */
+    record Decay(Consumer<Tensor> before, Consumer<Tensor> after) {
+        static final Decay NONE = new Decay(w -> {}, w -> {});
 
-    /** Weight decay applied after the update. */
-    default void decayAfter(Step step, Tensor w) {}
+        static Decay before(Consumer<Tensor> before) { return new Decay(before, w -> {}); }
+
+        static Decay after(Consumer<Tensor> after) { return new Decay(w -> {}, after); }
+    }
 }

@@ -22,17 +22,24 @@ final class Step {
     final ParamState state;
     /** The full weight (Adafactor's relative scale reads its RMS even when the rule sees a projected gradient). */
     final Tensor weight;
-    /** Set by rules whose learning rate depends on data (Adafactor with scale_parameter): a [1] tensor. */
-    Tensor lrTensor;
+    /** The 8-bit dynamic code maps shared by every parameter (null for methods without quantized state). */
+    final CodeMaps codes;
+    /** Where projection matrices come from (computed, or the reference's own in replay tests). */
+    final Projections projections;
 
-    Step(Ops ops, Arena workspace, Hyper h, double lr, ParamState state, Tensor weight) {
+    Step(Ops ops, Arena workspace, Hyper h, double lr, ParamState state, Tensor weight, CodeMaps codes, Projections projections) {
         this.ops = ops;
         this.workspace = workspace;
         this.h = h;
         this.lr = lr;
         this.state = state;
         this.weight = weight;
+        this.codes = codes;
+        this.projections = projections;
     }
+
+    /** bitsandbytes' signed (first moment) and unsigned (second moment) code maps, 256 fp32 values each. */
+    record CodeMaps(Tensor signed, Tensor unsigned) {}
 
     /** 1-based step number of the update in progress. */
     long t() { return state.step; }

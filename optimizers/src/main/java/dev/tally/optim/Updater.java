@@ -20,10 +20,10 @@ sealed interface Updater permits Updater.Plain, GaloreUpdater, ApolloUpdater, Qu
         @Override public void update(Step s, Parameter p, Tensor w, Tensor g) {
             s.state.step++;
             Tensor delta = s.tmp(w.shape());
-            rule.direction(s, g, delta);
-            rule.decayBefore(s, w);
+            Rule.Decay decay = rule.direction(s, g, delta);
+            decay.before().accept(w);
             s.ops.axpby(1, w, -1, delta, w);
-            rule.decayAfter(s, w);
+            decay.after().accept(w);
         }
     }
 }

@@ -1,5 +1,6 @@
 package dev.tally.models.llama;
 
+import dev.tally.autograd.Parameter;
 import dev.tally.engine.io.Json;
 
 import java.io.IOException;
@@ -125,6 +126,25 @@ public record LlamaConfig(String name, int hidden, int intermediate, int heads, 
         s.put("norm.weight", new int[] {hidden});
         s.put("lm_head.weight", new int[] {vocab, hidden});
         return s;
+    }
+
+    /**
+     * What each parameter of {@link #parameterShapes()} is (same keys, same order): the attention and MLP projections are
+     * {@code LINEAR} — the matrices GaLore and APOLLO project — the rest embedding, norms and head.
+     */
+    public Map<String, Parameter.Role> parameterRoles() {
+        Map<String, Parameter.Role> r = new LinkedHashMap<>();
+        r.put("embed_tokens.weight", Parameter.Role.EMBEDDING);
+        for (int l = 0; l < layers; l++) {
+            String p = "layers." + l + ".";
+            r.put(p + "input_layernorm.weight", Parameter.Role.NORM);
+            for (String proj : new String[] {"q_proj", "k_proj", "v_proj", "o_proj"}) r.put(p + "self_attn." + proj + ".weight", Parameter.Role.LINEAR);
+            r.put(p + "post_attention_layernorm.weight", Parameter.Role.NORM);
+            for (String proj : new String[] {"gate_proj", "up_proj", "down_proj"}) r.put(p + "mlp." + proj + ".weight", Parameter.Role.LINEAR);
+        }
+        r.put("norm.weight", Parameter.Role.NORM);
+        r.put("lm_head.weight", Parameter.Role.HEAD);
+        return r;
     }
 
     public long parameterCount() {

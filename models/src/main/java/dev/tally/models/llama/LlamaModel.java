@@ -47,6 +47,7 @@ public final class LlamaModel implements AutoCloseable {
         this.dtype = dtype;
         this.format = format;
         long bytes = 0, largestQuantized = 0;
+        Map<String, Parameter.Role> roles = config.parameterRoles();
         for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
             Shape shape = Shape.of(e.getValue());
             if (format.quantizes(e.getKey())) {
@@ -68,14 +69,14 @@ public final class LlamaModel implements AutoCloseable {
                     if (device.hasMemory()) w.ops().random(w, Distribution.NORMAL, paramSeed, 0, 0, config.initStd());
                     q.quantize(w, GroupRounding.NEAREST);
                     init.free(w);
-                    params.put(e.getKey(), new Parameter(e.getKey(), q, dtype));
+                    params.put(e.getKey(), new Parameter(e.getKey(), q, dtype, roles.get(e.getKey())));
                 } else {
                     Tensor t = weights.allocate(e.getKey(), dtype, e.getValue());
                     if (device.hasMemory()) {
                         if (e.getValue().length == 1) t.ops().fill(t, 1.0); // RMSNorm gains start at one
                         else t.ops().random(t, Distribution.NORMAL, paramSeed, 0, 0, config.initStd());
                     }
-                    params.put(e.getKey(), new Parameter(e.getKey(), t));
+                    params.put(e.getKey(), new Parameter(e.getKey(), t, roles.get(e.getKey())));
                 }
                 index++;
             }

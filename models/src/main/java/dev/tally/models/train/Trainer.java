@@ -100,6 +100,7 @@ public final class Trainer implements AutoCloseable {
     private final MemoryLedger ledger;
     private final LlamaModel model;
     private final Optimizer optimizer;
+    private final Optimizer.MemoryNeeds optimizerNeeds;
     private final Arena grads;
     private final Arena inputs;
     private final Arena activations;
@@ -117,6 +118,7 @@ public final class Trainer implements AutoCloseable {
     private final String recomputeNote;
     private final StepTracer tracer;
     private int optimizerSteps;
+    private double[] lastLearningRates = new double[0];
     private OpProfile profile;
 
     /** The traced step's two plans: the ACTIVATIONS arena's and the LOSS arena's. */
@@ -137,8 +139,50 @@ public final class Trainer implements AutoCloseable {
     /** The real tracer: records the step on META and plans it. */
     public static final StepTracer TRACE = Trainer::trace;
 
+    /**
+     * A run planned before anything is allocated: the activation and loss plans from one micro-step traced on META, the
+     * optimizer's needs from one dry run, and the bytes every category will take on the settings' device. A trainer built
+     * from it ({@link Trainer#Trainer(Plan, MemoryLedger)}) books exactly these bytes and runs no META pass of its own.
+     */
+    public record Plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, String optimizerName,
+                       MemoryPlan activations, MemoryPlan loss, Optimizer.MemoryNeeds optimizerNeeds,
+                       Map<MemoryCategory, Long> bytes, String recomputeLines) {
+        public Plan {
+            bytes = java.util.Collections.unmodifiableMap(new java.util.EnumMap<>(bytes));
+        }
+
+        public long totalBytes() { return bytes.values().stream().mapToLong(Long::longValue).sum(); }
+
+        /** What users see before a run: bytes per category plus the largest activation buffers. */
+        public String report() { return Trainer.report(settings, optimizerName, bytes, activations, recomputeLines); }
+
+        StepPlans steps() { return new StepPlans(activations, loss); }
+    }
+
+    /**
+     * Plans a run of {@code settings} on META (a private ledger; nothing is booked on the settings' device): the model,
+     * the optimizer's state and workspace, one traced micro-step. Print it, check it against the device, then build the
+     * run with {@link #Trainer(Plan, MemoryLedger)}.
+     */
+    public static Plan plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory) {
+        MemoryLedger metaLedger = new MemoryLedger();
+        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, TRACE, StepMemory.PLANNED)) {
+            Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
+            for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, metaLedger.entry(Device.META, c).capacity());
+            // recompute auto is resolved here, once, against the budget: the run takes the plan's choice
+            Settings chosen = settings.withRecompute(new Recompute.First(t.recomputedLayers));
+            return new Plan(chosen, optimizerFactory, t.optimizer.name(), t.actPlan, t.lossPlan, t.optimizerNeeds, bytes, t.recomputeLines());
+        }
+    }
+
+    /** Plans (on META: one traced micro-step, one optimizer dry run) and builds the run in one go. */
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger) {
         this(settings, optimizerFactory, ledger, TRACE, StepMemory.PLANNED);
+    }
+
+    /** Builds the planned run on its device: the same bookings as the plan, no tracing, no optimizer dry run. */
+    public Trainer(Plan plan, MemoryLedger ledger) {
+        this(plan.settings(), plan.optimizerFactory(), ledger, (st, k) -> plan.steps(), StepMemory.PLANNED, plan);
     }
 
     /** As above, with the step traced by {@code tracer} (a cache of {@link #TRACE}'s results, for planning searches). */
@@ -153,6 +197,11 @@ public final class Trainer implements AutoCloseable {
 
     public Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer,
                    StepMemory memory) {
+        this(settings, optimizerFactory, ledger, tracer, memory, null);
+    }
+
+    private Trainer(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory, MemoryLedger ledger, StepTracer tracer,
+                    StepMemory memory, Plan plan) {
         this.s = settings;
         this.tracer = tracer;
         long bookedBefore = ledger.totalCapacity(settings.device());
@@ -160,7 +209,9 @@ public final class Trainer implements AutoCloseable {
         this.lossFn = LinearCrossEntropy.named(settings.loss());
         this.model = new LlamaModel(settings.config(), settings.dtype(), settings.device(), ledger, settings.seed(), settings.weights());
         this.optimizer = optimizerFactory.apply(model.parameters());
-        optimizer.allocateState(ledger);
+        // a planned run takes the plan's optimizer needs; otherwise the optimizer sizes itself (its one dry run on META)
+        optimizerNeeds = plan != null ? plan.optimizerNeeds() : optimizer.memoryNeeds();
+        optimizer.allocateState(ledger, optimizerNeeds);
         List<Parameter> params = model.parameters();
         long all = 0, largest = 0;
         for (Parameter p : params) {
@@ -369,6 +420,7 @@ public final class Trainer implements AutoCloseable {
             throw new IllegalArgumentException("expected " + s.accumulation() + " micro-batches, got " + inputs.length);
         }
         optimizer.setLrScale(lrFactor);
+        lastLearningRates = optimizer.learningRates();
         double sum = 0;
         for (int k = 0; k < s.accumulation(); k++) sum += microStep(inputs[k], targetIds[k], k == s.accumulation() - 1);
         if (!s.layerwise()) {
@@ -481,26 +533,41 @@ public final class Trainer implements AutoCloseable {
         return withoutRecompute;
     }
 
-    /** The plan users see before a run: bytes per category plus the largest activation buffers. */
+    /** Each parameter group's learning rate in the last {@link #step} (base lr × that step's factor), as the optimizer used it. */
+    public double[] lastLearningRates() { return lastLearningRates.clone(); }
+
+    /** The plan users see before a run: bytes per category (as booked in this trainer's ledger) plus the largest activation buffers. */
     public String planReport() {
-        StringBuilder b = new StringBuilder();
-        b.append(String.format("memory plan: %s %s%s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
-                s.config().name(), s.dtype(), s.weights().quantized() ? " (" + s.weights() + " linear weights)" : "", s.batch(), s.seq(),
-                s.accumulation(), s.loss(), optimizer.name(), s.layerwise() ? " (layer-wise)" : "", s.device()));
-        long total = 0;
-        for (MemoryCategory c : MemoryCategory.values()) {
-            long bytes = ledger.entry(s.device(), c).capacity();
-            if (bytes == 0) continue;
-            total += bytes;
-            b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), bytes, MemoryLedger.human(bytes)));
-        }
-        b.append(String.format("  %-16s %,18d B  %12s%n", "total", total, MemoryLedger.human(total)));
-        b.append("  ").append(recomputeNote).append('\n');
+        Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
+        for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, ledger.entry(s.device(), c).capacity());
+        return report(s, optimizer.name(), bytes, actPlan, recomputeLines());
+    }
+
+    /** The report's recompute lines: the note, and with recomputed layers what they save. */
+    private String recomputeLines() {
+        StringBuilder b = new StringBuilder("  ").append(recomputeNote).append('\n');
         if (recomputedLayers > 0) {
             long without = plansWithoutRecompute().activations().size(), with = actPlan.size();
             b.append(String.format("  activation plan %s with recompute, %s without (%s saved)%n", MemoryLedger.human(with),
                     MemoryLedger.human(without), MemoryLedger.human(without - with)));
         }
+        return b.toString();
+    }
+
+    private static String report(Settings s, String optimizerName, Map<MemoryCategory, Long> bytes, MemoryPlan actPlan, String recomputeLines) {
+        StringBuilder b = new StringBuilder();
+        b.append(String.format("memory plan: %s %s%s, batch %d x seq %d, accumulation %d, loss %s, optimizer %s%s, on %s%n",
+                s.config().name(), s.dtype(), s.weights().quantized() ? " (" + s.weights() + " linear weights)" : "", s.batch(), s.seq(),
+                s.accumulation(), s.loss(), optimizerName, s.layerwise() ? " (layer-wise)" : "", s.device()));
+        long total = 0;
+        for (MemoryCategory c : MemoryCategory.values()) {
+            long n = bytes.getOrDefault(c, 0L);
+            if (n == 0) continue;
+            total += n;
+            b.append(String.format("  %-16s %,18d B  %12s%n", c.label(), n, MemoryLedger.human(n)));
+        }
+        b.append(String.format("  %-16s %,18d B  %12s%n", "total", total, MemoryLedger.human(total)));
+        b.append(recomputeLines);
         b.append("  largest activation buffers:\n");
         for (String l : actPlan.largest(5)) b.append("    ").append(l).append('\n');
         return b.toString();

@@ -42,7 +42,8 @@ class RecomputeTest {
 
         @Override public String name() { return "capture"; }
         @Override public List<Parameter> parameters() { return params; }
-        @Override public void allocateState(MemoryLedger ledger) {}
+        @Override public MemoryNeeds memoryNeeds() { return new MemoryNeeds(0, 0); }
+        @Override public void allocateState(MemoryLedger ledger, MemoryNeeds planned) {}
         @Override public void step() { for (Parameter p : params) update(p); }
         @Override public void stepParameter(Parameter p) {
             hookOrder.add(p.name());
@@ -56,8 +57,9 @@ class RecomputeTest {
         }
         @Override public void zeroGrad() { for (Parameter p : params) p.grad().ops().fill(p.grad(), 0); }
         @Override public void setLrScale(double factor) {}
-        @Override public Map<String, Tensor> stateDict() { return Map.of(); }
-        @Override public void loadStateDict(Map<String, Tensor> state) {}
+        @Override public double[] learningRates() { return new double[] {0.05}; }
+        @Override public StateDict stateDict() { return new StateDict(Map.of(), Map.of()); }
+        @Override public void loadStateDict(StateDict state) {}
     }
 
     record Run(List<Double> losses, Capture optimizer, int recomputed) {}

@@ -101,7 +101,7 @@ class Adam8bitReferenceTest {
                 assertTrue(err < 1e-5, "step " + t + ": relative error " + err);
                 if (t == 2) assertEquals(w[7], got[7], 0.0, "a NaN gradient element leaves its weight untouched this step");
             }
-            Map<String, Tensor> sd = opt.stateDict();
+            Map<String, Tensor> sd = opt.stateDict().tensors();
             long[] codes = sd.get("w.state1").toLongArray();
             int mismatches = 0;
             for (int i = 0; i < n; i++) if (codes[i] != c1[i]) mismatches++;

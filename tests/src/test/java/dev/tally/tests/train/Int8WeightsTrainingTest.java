@@ -32,13 +32,18 @@ class Int8WeightsTrainingTest {
     static Trainer trainer(String optimizer, WeightFormat wf, boolean layerwise, Device device, MemoryLedger ledger) {
         Trainer.Settings s = new Trainer.Settings(LlamaConfig.named("tiny"), DType.F32, BATCH, SEQ, 1, "cce", layerwise, device, 42, 0)
                 .withWeights(wf);
+        Map<String, Object> h = hyper(optimizer);
+        return new Trainer(s, params -> Optimizers.create(optimizer, h, params), ledger);
+    }
+
+    static Map<String, Object> hyper(String optimizer) {
         Map<String, Object> h = new HashMap<>(Map.of("lr", 0.01));
         if (optimizer.equals("q_apollo")) h.put("rank", 16L); // the tiny model is 64 wide
         if (optimizer.contains("galore")) {
             h.put("rank", 16L);
             h.put("update_proj_gap", 50L);
         }
-        return new Trainer(s, params -> Optimizers.create(optimizer, h, params), ledger);
+        return h;
     }
 
     /** Mean loss of the first and of the last 5 of {@code steps} steps on the bundled corpus. */
@@ -123,6 +128,26 @@ class Int8WeightsTrainingTest {
                         assertEquals(expect, meta.entry(Device.META, MemoryCategory.WEIGHTS).capacity(), "int8 weight bytes");
                     }
                 }
+            }
+        }
+    }
+
+    @Test
+    void anInt8RunBuiltFromItsPlanBooksThePlanAndIsTheDirectRun() throws Exception {
+        for (String opt : List.of("q_apollo", "q_galore_adamw8bit")) {
+            Trainer.Settings s = new Trainer.Settings(LlamaConfig.named("tiny"), DType.F32, BATCH, SEQ, 1, "cce", false, Device.CPU, 42, 0)
+                    .withWeights(WeightFormat.int8(128));
+            Map<String, Object> h = hyper(opt);
+            Trainer.Plan plan = Trainer.plan(s, params -> Optimizers.create(opt, h, params));
+            assertTrue(plan.report().contains("int8/g128 linear weights"), "the plan is made for int8 weights: " + plan.report());
+            MemoryLedger planned = new MemoryLedger();
+            try (Trainer t = new Trainer(plan, planned); Trainer d = trainer(opt, WeightFormat.int8(128), false, Device.CPU, new MemoryLedger())) {
+                for (MemoryCategory c : MemoryCategory.values()) {
+                    assertEquals(plan.bytes().get(c), planned.entry(Device.CPU, c).capacity(), opt + " planned = booked: " + c.label());
+                }
+                assertTrue(t.model().parameter("layers.0.mlp.up_proj.weight").isQuantized());
+                double[] a = train(t, 6), b = train(d, 6);
+                assertArrayEquals(b, a, opt + ": a planned int8 run is the run built directly");
             }
         }
     }

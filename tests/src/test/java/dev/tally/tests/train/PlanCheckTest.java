@@ -60,7 +60,8 @@ class PlanCheckTest {
 
         @Override public String name() { return inner.name(); }
         @Override public List<Parameter> parameters() { return inner.parameters(); }
-        @Override public void allocateState(MemoryLedger ledger) { inner.allocateState(ledger); }
+        @Override public MemoryNeeds memoryNeeds() { return inner.memoryNeeds(); }
+        @Override public void allocateState(MemoryLedger ledger, MemoryNeeds planned) { inner.allocateState(ledger, planned); }
         @Override public void step() {
             for (Parameter p : inner.parameters()) grads.add(bytes(p.grad()));
             inner.step();
@@ -71,8 +72,9 @@ class PlanCheckTest {
         }
         @Override public void zeroGrad() { inner.zeroGrad(); }
         @Override public void setLrScale(double factor) { inner.setLrScale(factor); }
-        @Override public Map<String, Tensor> stateDict() { return inner.stateDict(); }
-        @Override public void loadStateDict(Map<String, Tensor> state) { inner.loadStateDict(state); }
+        @Override public double[] learningRates() { return inner.learningRates(); }
+        @Override public StateDict stateDict() { return inner.stateDict(); }
+        @Override public void loadStateDict(StateDict state) { inner.loadStateDict(state); }
         @Override public void close() { inner.close(); }
     }
 

@@ -8,12 +8,18 @@ import dev.tally.models.llama.LlamaConfig;
 import dev.tally.models.train.LrSchedule;
 import dev.tally.models.train.Trainer;
 import dev.tally.optim.Optimizers;
+import dev.tally.autograd.Optimizer;
+import dev.tally.autograd.Parameter;
 import org.junit.jupiter.api.Test;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainingTest {
@@ -97,6 +103,81 @@ class TrainingTest {
             assertTrue(last < first - 1.5, "layer-wise AdamW learns: " + first + " -> " + last);
             assertEquals(largest, ledger.entry(Device.CPU, MemoryCategory.GRADS).peak(), "never more than one gradient alive");
             assertTrue(t.model().parameters().stream().allMatch(p -> p.grad() == null), "gradients freed after their update");
+        }
+    }
+
+    /** Counts what the trainer asks of its optimizer: a planned run must not size the optimizer again. */
+    private static final class Watched implements Optimizer {
+        final Optimizer inner;
+        int needsAsked;
+        Optimizer.MemoryNeeds allocatedWith;
+
+        Watched(Optimizer inner) { this.inner = inner; }
+
+        @Override public String name() { return inner.name(); }
+        @Override public List<Parameter> parameters() { return inner.parameters(); }
+        @Override public MemoryNeeds memoryNeeds() { needsAsked++; return inner.memoryNeeds(); }
+        @Override public void allocateState(MemoryLedger l, MemoryNeeds planned) { allocatedWith = planned; inner.allocateState(l, planned); }
+        @Override public void step() { inner.step(); }
+        @Override public void stepParameter(Parameter p) { inner.stepParameter(p); }
+        @Override public void zeroGrad() { inner.zeroGrad(); }
+        @Override public void setLrScale(double factor) { inner.setLrScale(factor); }
+        @Override public double[] learningRates() { return inner.learningRates(); }
+        @Override public StateDict stateDict() { return inner.stateDict(); }
+        @Override public void loadStateDict(StateDict state) { inner.loadStateDict(state); }
+        @Override public void close() { inner.close(); }
+    }
+
+    @Test
+    void aRunBuiltFromItsPlanBooksThePlanWithoutPlanningAgain() {
+        byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+        Trainer.Settings s = new Trainer.Settings(LlamaConfig.named("tiny"), DType.F32, 4, 32, 1, "cce", false, Device.CPU, 7, 0);
+        List<Watched> built = new ArrayList<>();
+        Function<List<Parameter>, Optimizer> factory = ps -> {
+            Watched w = new Watched(Optimizers.create("galore_adamw8bit", Map.of("lr", 3e-3, "weight_decay", 0.0, "rank", 16L), ps));
+            built.add(w);
+            return w;
+        };
+        Trainer.Plan plan = Trainer.plan(s, factory);
+        assertEquals(1, built.size());
+        assertEquals(1, built.get(0).needsAsked, "the plan sizes the optimizer once (one dry run on META)");
+        assertTrue(plan.report().contains("on cpu"), plan.report());
+        MemoryLedger ledger = new MemoryLedger(), direct = new MemoryLedger();
+        try (Trainer t = new Trainer(plan, ledger); Trainer d = trainer("galore_adamw8bit", "cce", false, Device.CPU, direct)) {
+            Watched real = built.get(1);
+            assertEquals(0, real.needsAsked, "the real optimizer takes the plan's needs: no second dry run");
+            assertEquals(plan.optimizerNeeds(), real.allocatedWith);
+            assertSame(plan.activations(), t.activationPlan(), "no second trace: the plan's activation plan is used");
+            assertSame(plan.loss(), t.lossPlan());
+            for (MemoryCategory c : MemoryCategory.values()) {
+                assertEquals(plan.bytes().get(c), ledger.entry(Device.CPU, c).capacity(), "planned = booked: " + c.label());
+            }
+            assertEquals(plan.totalBytes(), ledger.totalCapacity(Device.CPU));
+            for (int step = 0; step < 3; step++) {
+                int at = (step * 131) % text.length;
+                double a = t.step(batch(text, at, 4, 32, false), batch(text, at, 4, 32, true), 1.0);
+                double b = d.step(batch(text, at, 4, 32, false), batch(text, at, 4, 32, true), 1.0);
+                assertEquals(b, a, 0.0, "a planned run is the same run as one built directly, step " + step);
+            }
+        }
+    }
+
+    @Test
+    void theReportedLearningRateIsTheOneTheUpdateApplied() {
+        byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+        MemoryLedger ledger = new MemoryLedger();
+        try (Trainer t = trainer("adamw", "cce", false, Device.CPU, ledger)) { // lr 3e-3, no weight decay
+            Parameter w = t.model().parameter("layers.0.mlp.up_proj.weight");
+            float[] before = w.value().toFloatArray();
+            t.step(batch(text, 0, 4, 32, false), batch(text, 0, 4, 32, true), 0.4);
+            float[] after = w.value().toFloatArray();
+            // Adam's first step moves every weight by lr·g/(|g| + eps) ≈ ±lr: the largest move is the lr used
+            double moved = 0;
+            for (int i = 0; i < before.length; i++) moved = Math.max(moved, Math.abs((double) after[i] - before[i]));
+            double[] reported = t.lastLearningRates();
+            assertEquals(1, reported.length);
+            assertEquals(3e-3 * 0.4, reported[0], 1e-18);
+            assertEquals(reported[0], moved, reported[0] * 1e-3, "the weights moved by the reported lr");
         }
     }
 
