@@ -15,7 +15,7 @@ import java.lang.foreign.MemorySegment;
  * <li>Floating inputs of any float dtype; arithmetic and accumulation in fp32 at least; results rounded to the output dtype
  * (bf16 round-to-nearest-even).</li>
  * <li>Shape errors are {@link IllegalArgumentException}s naming the op, the shapes and the tensors' labels
- * (see {@link Checks}); every backend calls {@link Checks} first.</li>
+ * (see {@code dev.tally.engine.internal.Checks}); every backend calls it first.</li>
  * </ul>
  */
 public interface Ops {

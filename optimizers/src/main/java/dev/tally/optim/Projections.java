@@ -8,7 +8,7 @@ import dev.tally.autograd.Parameter;
  * because neither SVD signs nor PyTorch's RNG stream can be reproduced bit for bit.
  */
 @FunctionalInterface
-public interface Projections {
+interface Projections {
     /**
      * The matrix to use from the {@code refresh}-th refresh (0-based) of {@code p}: GaLore right basis [r, n] or left
      * basis [m, r]; APOLLO P with the same layout. Values row-major; null means "compute it as usual".

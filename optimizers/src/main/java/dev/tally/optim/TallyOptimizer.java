@@ -114,8 +114,12 @@ public final class TallyOptimizer implements Optimizer {
         }
     }
 
-    /** Replaces computed projections (GaLore SVD bases, APOLLO random matrices) by supplied ones; for replay tests. */
-    public TallyOptimizer withProjections(Projections projections) {
+    /**
+     * Replaces computed projections (GaLore SVD bases, APOLLO random matrices) by supplied ones. A hook for the golden
+     * replays (which inject the reference's matrices), not API: package-private, reached from the tests' own
+     * {@code dev.tally.optim.ReplayAccess} on the class path.
+     */
+    TallyOptimizer withProjections(Projections projections) {
         this.projections = projections;
         return this;
     }

@@ -1,7 +1,7 @@
 package dev.tally.engine.cpu;
 
 import dev.tally.engine.BinaryOp;
-import dev.tally.engine.Checks;
+import dev.tally.engine.internal.Checks;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
 import dev.tally.engine.GroupRounding;

@@ -2,7 +2,7 @@ package dev.tally.engine.meta;
 
 import dev.tally.engine.Backend;
 import dev.tally.engine.BinaryOp;
-import dev.tally.engine.Checks;
+import dev.tally.engine.internal.Checks;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
 import dev.tally.engine.GroupRounding;

@@ -203,7 +203,7 @@ class ElementwiseOpsTest {
         try (Arena arena = TestArenas.open(device)) {
             for (Shape[] pair : BROADCASTS) {
                 Shape sa = pair[0], sb = pair[1];
-                Shape so = dev.tally.engine.Checks.broadcast("test", sa, sb);
+                Shape so = dev.tally.engine.internal.Checks.broadcast("test", sa, sb);
                 for (BinaryOp op : BinaryOp.values()) {
                     long mark = arena.mark();
                     double[] a = round(dt, op == BinaryOp.POW ? r.uniform(Cases.numel(sa), 0.2, 3) : r.normal(Cases.numel(sa)));

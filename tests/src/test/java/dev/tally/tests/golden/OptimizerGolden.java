@@ -47,7 +47,7 @@ public final class OptimizerGolden {
             TallyOptimizer opt = lowRank
                     ? Optimizers.create(kind, hparams, List.of(p), List.of())
                     : Optimizers.create(kind, hparams, List.of(), List.of(p));
-            opt.withProjections((param, k) -> {
+            dev.tally.optim.ReplayAccess.supplyProjections(opt, (param, k) -> {
                 if (!f.has("proj." + k)) throw new AssertionError(f.path() + " has no proj." + k + " for refresh " + k);
                 return f.floats("proj." + k);
             });

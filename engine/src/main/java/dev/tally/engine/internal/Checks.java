@@ -1,4 +1,6 @@
-package dev.tally.engine;
+package dev.tally.engine.internal;
+
+import dev.tally.engine.*;
 
 /**
  * Argument validation shared by every backend, so META, CPU and CUDA reject the same calls with the same messages.
