@@ -1,6 +1,6 @@
 package dev.tally.autograd;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
@@ -25,8 +25,8 @@ import java.util.function.BiFunction;
  * runs it again during backward to rebuild what its backward needs.
  */
 public final class Graph implements AutoCloseable {
-    final Arena activations;
-    final Arena loss;
+    final MemoryArena activations;
+    final MemoryArena loss;
     private final GradStore grads;
     private final boolean lastMicroBatch;
     /** Recorded nodes in forward order; a checkpointed segment's recompute swaps in its own tape while it runs. */
@@ -44,14 +44,14 @@ public final class Graph implements AutoCloseable {
         Tensor gradFor(Parameter p);
     }
 
-    public Graph(Arena activations, Arena loss, GradStore grads, boolean lastMicroBatch) {
+    public Graph(MemoryArena activations, MemoryArena loss, GradStore grads, boolean lastMicroBatch) {
         this.activations = activations;
         this.loss = loss;
         this.grads = grads;
         this.lastMicroBatch = lastMicroBatch;
     }
 
-    public Arena activations() { return activations; }
+    public MemoryArena activations() { return activations; }
 
     /**
      * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off by
@@ -65,7 +65,7 @@ public final class Graph implements AutoCloseable {
     }
 
     public boolean fusedAttention() { return fusedAttention; }
-    public Arena lossArena() { return loss; }
+    public MemoryArena lossArena() { return loss; }
 
     /** Books an activation tensor. */
     public Tensor alloc(String label, DType dtype, int... shape) { return activations.allocate(label, dtype, Shape.of(shape)); }

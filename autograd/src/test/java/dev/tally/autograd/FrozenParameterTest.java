@@ -1,6 +1,6 @@
 package dev.tally.autograd;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -20,10 +20,10 @@ class FrozenParameterTest {
     @Test
     void aFrozenWeightGetsNoGradientWhileTheInputStillDoes() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena weights = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, Device.CPU, 1 << 16);
-             Arena grads = new Arena(ledger, "grads", MemoryCategory.GRADS, Device.CPU, 1 << 16);
-             Arena acts = new Arena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 1 << 16);
-             Arena lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1 << 16)) {
+        try (MemoryArena weights = new MemoryArena(ledger, "weights", MemoryCategory.WEIGHTS, Device.CPU, 1 << 16);
+             MemoryArena grads = new MemoryArena(ledger, "grads", MemoryCategory.GRADS, Device.CPU, 1 << 16);
+             MemoryArena acts = new MemoryArena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 1 << 16);
+             MemoryArena lossArena = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1 << 16)) {
             double[] xv = {1, -2, 0.5, 3, 0.25, -1}, wv = {1, 0, 2, -1, 1, 0, 0.5, 0.5, -2, 3, 1, 1};
             Parameter x = new Parameter("x", weights.allocate("x", DType.F32, 2, 3).copyFrom(xv));
             Parameter w = new Parameter("w", weights.allocate("w", DType.F32, 4, 3).copyFrom(wv));

@@ -1,6 +1,6 @@
 package dev.tally.autograd;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -26,9 +26,9 @@ class FusedAttentionTest {
     private static Run run(boolean fused) {
         MemoryLedger ledger = new MemoryLedger();
         SplittableRandom r = new SplittableRandom(5);
-        try (Arena acts = new Arena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
-             Arena loss = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1L << 16);
-             Arena params = new Arena(ledger, "params", MemoryCategory.WEIGHTS, Device.CPU, 4L << 20)) {
+        try (MemoryArena acts = new MemoryArena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
+             MemoryArena loss = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1L << 16);
+             MemoryArena params = new MemoryArena(ledger, "params", MemoryCategory.WEIGHTS, Device.CPU, 4L << 20)) {
             Parameter[] qkv = new Parameter[3];
             for (int i = 0; i < 3; i++) {
                 Tensor x = params.allocate("x" + i, DType.F32, B * T, H * DH);

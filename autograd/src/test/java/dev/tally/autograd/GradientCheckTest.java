@@ -1,6 +1,6 @@
 package dev.tally.autograd;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -29,9 +29,9 @@ class GradientCheckTest {
 
     private void check(String name, List<Parameter> params, Fn f) {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena acts = new Arena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 32L << 20);
-             Arena loss = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1L << 20);
-             Arena grads = new Arena(ledger, "grads", MemoryCategory.GRADS, Device.CPU, 8L << 20)) {
+        try (MemoryArena acts = new MemoryArena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.CPU, 32L << 20);
+             MemoryArena loss = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 1L << 20);
+             MemoryArena grads = new MemoryArena(ledger, "grads", MemoryCategory.GRADS, Device.CPU, 8L << 20)) {
             for (Parameter p : params) {
                 Tensor g = grads.allocate("g." + p.name(), DType.F32, p.value().shape());
                 g.ops().fill(g, 0);
@@ -81,7 +81,7 @@ class GradientCheckTest {
         }
     }
 
-    private static double objective(Arena acts, Arena loss, Parameter p, double[] x, Fn f, double[] w) {
+    private static double objective(MemoryArena acts, MemoryArena loss, Parameter p, double[] x, Fn f, double[] w) {
         p.value().copyFrom(x);
         Graph g = new Graph(acts, loss, Parameter::grad, true);
         double v;
@@ -100,10 +100,10 @@ class GradientCheckTest {
         return s;
     }
 
-    private final List<Arena> arenas = new ArrayList<>();
+    private final List<MemoryArena> arenas = new ArrayList<>();
 
     private Parameter param(String name, int... shape) {
-        Arena a = new Arena(new MemoryLedger(), name, MemoryCategory.WEIGHTS, Device.CPU, 1L << 20);
+        MemoryArena a = new MemoryArena(new MemoryLedger(), name, MemoryCategory.WEIGHTS, Device.CPU, 1L << 20);
         arenas.add(a);
         Tensor t = a.allocate(name, DType.F32, shape);
         double[] v = new double[(int) t.numel()];
@@ -145,7 +145,7 @@ class GradientCheckTest {
     @Test
     void embedding() {
         Parameter table = param("table", 7, 3);
-        Arena a = new Arena(new MemoryLedger(), "ids", MemoryCategory.OTHER, Device.CPU, 4096);
+        MemoryArena a = new MemoryArena(new MemoryLedger(), "ids", MemoryCategory.OTHER, Device.CPU, 4096);
         arenas.add(a);
         Tensor ids = a.allocate("ids", DType.I64, 5).copyFrom(new long[] {6, 0, 6, 3, 1});
         check("embedding", List.of(table), g -> Functions.embedding(g, g.param(table), g.input(ids)));
@@ -164,7 +164,7 @@ class GradientCheckTest {
 
     @org.junit.jupiter.api.AfterEach
     void closeArenas() {
-        arenas.forEach(Arena::close);
+        arenas.forEach(MemoryArena::close);
         arenas.clear();
     }
 }

@@ -2,7 +2,7 @@ package dev.tally.cli;
 
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.io.SafeTensors;
@@ -82,8 +82,8 @@ public final class Checkpoint {
         f.metadata().forEach((k, v) -> {
             if (k.startsWith("optim.")) optimMeta.put(k.substring("optim.".length()), v);
         });
-        try (Arena host = new Arena(t.ledger(), "checkpoint.load", MemoryCategory.OTHER, t.settings().device(),
-                mine.values().stream().mapToLong(x -> Arena.bookedBytes(x.dtype(), x.shape())).sum())) {
+        try (MemoryArena host = new MemoryArena(t.ledger(), "checkpoint.load", MemoryCategory.OTHER, t.settings().device(),
+                mine.values().stream().mapToLong(x -> MemoryArena.bookedBytes(x.dtype(), x.shape())).sum())) {
             for (Map.Entry<String, Tensor> e : mine.entrySet()) {
                 String name = "optim." + e.getKey();
                 // absent or of another shape: loadStateDict names what differs (optimizer, groups, hyperparameters, state)

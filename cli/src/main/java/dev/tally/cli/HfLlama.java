@@ -1,7 +1,7 @@
 package dev.tally.cli;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -81,9 +81,9 @@ final class HfLlama {
         Map<String, Object> config = configJson(model.config(), dtype); // validates dtype first
         Files.createDirectories(dir);
         long bytes = 0;
-        for (Parameter p : model.parameters()) bytes += Arena.bookedBytes(dtype, p.value().shape());
+        for (Parameter p : model.parameters()) bytes += MemoryArena.bookedBytes(dtype, p.value().shape());
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        try (Arena out = new Arena(new MemoryLedger(), "export", MemoryCategory.OTHER, Device.CPU, bytes)) {
+        try (MemoryArena out = new MemoryArena(new MemoryLedger(), "export", MemoryCategory.OTHER, Device.CPU, bytes)) {
             for (Parameter p : model.parameters()) {
                 Tensor t = out.allocate(hfName(p.name()), dtype, p.value().dims());
                 t.ops().copy(p.value(), t);
@@ -225,7 +225,7 @@ final class HfLlama {
             f.readInto(name, dst);
             return;
         }
-        try (Arena host = new Arena(new MemoryLedger(), "import", MemoryCategory.OTHER, Device.CPU, Arena.bookedBytes(src, dst.shape()))) {
+        try (MemoryArena host = new MemoryArena(new MemoryLedger(), "import", MemoryCategory.OTHER, Device.CPU, MemoryArena.bookedBytes(src, dst.shape()))) {
             Tensor t = host.allocate(name, src, dst.dims());
             f.readInto(name, t);
             dst.ops().copy(t, dst);

@@ -176,7 +176,7 @@ class CliTest {
         try (SafeTensors.File f = SafeTensors.open(ok.resolve("checkpoint.safetensors"))) {
             java.util.Map<String, String> meta = new java.util.LinkedHashMap<>(f.metadata());
             meta.put("optimizer", "adamw8bit"); // the run's settings now name another optimizer than the state's
-            try (var host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "copy", MemoryCategory.OTHER, Device.CPU, 64L << 20)) {
+            try (var host = new dev.tally.engine.MemoryArena(new dev.tally.engine.MemoryLedger(), "copy", MemoryCategory.OTHER, Device.CPU, 64L << 20)) {
                 java.util.Map<String, dev.tally.engine.Tensor> tensors = new java.util.LinkedHashMap<>();
                 for (var e : f.entries().values()) {
                     dev.tally.engine.Tensor t = host.allocate(e.name(), dev.tally.engine.DType.F32, e.shape());

@@ -144,7 +144,7 @@ class HfExportTest {
         Files.copy(single.resolve("config.json"), sharded.resolve("config.json"));
         Map<String, Object> weightMap = new TreeMap<>();
         try (SafeTensors.File f = SafeTensors.open(single.resolve("model.safetensors"));
-             dev.tally.engine.Arena host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "t",
+             dev.tally.engine.MemoryArena host = new dev.tally.engine.MemoryArena(new dev.tally.engine.MemoryLedger(), "t",
                      dev.tally.engine.MemoryCategory.OTHER, dev.tally.engine.Device.CPU, 64L << 20)) {
             List<String> names = new ArrayList<>(f.entries().keySet());
             Map<String, dev.tally.engine.Tensor> one = new LinkedHashMap<>(), two = new LinkedHashMap<>();
@@ -178,7 +178,7 @@ class HfExportTest {
         Files.writeString(v.resolve("config.json"), cfg);
         if (addBias) {
             try (SafeTensors.File f = SafeTensors.open(src.resolve("model.safetensors"));
-                 dev.tally.engine.Arena host = new dev.tally.engine.Arena(new dev.tally.engine.MemoryLedger(), "t",
+                 dev.tally.engine.MemoryArena host = new dev.tally.engine.MemoryArena(new dev.tally.engine.MemoryLedger(), "t",
                          dev.tally.engine.MemoryCategory.OTHER, dev.tally.engine.Device.CPU, 64L << 20)) {
                 Map<String, dev.tally.engine.Tensor> all = new LinkedHashMap<>();
                 for (var e : f.entries().values()) {

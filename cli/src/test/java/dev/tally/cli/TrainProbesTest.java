@@ -1,6 +1,6 @@
 package dev.tally.cli;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.io.Json;
@@ -347,18 +347,18 @@ class TrainProbesTest {
     void everyArenaOfARunIncludingCheckpointLoadingBooksInTheRunsLedger() throws IOException {
         Path out = dir.resolve("out");
         assertEquals(0, run(train(out, 4, "--stop-at", "2")).code());
-        List<Arena> created = new ArrayList<>();
+        List<MemoryArena> created = new ArrayList<>();
         Result r;
-        try (Arena.Observation o = Arena.observeCreations(created::add)) {
+        try (MemoryArena.Observation o = MemoryArena.observeCreations(created::add)) {
             r = run(train(out, 4, "--resume", out.resolve("checkpoint.safetensors").toString()));
         }
         assertEquals(0, r.code(), r.err());
-        List<Arena> real = created.stream().filter(a -> !(a.device() instanceof Device.Meta)).toList();
-        Set<String> names = real.stream().map(Arena::name).collect(Collectors.toSet());
+        List<MemoryArena> real = created.stream().filter(a -> !(a.device() instanceof Device.Meta)).toList();
+        Set<String> names = real.stream().map(MemoryArena::name).collect(Collectors.toSet());
         assertTrue(names.contains("checkpoint.load") && names.contains("safetensors.write"), names.toString());
-        Set<MemoryLedger> ledgers = real.stream().map(Arena::ledger).collect(Collectors.toSet());
+        Set<MemoryLedger> ledgers = real.stream().map(MemoryArena::ledger).collect(Collectors.toSet());
         assertEquals(1, ledgers.size(), "every arena that holds memory books in one ledger, the run's: " + real);
-        assertTrue(real.stream().allMatch(Arena::isClosed), "and every one is closed when the run ends");
+        assertTrue(real.stream().allMatch(MemoryArena::isClosed), "and every one is closed when the run ends");
     }
 
     @Test

@@ -3,7 +3,7 @@ package dev.tally.engine;
 /**
  * How an arena hands out offsets inside its fixed region. The default is a bump allocator with marks; the training-step
  * planner supplies one that records a step's allocations on META and one that replays planned offsets.
- * Sizes passed in are already rounded up to {@link Arena#ALIGNMENT}.
+ * Sizes passed in are already rounded up to {@link MemoryArena#ALIGNMENT}.
  */
 public interface Allocator {
     /** Offset for {@code bytes} bytes, or -1 when it does not fit in {@code capacity}. */

@@ -4,7 +4,7 @@ package dev.tally.engine;
 public interface Backend {
     Device device();
 
-    /** Reserves one region of exactly {@code bytes} (aligned to {@link Arena#ALIGNMENT}) for the arena named {@code arenaName}. */
+    /** Reserves one region of exactly {@code bytes} (aligned to {@link MemoryArena#ALIGNMENT}) for the arena named {@code arenaName}. */
     Region reserve(long bytes, String arenaName);
 
     Ops ops();

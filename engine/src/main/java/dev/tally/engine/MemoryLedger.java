@@ -34,23 +34,23 @@ public final class MemoryLedger {
 
     private final Map<Device, EnumMap<MemoryCategory, Counter>> counters = new LinkedHashMap<>();
     private final Map<String, LabelCounter> labels = new HashMap<>();
-    private final List<Arena> arenas = new ArrayList<>();
+    private final List<MemoryArena> arenas = new ArrayList<>();
 
     private Counter counter(Device d, MemoryCategory c) {
         return counters.computeIfAbsent(d, k -> new EnumMap<>(MemoryCategory.class)).computeIfAbsent(c, k -> new Counter());
     }
 
-    synchronized void onReserve(Arena a) {
+    synchronized void onReserve(MemoryArena a) {
         counter(a.device(), a.category()).capacity += a.capacity();
         arenas.add(a);
     }
 
-    synchronized void onClose(Arena a) {
+    synchronized void onClose(MemoryArena a) {
         counter(a.device(), a.category()).capacity -= a.capacity();
         arenas.remove(a);
     }
 
-    synchronized void onAllocate(Arena a, long bytes, String label) {
+    synchronized void onAllocate(MemoryArena a, long bytes, String label) {
         Counter c = counter(a.device(), a.category());
         c.inUse += bytes;
         c.peak = Math.max(c.peak, c.inUse);
@@ -59,7 +59,7 @@ public final class MemoryLedger {
         l.peak = Math.max(l.peak, l.inUse);
     }
 
-    synchronized void onFree(Arena a, long bytes, String label) {
+    synchronized void onFree(MemoryArena a, long bytes, String label) {
         counter(a.device(), a.category()).inUse -= bytes;
         LabelCounter l = labels.get(label);
         if (l != null) l.inUse -= bytes;
@@ -110,7 +110,7 @@ public final class MemoryLedger {
     }
 
     /** Open arenas, in creation order. */
-    public synchronized List<Arena> arenas() { return List.copyOf(arenas); }
+    public synchronized List<MemoryArena> arenas() { return List.copyOf(arenas); }
 
     /** The {@code n} labels with the largest peak bytes. */
     public synchronized List<Map.Entry<String, Long>> largestLabels(int n) {

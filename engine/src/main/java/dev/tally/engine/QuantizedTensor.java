@@ -40,11 +40,11 @@ public record QuantizedTensor(Shape shape, int bits, int groupSize, Tensor codes
     /** Bytes an arena books for codes, scales and zeros (each 256-byte aligned). */
     public static long bookedBytes(Shape shape, int bits, int groupSize) {
         long g = groups(shape, groupSize);
-        return Arena.alignUp(codeBytes(shape, bits)) + 2 * Arena.alignUp(4 * g);
+        return MemoryArena.alignUp(codeBytes(shape, bits)) + 2 * MemoryArena.alignUp(4 * g);
     }
 
     /** Books codes, scales and zeros in {@code arena} as "label", "label.scales", "label.zeros". */
-    public static QuantizedTensor allocate(Arena arena, String label, Shape shape, int bits, int groupSize) {
+    public static QuantizedTensor allocate(MemoryArena arena, String label, Shape shape, int bits, int groupSize) {
         checkFormat(shape, bits, groupSize);
         Tensor codes = bits == 8 ? arena.allocate(label, DType.U8, shape)
                 : arena.allocate(label, DType.U8, Shape.of(Math.toIntExact(codeBytes(shape, bits))));

@@ -5,20 +5,20 @@ package dev.tally.engine;
  * is freed, or when a mark below it is released; reading a stale storage throws instead of reading reused memory.
  */
 public final class Storage {
-    private final Arena arena;
+    private final MemoryArena arena;
     private final long byteOffset;
     private final long byteSize;
     private final String label;
     private boolean alive = true;
 
-    Storage(Arena arena, long byteOffset, long byteSize, String label) {
+    Storage(MemoryArena arena, long byteOffset, long byteSize, String label) {
         this.arena = arena;
         this.byteOffset = byteOffset;
         this.byteSize = byteSize;
         this.label = label;
     }
 
-    public Arena arena() { return arena; }
+    public MemoryArena arena() { return arena; }
     public long byteOffset() { return byteOffset; }
     /** Booked bytes (the request rounded up to the arena alignment). */
     public long byteSize() { return byteSize; }

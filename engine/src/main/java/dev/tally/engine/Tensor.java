@@ -1,5 +1,6 @@
 package dev.tally.engine;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -60,7 +61,7 @@ public final class Tensor {
     public long offset() { return offset; }
     public Device device() { return storage.device(); }
     public String label() { return storage.label(); }
-    public dev.tally.engine.Arena arena() { return storage.arena(); }
+    public dev.tally.engine.MemoryArena arena() { return storage.arena(); }
     public Ops ops() { return Backends.of(device()).ops(); }
 
     /** Bytes this view spans if contiguous (numel × element size); what a copy of it would book before alignment. */
@@ -253,7 +254,7 @@ public final class Tensor {
         if (numel() > Integer.MAX_VALUE) throw new IllegalStateException("tensor " + shape + " too large for a Java array");
         int n = (int) numel();
         HOST_TRANSFERS.incrementAndGet();
-        try (var host = java.lang.foreign.Arena.ofConfined()) {
+        try (var host = Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             ops().copyToHost(this, seg);
             double[] out = new double[n];
@@ -265,7 +266,7 @@ public final class Tensor {
     public long[] toLongArray() {
         int n = Math.toIntExact(numel());
         HOST_TRANSFERS.incrementAndGet();
-        try (var host = java.lang.foreign.Arena.ofConfined()) {
+        try (var host = Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             ops().copyToHost(this, seg);
             long[] out = new long[n];
@@ -285,7 +286,7 @@ public final class Tensor {
         if (values.length != numel()) {
             throw new IllegalArgumentException(values.length + " values for tensor " + shape + " (" + label() + ")");
         }
-        try (var host = java.lang.foreign.Arena.ofConfined()) {
+        try (var host = Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             for (int i = 0; i < values.length; i++) HostCodec.write(seg, dtype, i, values[i]);
             HOST_TRANSFERS.incrementAndGet();
@@ -298,7 +299,7 @@ public final class Tensor {
         if (values.length != numel()) {
             throw new IllegalArgumentException(values.length + " values for tensor " + shape + " (" + label() + ")");
         }
-        try (var host = java.lang.foreign.Arena.ofConfined()) {
+        try (var host = Arena.ofConfined()) {
             MemorySegment seg = host.allocate(Math.max(1, byteSize()), 8);
             for (int i = 0; i < values.length; i++) HostCodec.writeLong(seg, dtype, i, values[i]);
             HOST_TRANSFERS.incrementAndGet();

@@ -1,7 +1,7 @@
 package dev.tally.optim;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.GroupRounding;
 import dev.tally.engine.QuantizedTensor;
@@ -60,7 +60,7 @@ final class QuantizedWeightUpdater implements Updater {
     }
 
     /** A META parameter with {@code p}'s storage format, for the workspace dry run. */
-    static Parameter metaTwin(Parameter p, Arena meta) {
+    static Parameter metaTwin(Parameter p, MemoryArena meta) {
         if (!p.isQuantized()) return new Parameter(p.name(), meta.allocate("w", p.value().dtype(), p.value().shape()), p.role());
         QuantizedTensor q = p.quantized();
         return new Parameter(p.name(), QuantizedTensor.allocate(meta, "w", q.shape(), q.bits(), q.groupSize()), p.dtype(), p.role());

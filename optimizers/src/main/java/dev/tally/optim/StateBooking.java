@@ -1,6 +1,6 @@
 package dev.tally.optim;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -19,7 +19,7 @@ final class StateBooking {
     private StateBooking() {}
 
     /** The two 256-entry fp32 code maps of 8-bit methods. */
-    static long codeMapBytes() { return 2 * Arena.bookedBytes(DType.F32, Shape.of(256)); }
+    static long codeMapBytes() { return 2 * MemoryArena.bookedBytes(DType.F32, Shape.of(256)); }
 
     /** Bytes of the state of these parameters, from their specs (what {@link #book} reserves for them). */
     static long bytes(List<Slot> slots) {
@@ -29,12 +29,12 @@ final class StateBooking {
     }
 
     /** A booked batch: its arena, and the code maps when this batch carries them. */
-    record Booked(Arena arena, Step.CodeMaps codes) {}
+    record Booked(MemoryArena arena, Step.CodeMaps codes) {}
 
     /** Reserves one arena in {@code ledger} for {@code slots}' state (plus the code maps if asked) and fills their state maps. */
     static Booked book(MemoryLedger ledger, String arenaName, Device device, List<Slot> slots, boolean withCodeMaps) {
         long bytes = bytes(slots) + (withCodeMaps ? codeMapBytes() : 0);
-        Arena arena = new Arena(ledger, arenaName, MemoryCategory.OPTIMIZER_STATE, device, bytes);
+        MemoryArena arena = new MemoryArena(ledger, arenaName, MemoryCategory.OPTIMIZER_STATE, device, bytes);
         Step.CodeMaps codes = null;
         if (withCodeMaps) {
             codes = new Step.CodeMaps(arena.allocate("optimizer.qmap_signed", DType.F32, 256), arena.allocate("optimizer.qmap_unsigned", DType.F32, 256));

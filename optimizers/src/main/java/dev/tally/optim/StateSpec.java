@@ -1,6 +1,6 @@
 package dev.tally.optim;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 
@@ -11,5 +11,5 @@ import dev.tally.engine.Shape;
 public record StateSpec(String name, DType dtype, Shape shape, Kind kind) {
     public enum Kind { MOMENT, FACTORED, BASIS, QUANTIZED, ABSMAX, SCALAR }
 
-    public long bookedBytes() { return Arena.bookedBytes(dtype, shape); }
+    public long bookedBytes() { return MemoryArena.bookedBytes(dtype, shape); }
 }

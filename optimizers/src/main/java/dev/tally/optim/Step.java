@@ -1,6 +1,6 @@
 package dev.tally.optim;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Ops;
@@ -15,7 +15,7 @@ import dev.tally.engine.UnaryOp;
  */
 final class Step {
     final Ops ops;
-    final Arena workspace;
+    final MemoryArena workspace;
     final Hyper h;
     /** The group's learning rate times the schedule's factor. */
     final double lr;
@@ -27,7 +27,7 @@ final class Step {
     /** Where projection matrices come from (computed, or the reference's own in replay tests). */
     final Projections projections;
 
-    Step(Ops ops, Arena workspace, Hyper h, double lr, ParamState state, Tensor weight, CodeMaps codes, Projections projections) {
+    Step(Ops ops, MemoryArena workspace, Hyper h, double lr, ParamState state, Tensor weight, CodeMaps codes, Projections projections) {
         this.ops = ops;
         this.workspace = workspace;
         this.h = h;

@@ -2,7 +2,7 @@ package dev.tally.optim;
 
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
@@ -34,9 +34,9 @@ public final class TallyOptimizer implements Optimizer {
 
     // booked by allocateState (and by groups added afterwards)
     private MemoryLedger ledger;
-    private final List<Arena> stateArenas = new ArrayList<>();
+    private final List<MemoryArena> stateArenas = new ArrayList<>();
     private Step.CodeMaps codes;
-    private Arena workspace;
+    private MemoryArena workspace;
 
     TallyOptimizer(OptimizerKind kind, Map<String, ?> defaults, List<ParamGroup> groups) {
         this.kind = kind;
@@ -110,7 +110,7 @@ public final class TallyOptimizer implements Optimizer {
         long need = WorkspacePlanner.bytes(added, kind.usesCodeMaps());
         if (need > workspace.capacity()) {
             workspace.close();
-            workspace = new Arena(ledger, name() + ".workspace", MemoryCategory.WORKSPACE, device(), need);
+            workspace = new MemoryArena(ledger, name() + ".workspace", MemoryCategory.WORKSPACE, device(), need);
         }
     }
 
@@ -165,7 +165,7 @@ public final class TallyOptimizer implements Optimizer {
         StateBooking.Booked b = StateBooking.book(ledger, name() + ".state", device, slots, kind.usesCodeMaps());
         stateArenas.add(b.arena());
         codes = b.codes();
-        workspace = new Arena(ledger, name() + ".workspace", MemoryCategory.WORKSPACE, device, planned.workspaceBytes());
+        workspace = new MemoryArena(ledger, name() + ".workspace", MemoryCategory.WORKSPACE, device, planned.workspaceBytes());
         this.ledger = ledger;
     }
 
@@ -249,7 +249,7 @@ public final class TallyOptimizer implements Optimizer {
 
     @Override public void close() {
         if (workspace != null) workspace.close();
-        for (Arena a : stateArenas) a.close();
+        for (MemoryArena a : stateArenas) a.close();
     }
 
     @Override public String toString() { return "TallyOptimizer[" + name() + ", " + groups.size() + " groups, " + slots.size() + " parameters]"; }

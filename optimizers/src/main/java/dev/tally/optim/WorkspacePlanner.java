@@ -1,7 +1,7 @@
 package dev.tally.optim;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -46,8 +46,8 @@ final class WorkspacePlanner {
         long worst = 0;
         MemoryLedger scratch = new MemoryLedger();
         for (long step : new long[] {0, 1}) { // step 0 takes the refresh path, step 1 the limiter path
-            try (Arena meta = new Arena(scratch, "dry-run", MemoryCategory.OTHER, Device.META, 1L << 50);
-                 Arena ws = new Arena(scratch, "dry-run-ws", MemoryCategory.WORKSPACE, Device.META, 1L << 50)) {
+            try (MemoryArena meta = new MemoryArena(scratch, "dry-run", MemoryCategory.OTHER, Device.META, 1L << 50);
+                 MemoryArena ws = new MemoryArena(scratch, "dry-run-ws", MemoryCategory.WORKSPACE, Device.META, 1L << 50)) {
                 Parameter twin = QuantizedWeightUpdater.metaTwin(s.param, meta); // same storage format (int8 codes too), on META
                 Tensor w = twin.value();
                 Tensor g = meta.allocate("g", s.param.dtype(), s.param.value().shape());

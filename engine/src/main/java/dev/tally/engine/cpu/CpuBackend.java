@@ -1,6 +1,7 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import java.lang.foreign.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backend;
 import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
@@ -33,10 +34,10 @@ public final class CpuBackend implements Backend {
 
     @Override public Region reserve(long bytes, String arenaName) {
         if (bytes < 0) throw new IllegalArgumentException("arena '" + arenaName + "': negative size " + bytes);
-        java.lang.foreign.Arena memory = java.lang.foreign.Arena.ofShared();
+        Arena memory = Arena.ofShared();
         MemorySegment segment;
         try {
-            segment = memory.allocate(bytes, Arena.ALIGNMENT);
+            segment = memory.allocate(bytes, MemoryArena.ALIGNMENT);
         } catch (OutOfMemoryError | IllegalArgumentException e) {
             memory.close();
             throw new IllegalStateException("arena '" + arenaName + "': could not reserve " + bytes + " B of host memory: " + e.getMessage(), e);
@@ -46,12 +47,12 @@ public final class CpuBackend implements Backend {
 
     /** One FFM allocation; closing it frees the memory, after which any access through the segment throws. */
     private static final class HostRegion implements Region {
-        private final java.lang.foreign.Arena memory;
+        private final Arena memory;
         private final MemorySegment segment;
         private final String name;
         private boolean closed;
 
-        HostRegion(java.lang.foreign.Arena memory, MemorySegment segment, String name) {
+        HostRegion(Arena memory, MemorySegment segment, String name) {
             this.memory = memory;
             this.segment = segment;
             this.name = name;

@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -43,8 +43,8 @@ public final class MatmulBenchmark {
     /** Times C = A·B for the given sizes and thread count; the median over {@code reps} runs after warm-up. */
     public static Result measure(int m, int n, int k, int threads, int reps) {
         MemoryLedger ledger = new MemoryLedger();
-        long bytes = 4L * ((long) m * k + (long) k * n + (long) m * n) + 3 * Arena.ALIGNMENT;
-        try (Arena arena = new Arena(ledger, "matmul-benchmark", MemoryCategory.WORKSPACE, Device.CPU, bytes)) {
+        long bytes = 4L * ((long) m * k + (long) k * n + (long) m * n) + 3 * MemoryArena.ALIGNMENT;
+        try (MemoryArena arena = new MemoryArena(ledger, "matmul-benchmark", MemoryCategory.WORKSPACE, Device.CPU, bytes)) {
             Tensor a = arena.allocate("a", DType.F32, m, k), b = arena.allocate("b", DType.F32, k, n);
             Tensor c = arena.allocate("c", DType.F32, m, n);
             SplittableRandom r = new SplittableRandom(1);

@@ -338,7 +338,7 @@ public final class SafeTensors {
                     }
                 } else {
                     long largest = tensors.values().stream().mapToLong(Tensor::byteSize).max().orElse(0);
-                    try (dev.tally.engine.Arena staging = new dev.tally.engine.Arena(ledger, "safetensors.write", MemoryCategory.OTHER,
+                    try (dev.tally.engine.MemoryArena staging = new dev.tally.engine.MemoryArena(ledger, "safetensors.write", MemoryCategory.OTHER,
                             Device.CPU, Math.max(1, largest))) {
                         for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
                             try (var scope = staging.scope()) {

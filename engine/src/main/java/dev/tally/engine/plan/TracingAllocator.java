@@ -24,7 +24,7 @@ public final class TracingAllocator implements Allocator {
         int id = sizes.size();
         sizes.add(bytes);
         long at = top;
-        top += Math.max(bytes, dev.tally.engine.Arena.ALIGNMENT); // unique offsets, even for empty tensors
+        top += Math.max(bytes, dev.tally.engine.MemoryArena.ALIGNMENT); // unique offsets, even for empty tensors
         idByOffset.put(at, id);
         events.add(new Event(id, bytes, label, false));
         return at;

@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -26,7 +26,7 @@ class DoubleScalarTest {
         SeededRandom r = new SeededRandom(5);
         Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
         double[] scalars = {1e-8, 0.1, 1 - 1e-3 * 0.1, Math.sqrt(1 - Math.pow(0.999, 3)), -3.3e-7};
-        try (Arena arena = TestArenas.open(Device.CPU, 8L << 20)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 8L << 20)) {
             int m = 37, n = 53; // ragged against every vector length, so both the vector body and the tail run
             double[] x = r.normal(m * n);
             for (int i = 0; i < x.length; i += 17) x[i] *= 1e30; // large values, where fp32 and double arithmetic differ

@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
@@ -73,7 +73,7 @@ class FlashAttentionTest {
                 }
             }
         }
-        try (Arena arena = TestArenas.open(Device.CPU, 8L << 20)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 8L << 20)) {
             Tensor tq = t(arena, q), tk = t(arena, k), tv = t(arena, v), tg = t(arena, dout);
             Tensor to = arena.allocate("out", DType.F32, B * T, H * DH), tl = arena.allocate("lse", DType.F32, B, H, T);
             ops.causalAttention(heads(tq), heads(tk), heads(tv), scale, heads(to), tl);
@@ -98,7 +98,7 @@ class FlashAttentionTest {
             assertArrayEquals(gv.toFloatArray(), gv2.toFloatArray());
             // META checks the same contract
             Ops meta = dev.tally.engine.Backends.of(Device.META).ops();
-            try (Arena m = TestArenas.open(Device.META, 1L << 20)) {
+            try (MemoryArena m = TestArenas.open(Device.META, 1L << 20)) {
                 Tensor mq = m.allocate("q", DType.F32, B, H, T, DH), ml = m.allocate("lse", DType.F32, B, H, T);
                 meta.causalAttention(mq, mq, mq, scale, mq, ml);
                 Tensor bad = m.allocate("lse", DType.F32, B, H, T + 1);
@@ -108,7 +108,7 @@ class FlashAttentionTest {
         }
     }
 
-    private static Tensor t(Arena arena, double[] x) {
+    private static Tensor t(MemoryArena arena, double[] x) {
         Tensor t = arena.allocate("x", DType.F32, B * T, H * DH);
         float[] f = new float[x.length];
         for (int i = 0; i < f.length; i++) f[i] = (float) x[i];

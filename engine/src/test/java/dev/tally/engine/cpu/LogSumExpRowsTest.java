@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
@@ -40,7 +40,7 @@ class LogSumExpRowsTest {
     void rowsAgainstFloat64IncludingNonFiniteRows() {
         SeededRandom r = new SeededRandom(3);
         Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
-        try (Arena arena = TestArenas.open(Device.CPU, 16L << 20)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 16L << 20)) {
             for (int len : new int[] {1, 7, 37, 8192, 32000}) {
                 int rows = 6;
                 double[] x = r.normal(rows * len);

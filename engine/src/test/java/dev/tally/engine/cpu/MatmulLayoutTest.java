@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
@@ -26,7 +26,7 @@ class MatmulLayoutTest {
         Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
         // one shape on the tiny path, one on the blocked path with several K blocks and ragged tiles
         int[][] sizes = {{5, 7, 9}, {70, 600, 90}};
-        try (Arena arena = TestArenas.open(Device.CPU, 32L << 20)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 32L << 20)) {
             for (int[] s : sizes) {
                 int m = s[0], k = s[1], n = s[2];
                 double[] a = r.normal(m * k), b = r.normal(k * n), c0 = r.normal(m * n);

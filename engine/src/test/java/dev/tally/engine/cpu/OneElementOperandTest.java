@@ -1,6 +1,6 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -21,7 +21,7 @@ class OneElementOperandTest {
     void sameBitsAsEveryOtherLayout() {
         SeededRandom r = new SeededRandom(9);
         Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
-        try (Arena arena = TestArenas.open(Device.CPU, 8L << 20)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 8L << 20)) {
             int m = 29, n = 41;
             double[] x = r.normal(m * n);
             x[5] = Double.NaN;

@@ -1,6 +1,7 @@
 package dev.tally.engine.cuda;
 
-import dev.tally.engine.Arena;
+import java.lang.foreign.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
@@ -48,7 +49,7 @@ public final class CudaBenchmark {
             for (int i = 0; i < iters; i++) body.run();
             Cuda.check(cuda_runtime_api_h.cudaEventRecord(end, backend.stream()), "cudaEventRecord");
             ops.synchronize();
-            try (var a = java.lang.foreign.Arena.ofConfined()) {
+            try (var a = Arena.ofConfined()) {
                 MemorySegment ms = a.allocate(ValueLayout.JAVA_FLOAT);
                 Cuda.check(cuda_runtime_api_h.cudaEventElapsedTime(ms, start, end), "cudaEventElapsedTime");
                 return ms.get(ValueLayout.JAVA_FLOAT, 0) / iters;
@@ -72,9 +73,9 @@ public final class CudaBenchmark {
     }
 
     private void gemm(MemoryLedger ledger, String name, int m, int k, int n, DType dt) {
-        long bytes = Arena.bookedBytes(dt, dev.tally.engine.Shape.of(m, k)) + Arena.bookedBytes(dt, dev.tally.engine.Shape.of(k, n))
-                + Arena.bookedBytes(dt, dev.tally.engine.Shape.of(m, n));
-        try (Arena arena = new Arena(ledger, "bench-gemm", MemoryCategory.WORKSPACE, backend.device(), bytes)) {
+        long bytes = MemoryArena.bookedBytes(dt, dev.tally.engine.Shape.of(m, k)) + MemoryArena.bookedBytes(dt, dev.tally.engine.Shape.of(k, n))
+                + MemoryArena.bookedBytes(dt, dev.tally.engine.Shape.of(m, n));
+        try (MemoryArena arena = new MemoryArena(ledger, "bench-gemm", MemoryCategory.WORKSPACE, backend.device(), bytes)) {
             Tensor a = arena.allocate("a", dt, m, k), b = arena.allocate("b", dt, k, n), c = arena.allocate("c", dt, m, n);
             ops.random(a, Distribution.NORMAL, 1, 0, 0, 1);
             ops.random(b, Distribution.NORMAL, 2, 0, 0, 1);
@@ -87,7 +88,7 @@ public final class CudaBenchmark {
     private void bandwidth(MemoryLedger ledger, int rows, int cols) {
         DType dt = DType.BF16;
         long n = (long) rows * cols;
-        try (Arena arena = new Arena(ledger, "bench-bw", MemoryCategory.WORKSPACE, backend.device(), 3 * Arena.bookedBytes(dt, dev.tally.engine.Shape.of(rows, cols)))) {
+        try (MemoryArena arena = new MemoryArena(ledger, "bench-bw", MemoryCategory.WORKSPACE, backend.device(), 3 * MemoryArena.bookedBytes(dt, dev.tally.engine.Shape.of(rows, cols)))) {
             Tensor x = arena.allocate("x", dt, rows, cols), y = arena.allocate("y", dt, rows, cols), z = arena.allocate("z", dt, rows, cols);
             ops.random(x, Distribution.NORMAL, 3, 0, 0, 1);
             ops.random(y, Distribution.NORMAL, 4, 0, 0, 1);

@@ -48,7 +48,7 @@ class CudaKernelHostCheckTest {
     }
 
     /** The kernel's float result for one op code against the CPU backend's op of the enum constant with that ordinal. */
-    private static void checkElementwise(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+    private static void checkElementwise(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.MemoryArena arena, String line) {
         long mark = arena.mark();
         try {
             Tensor x = arena.allocate("x", DType.F32, 1), y = arena.allocate("y", DType.F32, 1), out = arena.allocate("o", DType.F32, 1);
@@ -78,7 +78,7 @@ class CudaKernelHostCheckTest {
     }
 
     /** ibinary DT OP A B Y / iscalar OP A S Y: the kernel's integer path gives exactly the CPU's result. */
-    private static void checkInteger(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+    private static void checkInteger(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.MemoryArena arena, String line) {
         long mark = arena.mark();
         try {
             boolean scalar = f[0].equals("iscalar");
@@ -114,7 +114,7 @@ class CudaKernelHostCheckTest {
     }
 
     /** reduce CASE OP Y: the two-stage arithmetic against CPU reduceAll, fp32 accumulation within 1e-6 relative. */
-    private static void checkReduce(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.Arena arena, String line) {
+    private static void checkReduce(String[] f, dev.tally.engine.Ops cpu, dev.tally.engine.MemoryArena arena, String line) {
         long mark = arena.mark();
         try {
             double[] v = reduceCase(Integer.parseInt(f[1]));
@@ -137,7 +137,7 @@ class CudaKernelHostCheckTest {
             dy[i] = (float) ((i * 53) % 97 - 48) / 32f;
         }
         for (int r = 0; r < rows; r++) rstd[r] = 0.5f + (float) (r % 7) / 8f;
-        try (dev.tally.engine.Arena a = new dev.tally.engine.Arena(new MemoryLedger(), "dweight", MemoryCategory.OTHER,
+        try (dev.tally.engine.MemoryArena a = new dev.tally.engine.MemoryArena(new MemoryLedger(), "dweight", MemoryCategory.OTHER,
                 dev.tally.engine.Device.CPU, 64 << 10)) {
             Tensor xt = a.allocate("x", DType.F32, rows, n).copyFrom(x), dyt = a.allocate("dy", DType.F32, rows, n).copyFrom(dy);
             Tensor rt = a.allocate("rstd", DType.F32, rows).copyFrom(rstd), w = a.allocate("w", DType.F32, n);
@@ -163,7 +163,7 @@ class CudaKernelHostCheckTest {
         assertEquals(0, run.waitFor());
 
         int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0, integer = 0, reduce = 0, dweight = 0;
-        try (dev.tally.engine.Arena arena = new dev.tally.engine.Arena(new MemoryLedger(), "views", MemoryCategory.OTHER,
+        try (dev.tally.engine.MemoryArena arena = new dev.tally.engine.MemoryArena(new MemoryLedger(), "views", MemoryCategory.OTHER,
                 dev.tally.engine.Device.CPU, 64 << 10)) {
             // the same view as host_check.cu: [3, 4, 5] with strides (1, 15, 3) = a permuted contiguous [4, 5, 3]
             Tensor base = arena.allocate("base", DType.F32, 4, 5, 3);

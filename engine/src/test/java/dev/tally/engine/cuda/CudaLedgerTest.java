@@ -1,6 +1,6 @@
 package dev.tally.engine.cuda;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -28,7 +28,7 @@ class CudaLedgerTest {
         CudaBackend backend = (CudaBackend) Backends.of(GPU);
         MemoryLedger ledger = new MemoryLedger();
         // warm-up: cuBLAS and cuSOLVER load their kernels lazily on first use
-        try (Arena warm = new Arena(ledger, "warm-up", MemoryCategory.WORKSPACE, GPU, 1 << 20)) {
+        try (MemoryArena warm = new MemoryArena(ledger, "warm-up", MemoryCategory.WORKSPACE, GPU, 1 << 20)) {
             Tensor a = warm.allocate("a", DType.BF16, 64, 64), c = warm.allocate("c", DType.F32, 64, 64);
             a.ops().random(a, dev.tally.engine.Distribution.NORMAL, 1, 0, 0, 1);
             a.ops().matmul(a, a, c, 1, 0);
@@ -45,8 +45,8 @@ class CudaLedgerTest {
         long usedBefore = backend.deviceUsedBytes(), ledgerBefore = ledger.totalCapacity(GPU);
 
         // odd sizes: cudaMalloc rounds them up, which the granularity label must absorb exactly
-        try (Arena w = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, GPU, 3_000_000 + 17);
-             Arena g = new Arena(ledger, "grads", MemoryCategory.GRADS, GPU, 123_456)) {
+        try (MemoryArena w = new MemoryArena(ledger, "weights", MemoryCategory.WEIGHTS, GPU, 3_000_000 + 17);
+             MemoryArena g = new MemoryArena(ledger, "grads", MemoryCategory.GRADS, GPU, 123_456)) {
             Tensor x = w.allocate("x", DType.BF16, 1000, 1000), y = g.allocate("y", DType.F32, 100, 100);
             x.ops().fill(x, 1);
             y.ops().fill(y, 2);
@@ -61,7 +61,7 @@ class CudaLedgerTest {
             }
             assertEquals(lazyAfterWarmUp, rt.get(lazy), "memory appeared that no arena or measured call explains");
             assertTrue(ledger.entry(GPU, MemoryCategory.RUNTIME).capacity() > 0);
-            assertEquals(Arena.alignUp(3_000_000 + 17), ledger.entry(GPU, MemoryCategory.WEIGHTS).capacity());
+            assertEquals(MemoryArena.alignUp(3_000_000 + 17), ledger.entry(GPU, MemoryCategory.WEIGHTS).capacity());
         }
         backend.reportRuntimeMemory(ledger);
         assertEquals(backend.deviceUsedBytes() - usedBefore, ledger.totalCapacity(GPU) - ledgerBefore,

@@ -1,6 +1,6 @@
 package dev.tally.engine.determinism;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
@@ -35,7 +35,7 @@ public final class DeterminismProbe {
     public static void main(String[] args) throws Exception {
         int warmUp = Integer.parseInt(args[0]), rounds = Integer.parseInt(args[1]);
         Ops ops = Backends.of(Device.CPU).ops();
-        try (Arena big = TestArenas.open(Device.CPU, 64L << 20); Arena small = TestArenas.open(Device.CPU, 16L << 20)) {
+        try (MemoryArena big = TestArenas.open(Device.CPU, 64L << 20); MemoryArena small = TestArenas.open(Device.CPU, 16L << 20)) {
             // 130 × 1037: vector bodies and scalar tails for any lane count, and ≥ 2 row chunks on the pool
             List<Case> cases = cases(ops, big, 1, 130, 1037);
             List<Case> warm = cases(ops, small, 2, 3, 53);
@@ -62,7 +62,7 @@ public final class DeterminismProbe {
         return HexFormat.of().formatHex(md.digest(), 0, 12);
     }
 
-    private static List<Case> cases(Ops ops, Arena arena, long seed, int rows, int cols) {
+    private static List<Case> cases(Ops ops, MemoryArena arena, long seed, int rows, int cols) {
         SeededRandom r = new SeededRandom(seed);
         // row ops (softmax family, RMSNorm, reductions) split rows over the pool, so they get all the rows; elementwise
         // ops are single-threaded and get a few (the C1 child runs the Vector API's slow Java fallback)
@@ -137,11 +137,11 @@ public final class DeterminismProbe {
         return cs;
     }
 
-    private static Tensor input(Arena arena, SeededRandom r, Shape s, double scale) {
+    private static Tensor input(MemoryArena arena, SeededRandom r, Shape s, double scale) {
         return Views.of(arena, "in", DType.F32, s, r.normal((int) s.numel(), scale));
     }
 
-    private static Tensor positive(Arena arena, SeededRandom r, Shape s) {
+    private static Tensor positive(MemoryArena arena, SeededRandom r, Shape s) {
         return Views.of(arena, "in", DType.F32, s, r.uniform((int) s.numel(), 0.01, 20));
     }
 }

@@ -1,6 +1,6 @@
 package dev.tally.engine.memory;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.ArenaOverflowException;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
@@ -23,14 +23,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Arena regions on real devices: alignment, zero size, overflow, and every way a tensor goes stale. */
+/** MemoryArena regions on real devices: alignment, zero size, overflow, and every way a tensor goes stale. */
 class ArenaLifecycleTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.tally.engine.ops.CasesAccess#devices")
     void overflowNamesTheArenaAndTheRequest(Device device) {
         TestDevices.assumeUsable(device);
-        try (Arena arena = new Arena(new MemoryLedger(), "acts", MemoryCategory.ACTIVATIONS, device, 1000)) {
+        try (MemoryArena arena = new MemoryArena(new MemoryLedger(), "acts", MemoryCategory.ACTIVATIONS, device, 1000)) {
             assertEquals(1024, arena.capacity(), "capacity rounds up to the 256-byte alignment");
             arena.allocate("h", DType.F32, 200); // 800 B -> 1024 booked
             ArenaOverflowException e = assertThrows(ArenaOverflowException.class, () -> arena.allocate("logits", DType.F32, 10));
@@ -44,7 +44,7 @@ class ArenaLifecycleTest {
     @MethodSource("dev.tally.engine.ops.CasesAccess#devices")
     void zeroByteArenaAndEmptyTensors(Device device) {
         TestDevices.assumeUsable(device);
-        try (Arena arena = TestArenas.open(device, 0)) {
+        try (MemoryArena arena = TestArenas.open(device, 0)) {
             assertEquals(0, arena.capacity());
             Tensor empty = arena.allocate("empty", DType.F32, 0, 3);
             Ops ops = empty.ops();
@@ -57,13 +57,13 @@ class ArenaLifecycleTest {
 
     @Test
     void cpuRegionsAreAlignedAndExactlySized() {
-        try (Arena arena = TestArenas.open(Device.CPU, 4096)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 4096)) {
             MemorySegment seg = arena.region().segment();
-            assertEquals(0, seg.address() % Arena.ALIGNMENT, "region base alignment");
+            assertEquals(0, seg.address() % MemoryArena.ALIGNMENT, "region base alignment");
             assertEquals(4096, seg.byteSize());
             Tensor a = arena.allocate("a", DType.BF16, 3);
             Tensor b = arena.allocate("b", DType.F32, 5);
-            assertEquals(0, b.address() % Arena.ALIGNMENT, "second booking alignment");
+            assertEquals(0, b.address() % MemoryArena.ALIGNMENT, "second booking alignment");
             assertEquals(256, b.address() - a.address());
             // raw byte bookings: each rounds up to whole 256-byte units, placed one after the other
             Storage one = arena.allocate(1, "one byte"), more = arena.allocate(257, "257 bytes");
@@ -78,7 +78,7 @@ class ArenaLifecycleTest {
     @Test
     void metaArenasReserveNothingAndHoldNoData() {
         MemoryLedger ledger = new MemoryLedger();
-        Arena arena = new Arena(ledger, "m", MemoryCategory.WEIGHTS, Device.META, 1L << 40); // a terabyte: nothing reserved
+        MemoryArena arena = new MemoryArena(ledger, "m", MemoryCategory.WEIGHTS, Device.META, 1L << 40); // a terabyte: nothing reserved
         arena.allocate("huge", DType.F32, 1 << 20, 1 << 16);
         assertEquals(1L << 38, ledger.entry(Device.META, MemoryCategory.WEIGHTS).inUse());
         Tensor small = arena.allocate("small", DType.F32, 4);
@@ -91,7 +91,7 @@ class ArenaLifecycleTest {
     @MethodSource("dev.tally.engine.ops.CasesAccess#devices")
     void useAfterCloseFailsWithTheArenaName(Device device) {
         TestDevices.assumeUsable(device);
-        Arena arena = new Arena(new MemoryLedger(), "weights", MemoryCategory.WEIGHTS, device, 1024);
+        MemoryArena arena = new MemoryArena(new MemoryLedger(), "weights", MemoryCategory.WEIGHTS, device, 1024);
         Tensor w = arena.allocate("wq", DType.F32, 4).copyFrom(new float[]{1, 2, 3, 4});
         Tensor out = TestArenas.open(device).allocate("out", DType.F32, 4);
         arena.close();
@@ -108,7 +108,7 @@ class ArenaLifecycleTest {
 
     @Test
     void rawCpuMemoryIsReallyFreedOnClose() {
-        Arena arena = TestArenas.open(Device.CPU, 1024);
+        MemoryArena arena = TestArenas.open(Device.CPU, 1024);
         Tensor t = arena.allocate("t", DType.F32, 4);
         MemorySegment seg = t.segment(); // a segment taken before close must not reach freed memory afterwards
         arena.close();
@@ -119,7 +119,7 @@ class ArenaLifecycleTest {
     @MethodSource("dev.tally.engine.ops.CasesAccess#devices")
     void useAfterFreeAndAfterReleaseFail(Device device) {
         TestDevices.assumeUsable(device);
-        try (Arena arena = TestArenas.open(device, 4096)) {
+        try (MemoryArena arena = TestArenas.open(device, 4096)) {
             Tensor keep = arena.allocate("keep", DType.F32, 4);
             Tensor gone = arena.allocate("gone", DType.F32, 4);
             Ops ops = keep.ops();

@@ -1,6 +1,6 @@
 package dev.tally.engine.memory;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -25,27 +25,27 @@ class LedgerTest {
     private static Map<MemoryCategory, long[]> replay(MemoryLedger ledger, Device device, long seed) {
         SeededRandom r = new SeededRandom(seed);
         Map<MemoryCategory, long[]> expected = new EnumMap<>(MemoryCategory.class); // {capacity, inUse, peak}
-        List<Arena> arenas = new ArrayList<>();
+        List<MemoryArena> arenas = new ArrayList<>();
         MemoryCategory[] cats = {MemoryCategory.WEIGHTS, MemoryCategory.ACTIVATIONS, MemoryCategory.OPTIMIZER_STATE};
         for (MemoryCategory c : cats) {
             long cap = 64 * 1024 + r.nextInt(5000);
-            Arena a = new Arena(ledger, c.label(), c, device, cap);
+            MemoryArena a = new MemoryArena(ledger, c.label(), c, device, cap);
             arenas.add(a);
-            expected.put(c, new long[]{Arena.alignUp(cap), 0, 0});
+            expected.put(c, new long[]{MemoryArena.alignUp(cap), 0, 0});
         }
         DType[] types = {DType.F32, DType.BF16, DType.I64, DType.U8};
         for (int step = 0; step < 200; step++) {
             int which = r.nextInt(3);
-            Arena a = arenas.get(which);
+            MemoryArena a = arenas.get(which);
             long[] e = expected.get(cats[which]);
             long mark = a.mark();
             List<Tensor> made = new ArrayList<>();
             for (int i = 0; i < 1 + r.nextInt(4); i++) {
                 DType t = types[r.nextInt(types.length)];
                 Shape s = Shape.of(1 + r.nextInt(37), 1 + r.nextInt(11));
-                if (a.used() + Arena.bookedBytes(t, s) > a.capacity()) break;
+                if (a.used() + MemoryArena.bookedBytes(t, s) > a.capacity()) break;
                 made.add(a.allocate("t" + step + "." + i, t, s));
-                e[1] += Arena.bookedBytes(t, s);
+                e[1] += MemoryArena.bookedBytes(t, s);
                 e[2] = Math.max(e[2], e[1]);
             }
             int action = r.nextInt(3);
@@ -76,7 +76,7 @@ class LedgerTest {
         }
         assertEquals(cap, ledger.totalCapacity(Device.CPU));
         assertEquals(use, ledger.totalInUse(Device.CPU));
-        for (Arena a : ledger.arenas()) a.close();
+        for (MemoryArena a : ledger.arenas()) a.close();
         assertEquals(0, ledger.totalCapacity(Device.CPU), "closing every arena gives every byte back");
         assertEquals(0, ledger.totalInUse(Device.CPU));
     }
@@ -84,15 +84,15 @@ class LedgerTest {
     @Test
     void largestLabelsRankByPeakAndTheTableNamesEveryCategory() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena w = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20);
-             Arena act = new Arena(ledger, "act", MemoryCategory.ACTIVATIONS, Device.CPU, 1 << 20)) {
+        try (MemoryArena w = new MemoryArena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20);
+             MemoryArena act = new MemoryArena(ledger, "act", MemoryCategory.ACTIVATIONS, Device.CPU, 1 << 20)) {
             for (int n : new int[]{1, 100, 1000, 4097}) w.allocate(n * 4L, "p" + n);
             long mark = act.mark();
             act.allocate(10_000, "big");
             act.allocate(300, "small");
             act.release(mark); // released, but its peak still counts
-            assertEquals(List.of(Map.entry("p4097", Arena.alignUp(4097 * 4)), Map.entry("big", Arena.alignUp(10_000)),
-                    Map.entry("p1000", Arena.alignUp(4000))), ledger.largestLabels(3));
+            assertEquals(List.of(Map.entry("p4097", MemoryArena.alignUp(4097 * 4)), Map.entry("big", MemoryArena.alignUp(10_000)),
+                    Map.entry("p1000", MemoryArena.alignUp(4000))), ledger.largestLabels(3));
             String table = ledger.table();
             assertTrue(table.contains("weights") && table.contains("activations") && table.contains("total"), table);
         }
@@ -112,7 +112,7 @@ class LedgerTest {
             assertEquals(c.get(i).peak(), m.get(i).peak(), c.get(i).category() + " peak");
         }
         assertEquals(cpu.largestLabels(5), meta.largestLabels(5));
-        for (Arena a : cpu.arenas()) a.close();
-        for (Arena a : meta.arenas()) a.close();
+        for (MemoryArena a : cpu.arenas()) a.close();
+        for (MemoryArena a : meta.arenas()) a.close();
     }
 }

@@ -1,6 +1,6 @@
 package dev.tally.engine.memory;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
@@ -28,8 +28,8 @@ class PoisonTest {
     private double sumAfterWrongPlan(boolean poison) {
         // a deliberately wrong plan: b is placed on a's bytes while a is still live
         MemoryPlan wrong = new MemoryPlan(new long[] {0, 0, 512}, new long[] {512, 512, 512}, new String[] {"a", "b", "out"}, 1024, 1536);
-        try (Arena arena = new Arena(new MemoryLedger(), "activations", MemoryCategory.ACTIVATIONS, Device.CPU, 2048,
-                new PlannedAllocator(wrong)).poisonBookings(poison); Arena small = new Arena(new MemoryLedger(), "sum",
+        try (MemoryArena arena = new MemoryArena(new MemoryLedger(), "activations", MemoryCategory.ACTIVATIONS, Device.CPU, 2048,
+                new PlannedAllocator(wrong)).poisonBookings(poison); MemoryArena small = new MemoryArena(new MemoryLedger(), "sum",
                 MemoryCategory.OTHER, Device.CPU, 256)) {
             Tensor a = arena.allocate("a", DType.F32, 128);
             ops.fill(a, 1.0);
@@ -51,7 +51,7 @@ class PoisonTest {
 
     @Test
     void freedBytesReadNaN() {
-        try (Arena arena = new Arena(new MemoryLedger(), "activations", MemoryCategory.ACTIVATIONS, Device.CPU, 4096).poisonBookings(true)) {
+        try (MemoryArena arena = new MemoryArena(new MemoryLedger(), "activations", MemoryCategory.ACTIVATIONS, Device.CPU, 4096).poisonBookings(true)) {
             Tensor keep = arena.allocate("keep", DType.F32, 64);
             Tensor t = arena.allocate("t", DType.BF16, 100);
             ops.fill(keep, 3.0);

@@ -1,6 +1,6 @@
 package dev.tally.engine.memory;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Shape;
@@ -18,7 +18,7 @@ class TensorViewsTest {
 
     @Test
     void viewsCheckBoundsAndReshapeOnlyWhenLegal() {
-        try (Arena arena = TestArenas.open(Device.CPU, 4096)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 4096)) {
             Tensor t = arena.allocate("t", DType.F32, 4, 6);
             assertEquals(Shape.of(6, 4), t.t().shape());
             assertEquals(Shape.of(2, 12), t.reshape(2, -1).shape());
@@ -32,7 +32,7 @@ class TensorViewsTest {
 
     @Test
     void aSliceReadsItsColumnsOfTheParent() {
-        try (Arena arena = TestArenas.open(Device.CPU, 4096)) {
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 4096)) {
             double[] all = new double[24];
             for (int i = 0; i < all.length; i++) all[i] = i;
             Tensor x = arena.allocate("x", DType.F32, 4, 6).copyFrom(all);

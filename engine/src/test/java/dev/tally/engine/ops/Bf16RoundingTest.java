@@ -1,6 +1,7 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import java.lang.foreign.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -59,7 +60,7 @@ class Bf16RoundingTest {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
         int n = CASES.length + 1;
-        try (Arena arena = TestArenas.open(device); var host = java.lang.foreign.Arena.ofConfined()) {
+        try (MemoryArena arena = TestArenas.open(device); var host = Arena.ofConfined()) {
             MemorySegment in = host.allocate(4L * n), out = host.allocate(2L * n);
             for (int i = 0; i < CASES.length; i++) in.setAtIndex(ValueLayout.JAVA_INT, i, CASES[i][0]);
             in.setAtIndex(ValueLayout.JAVA_INT, CASES.length, 0x7FC00000);

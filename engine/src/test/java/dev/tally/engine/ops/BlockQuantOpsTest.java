@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -56,7 +56,7 @@ class BlockQuantOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(71);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             // bitsandbytes' signed and unsigned dynamic maps, and an evenly spaced signed code without an exact zero
             for (String book : new String[]{"signed", "unsigned", "linear"}) {
                 boolean signed = !book.equals("unsigned");
@@ -110,7 +110,7 @@ class BlockQuantOpsTest {
         float[] code = DynamicMap.create(true);
         double[] codeD = new double[256];
         for (int i = 0; i < 256; i++) codeD[i] = code[i];
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor tc = arena.allocate("code", DType.F32, 256).copyFrom(codeD);
             // 1e-9 relative to absmax 1 is nearest to the code +0.0: same sign bit, kept; -1e-9 moves one code down
             Tensor x = arena.allocate("x", DType.F32, 4).copyFrom(new float[]{1, 1e-9f, -1e-9f, 0});

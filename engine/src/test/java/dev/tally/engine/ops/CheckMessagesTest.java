@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
@@ -36,7 +36,7 @@ class CheckMessagesTest {
     void shapeErrorsNameShapesAndLabels(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor a = arena.allocate("hidden", DType.F32, 3, 4);
             Tensor b = arena.allocate("bias", DType.F32, 5);
             Tensor out = arena.allocate("sum", DType.F32, 3, 4);
@@ -61,7 +61,7 @@ class CheckMessagesTest {
             fails(() -> ops.quantizeBlockwise(a, code, am, q, 4, true), "quantizeBlockwise", "absmax", "3 F32 values");
             fails(() -> ops.quantizeBlockwise(a, code, am, q, 0, true), "block size must be positive");
             if (!device.equals(Device.META)) {
-                try (Arena other = TestArenas.open(Device.META)) {
+                try (MemoryArena other = TestArenas.open(Device.META)) {
                     Tensor m = other.allocate("elsewhere", DType.F32, 3, 4);
                     fails(() -> ops.copy(m, out), "copy", "elsewhere", "meta");
                 }

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -82,7 +82,7 @@ class ElementwiseOpsTest {
     void unaryMatchesReference(Device device, DType dt, Layout layout) {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(11);
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Ops ops = arena.device().equals(device) ? dev.tally.engine.Backends.of(device).ops() : null;
             for (Shape shape : Cases.SHAPES) {
                 int n = Cases.numel(shape);
@@ -110,7 +110,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(12);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : Cases.SHAPES) {
                 int n = Cases.numel(shape);
                 for (UnaryOp op : UnaryOp.values()) {
@@ -136,7 +136,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(16);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (UnaryOp op : UnaryOp.values()) {
                 long mark = arena.mark();
                 boolean positive = op == UnaryOp.LOG || op == UnaryOp.SQRT || op == UnaryOp.RSQRT || op == UnaryOp.RECIPROCAL;
@@ -200,7 +200,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(13);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape[] pair : BROADCASTS) {
                 Shape sa = pair[0], sb = pair[1];
                 Shape so = dev.tally.engine.internal.Checks.broadcast("test", sa, sb);
@@ -234,7 +234,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(14);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : Cases.SHAPES) {
                 int n = Cases.numel(shape);
                 double[] a = round(dt, r.uniform(n, 0.1, 3));
@@ -270,7 +270,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(17);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Shape sx = Shape.of(3, 1, 5), sy = Shape.of(4, 1), so = Shape.of(3, 4, 5);
             double[] x = round(dt, r.uniform(15, -1, 1)), y = round(dt, r.uniform(4, -1, 1));
             Tensor tx = Views.of(arena, "x", dt, sx, x, layout);
@@ -289,7 +289,7 @@ class ElementwiseOpsTest {
     void isFiniteMasksAndWhereKeepsNonFiniteValuesOut(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor g = arena.allocate("g", DType.F32, 2, 3)
                     .copyFrom(new double[]{1, Double.NaN, 3, Double.POSITIVE_INFINITY, 5, Double.NEGATIVE_INFINITY});
             Tensor mask = arena.allocate("mask", DType.F32, 2, 3), out = arena.allocate("out", DType.F32, 2, 3);
@@ -308,7 +308,7 @@ class ElementwiseOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(15);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Shape shape = Shape.of(3, 7);
             for (DType dt : DType.values()) {
                 Tensor t = Views.empty(arena, "t", dt, shape, layout);
@@ -351,7 +351,7 @@ class ElementwiseOpsTest {
     void largeIdsSurviveIntegerCopies(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = dev.tally.engine.Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             long[] ids = {(1L << 53) + 1, -5, Long.MAX_VALUE, 0};
             Tensor a = arena.allocate("a", DType.I64, 4).copyFrom(ids);
             Tensor b = arena.allocate("b", DType.I64, 4);

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.GroupRounding;
@@ -74,7 +74,7 @@ class GroupQuantOpsTest {
                 Shape shape = Shape.of(dims);
                 int n = (int) shape.numel();
                 double[] w = weights(n, g, 11 + g);
-                try (Arena arena = TestArenas.open(device)) {
+                try (MemoryArena arena = TestArenas.open(device)) {
                     Tensor x = arena.allocate("w", DType.F32, shape).copyFrom(w);
                     QuantizedTensor q = QuantizedTensor.allocate(arena, "q", shape, bits, g);
                     q.quantize(x, GroupRounding.NEAREST);
@@ -123,7 +123,7 @@ class GroupQuantOpsTest {
         int g = 128, n = 4 * g, repeats = 2000;
         Shape shape = Shape.of(4, g);
         double[] w = weights(n, g, 5);
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor x = arena.allocate("w", DType.F32, shape).copyFrom(w);
             QuantizedTensor q = QuantizedTensor.allocate(arena, "q", shape, 8, g);
             Tensor back = arena.allocate("back", DType.F32, shape);
@@ -168,7 +168,7 @@ class GroupQuantOpsTest {
     @MethodSource("dev.tally.engine.ops.Cases#devices")
     void givenRandomNumbersDecideTheDirection(Device device) {
         TestDevices.assumeUsable(device);
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Shape shape = Shape.of(1, 4);
             // group min 0, max 2.55 → s = 0.01, z = 0; u = 100.25 for 1.0025: up iff r < 0.25
             Tensor x = arena.allocate("w", DType.F32, shape).copyFrom(new double[] {0, 1.0025, 1.0025, 2.55});
@@ -185,7 +185,7 @@ class GroupQuantOpsTest {
 
     @Test
     void metaChecksAndNamesBadArguments() {
-        try (Arena arena = TestArenas.open(Device.META, 1L << 30)) {
+        try (MemoryArena arena = TestArenas.open(Device.META, 1L << 30)) {
             QuantizedTensor q = QuantizedTensor.allocate(arena, "layers.0.q_proj", Shape.of(4096, 4096), 8, 128);
             Tensor w = arena.allocate("w", DType.BF16, 4096, 4096);
             q.quantize(w, new GroupRounding.Philox(1, 0));

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -54,7 +54,7 @@ class IndexingOpsTest {
         Ops ops = Backends.of(device).ops();
         int v = 11, d = 5;
         Shape idShape = Shape.of(3, 4);
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             double[] table = round(dt, r.normal(v * d));
             long[] ids = r.ints(12, -1, v); // -1 (negative) rows give 0 and are skipped when scattering
             ids[0] = 3;
@@ -94,7 +94,7 @@ class IndexingOpsTest {
         SeededRandom r = new SeededRandom(42);
         Ops ops = Backends.of(device).ops();
         int n = 7, c = 13;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             double[] x = round(dt, r.normal(n * c));
             long[] ids = r.ints(n, 0, c);
             ids[1] = -100; // ignore_index

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -36,7 +36,7 @@ class MatmulOpsTest {
         return Cases.rtol(dt) + 1e-6 * Math.sqrt(k);
     }
 
-    private static Tensor operand(Arena arena, String label, DType dt, Shape shape, double[] v, Layout layout, boolean transposed) {
+    private static Tensor operand(MemoryArena arena, String label, DType dt, Shape shape, double[] v, Layout layout, boolean transposed) {
         if (!transposed) return Views.of(arena, label, dt, shape, v, layout);
         // the same logical matrix stored transposed: build [.., c, r] and view it with .t()
         int r = shape.rank();
@@ -59,7 +59,7 @@ class MatmulOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(51);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device, 32L << 20)) {
+        try (MemoryArena arena = TestArenas.open(device, 32L << 20)) {
             for (int[] s : SIZES) {
                 int m = s[0], k = s[1], n = s[2];
                 for (int variant = 0; variant < 4; variant++) {
@@ -94,7 +94,7 @@ class MatmulOpsTest {
         SeededRandom r = new SeededRandom(52);
         Ops ops = Backends.of(device).ops();
         int m = 5, k = 6, n = 7;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             // a [2, 3, m, k] @ b [3, k, n] -> [2, 3, m, n]; a [1, 3, m, k] @ b [2, 1, k, n]; a batch against one shared b
             int[][][] cases = {{{2, 3}, {3}, {2, 3}}, {{1, 3}, {2, 1}, {2, 3}}, {{4}, {}, {4}}, {{2, 3}, {}, {2, 3}}};
             for (int[][] c : cases) for (boolean bTransposed : new boolean[]{true, false}) {
@@ -128,7 +128,7 @@ class MatmulOpsTest {
         SeededRandom r = new SeededRandom(53);
         Ops ops = Backends.of(device).ops();
         int m = 16, k = 300, n = 8;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             double[] a = round(DType.BF16, r.uniform(m * k, -1, 1)), b = round(DType.BF16, r.uniform(k * n, -1, 1));
             Tensor xa = Views.of(arena, "a", DType.BF16, Shape.of(m, k), a);
             Tensor xb = Views.of(arena, "b", DType.BF16, Shape.of(k, n), b);
@@ -144,7 +144,7 @@ class MatmulOpsTest {
     void expandedOperandAndZeroInnerDim(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             // a row vector expanded to 4 identical rows (stride 0)
             Tensor row = arena.allocate("row", DType.F32, 1, 3).copyFrom(new float[]{1, 2, 3});
             Tensor b = arena.allocate("b", DType.F32, 3, 2).copyFrom(new float[]{1, 0, 0, 1, 1, 1});

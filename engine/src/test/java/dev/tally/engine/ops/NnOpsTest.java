@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -47,7 +47,7 @@ class NnOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(31);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : ROW_SHAPES) {
                 int n = Cases.numel(shape);
                 double[] x = round(dt, r.normal(n, 3));
@@ -85,7 +85,7 @@ class NnOpsTest {
     void softmaxIsStableForHugeLogits(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor x = arena.allocate("x", DType.F32, 3).copyFrom(new float[]{1e30f, 1e30f, -1e30f});
             Tensor y = arena.allocate("y", DType.F32, 3);
             ops.softmax(x, y, false);
@@ -101,7 +101,7 @@ class NnOpsTest {
         Ops ops = Backends.of(device).ops();
         Shape shape = Shape.of(2, 150, 501); // > 128K elements: the CPU splits rows over its workers
         int n = Cases.numel(shape), d = shape.dim(-1);
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             double[] x = round(DType.F32, r.normal(n, 3));
             Tensor tx = Views.of(arena, "x", DType.F32, shape, x);
             Tensor out = arena.allocate("out", DType.F32, shape);
@@ -133,7 +133,7 @@ class NnOpsTest {
         SeededRandom r = new SeededRandom(32);
         Ops ops = Backends.of(device).ops();
         double eps = 1e-5;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : Cases.SHAPES) {
                 int n = Cases.numel(shape), d = shape.dim(-1), rows = n / d;
                 double[] x = round(dt, r.normal(n, 2));
@@ -206,7 +206,7 @@ class NnOpsTest {
         Ops ops = Backends.of(device).ops();
         int rows = 3, n = 13;
         double eps = 1e-6, h = 1e-6;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             double[] x = round(DType.F32, r.uniform(rows * n, -1, 1)), w = round(DType.F32, r.uniform(n, -1, 1));
             double[] dy = round(DType.F32, r.uniform(rows * n, -1, 1));
             Tensor tx = Views.of(arena, "x", DType.F32, Shape.of(rows, n), x), tw = Views.of(arena, "w", DType.F32, Shape.of(n), w);
@@ -241,7 +241,7 @@ class NnOpsTest {
         SeededRandom r = new SeededRandom(33);
         Ops ops = Backends.of(device).ops();
         Shape[] shapes = {Shape.of(1, 1, 2), Shape.of(5, 3, 8), Shape.of(2, 7, 2, 6)};
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : shapes) {
                 int n = Cases.numel(shape), dh = shape.dim(-1), h = shape.dim(-2), t = shape.dim(-3), half = dh / 2;
                 double[] x = round(dt, r.normal(n));

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -79,7 +79,7 @@ class RandomOpsTest {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
         long seed = 0x1234_5678_9ABC_DEF0L;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : new Shape[]{Shape.of(1), Shape.of(7), Shape.of(3, 5), Shape.of(2, 3, 6)}) {
                 int n = Cases.numel(shape);
                 Tensor out = Views.empty(arena, "r", dt, shape, layout);
@@ -99,7 +99,7 @@ class RandomOpsTest {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
         int n = 40_000;
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor all = arena.allocate("all", DType.F32, n);
             ops.random(all, Distribution.NORMAL, 7, 0, 0, 1);
             double[] v = all.toDoubleArray();

@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -57,7 +57,7 @@ class ReductionOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(21);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (Shape shape : SHAPES) {
                 int n = Cases.numel(shape);
                 double[] x = round(dt, r.normal(n, 3));
@@ -101,7 +101,7 @@ class ReductionOpsTest {
     void nanPropagatesThroughMaxAndSums(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             Tensor x = arena.allocate("x", DType.F32, 5).copyFrom(new float[]{1, Float.NaN, 3, -2, 0});
             Tensor out = arena.allocate("out", DType.F32, 1);
             for (ReduceOp op : ReduceOp.values()) {

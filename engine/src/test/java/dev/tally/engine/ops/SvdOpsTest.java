@@ -1,6 +1,6 @@
 package dev.tally.engine.ops;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -32,7 +32,7 @@ class SvdOpsTest {
         TestDevices.assumeUsable(device);
         SeededRandom r = new SeededRandom(61);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             for (int[] c : CASES) {
                 int m = c[0], n = c[1], rank = c[2], k = Math.min(m, n);
                 // a = L · R with L [m, rank], R [rank, n]: exactly rank-deficient when rank < k
@@ -67,7 +67,7 @@ class SvdOpsTest {
     void knownSingularValues(Device device) {
         TestDevices.assumeUsable(device);
         Ops ops = Backends.of(device).ops();
-        try (Arena arena = TestArenas.open(device)) {
+        try (MemoryArena arena = TestArenas.open(device)) {
             // [[3, 0], [0, -4], [0, 0]] has singular values 4, 3
             Tensor a = arena.allocate("a", DType.F32, 3, 2).copyFrom(new float[]{3, 0, 0, -4, 0, 0});
             Tensor u = arena.allocate("u", DType.F32, 3, 2), s = arena.allocate("s", DType.F32, 2), vt = arena.allocate("vt", DType.F32, 2, 2);

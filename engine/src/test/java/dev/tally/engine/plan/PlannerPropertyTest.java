@@ -1,6 +1,6 @@
 package dev.tally.engine.plan;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.plan.TracingAllocator.Event;
 import dev.tally.engine.testing.PlanChecks;
 import org.junit.jupiter.api.Test;
@@ -31,7 +31,7 @@ class PlannerPropertyTest {
                     case 1 -> 1 + r.nextInt(16_384);     // up to 4 MiB
                     default -> 1 + r.nextInt(64);
                 };
-                events.add(new Event(next, units * Arena.ALIGNMENT, "t" + next, false));
+                events.add(new Event(next, units * MemoryArena.ALIGNMENT, "t" + next, false));
                 live.add(next++);
             } else {
                 int id = live.remove(r.nextInt(live.size()));

@@ -1,6 +1,6 @@
 package dev.tally.engine.testing;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -12,11 +12,11 @@ import java.util.SplittableRandom;
 /** Test helpers: an arena per test, seeded random tensors, and comparison against float64 references. */
 public final class Fixtures implements AutoCloseable {
     public final MemoryLedger ledger = new MemoryLedger();
-    public final Arena arena;
+    public final MemoryArena arena;
     private final SplittableRandom rnd;
 
     public Fixtures(Device device, long capacity, long seed) {
-        arena = new Arena(ledger, "test", MemoryCategory.OTHER, device, capacity);
+        arena = new MemoryArena(ledger, "test", MemoryCategory.OTHER, device, capacity);
         rnd = new SplittableRandom(seed);
     }
 

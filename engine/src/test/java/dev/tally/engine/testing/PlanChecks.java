@@ -1,6 +1,6 @@
 package dev.tally.engine.testing;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.plan.MemoryPlan;
 import dev.tally.engine.plan.TracingAllocator.Event;
 
@@ -35,7 +35,7 @@ public final class PlanChecks {
             assertTrue(e.id() < plan.count(), "allocation " + e.id() + " is not in the plan");
             assertEquals(e.bytes(), plan.sizes()[e.id()], "planned size of allocation " + e.id());
             long at = plan.offsets()[e.id()], end = at + e.bytes();
-            assertTrue(at >= 0 && at % Arena.ALIGNMENT == 0, "offset " + at + " of allocation " + e.id() + " is not aligned");
+            assertTrue(at >= 0 && at % MemoryArena.ALIGNMENT == 0, "offset " + at + " of allocation " + e.id() + " is not aligned");
             assertTrue(end <= plan.size(), "allocation " + e.id() + " ends at " + end + ", past the plan's " + plan.size() + " B");
             if (e.bytes() > 0) {
                 for (Map.Entry<Integer, long[]> other : live.entrySet()) {

@@ -1,6 +1,6 @@
 package dev.tally.engine.testing;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
@@ -24,18 +24,18 @@ public final class Views {
     }
 
     /** A tensor of {@code shape} holding row-major {@code values} in the given layout. */
-    public static Tensor of(Arena arena, String label, DType dt, Shape shape, double[] values, Layout layout) {
+    public static Tensor of(MemoryArena arena, String label, DType dt, Shape shape, double[] values, Layout layout) {
         Tensor view = empty(arena, label, dt, shape, layout);
         write(view, values);
         return view;
     }
 
-    public static Tensor of(Arena arena, String label, DType dt, Shape shape, double[] values) {
+    public static Tensor of(MemoryArena arena, String label, DType dt, Shape shape, double[] values) {
         return of(arena, label, dt, shape, values, Layout.CONTIGUOUS);
     }
 
     /** A tensor of {@code shape} in the given layout (contents: whatever the memory held, filled with NaN for floats). */
-    public static Tensor empty(Arena arena, String label, DType dt, Shape shape, Layout layout) {
+    public static Tensor empty(MemoryArena arena, String label, DType dt, Shape shape, Layout layout) {
         int r = shape.rank();
         int[] d = shape.toArray();
         Tensor view = switch (layout) {

@@ -4,7 +4,7 @@ import dev.tally.autograd.Functions;
 import dev.tally.autograd.Graph;
 import dev.tally.autograd.Parameter;
 import dev.tally.autograd.Var;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
@@ -29,7 +29,7 @@ public final class LlamaModel implements AutoCloseable {
     private final LlamaConfig config;
     private final DType dtype;
     private final WeightFormat format;
-    private final Arena weights;
+    private final MemoryArena weights;
     private final Map<String, Parameter> params = new LinkedHashMap<>();
 
     public LlamaModel(LlamaConfig config, DType dtype, Device device, MemoryLedger ledger, long seed) {
@@ -52,14 +52,14 @@ public final class LlamaModel implements AutoCloseable {
             Shape shape = Shape.of(e.getValue());
             if (format.quantizes(e.getKey())) {
                 bytes += QuantizedTensor.bookedBytes(shape, format.bits(), format.groupSize());
-                largestQuantized = Math.max(largestQuantized, Arena.bookedBytes(DType.F32, shape));
+                largestQuantized = Math.max(largestQuantized, MemoryArena.bookedBytes(DType.F32, shape));
             } else {
-                bytes += Arena.bookedBytes(dtype, shape);
+                bytes += MemoryArena.bookedBytes(dtype, shape);
             }
         }
-        this.weights = new Arena(ledger, "weights", MemoryCategory.WEIGHTS, device, bytes);
-        try (Arena init = largestQuantized == 0 ? null
-                : new Arena(ledger, "weights.init", MemoryCategory.WORKSPACE, device, largestQuantized)) {
+        this.weights = new MemoryArena(ledger, "weights", MemoryCategory.WEIGHTS, device, bytes);
+        try (MemoryArena init = largestQuantized == 0 ? null
+                : new MemoryArena(ledger, "weights.init", MemoryCategory.WORKSPACE, device, largestQuantized)) {
             int index = 0;
             for (Map.Entry<String, int[]> e : config.parameterShapes().entrySet()) {
                 long paramSeed = seed * 1_000_003L + index;
@@ -92,7 +92,7 @@ public final class LlamaModel implements AutoCloseable {
         if (p == null) throw new IllegalArgumentException("no parameter '" + name + "'");
         return p;
     }
-    public Arena weightsArena() { return weights; }
+    public MemoryArena weightsArena() { return weights; }
 
     /** Final hidden states [B·T, hidden] for token ids [B, T]. */
     public Var forward(Graph g, Tensor ids, int batch, int seq) {

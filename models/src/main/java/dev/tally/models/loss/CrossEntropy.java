@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Ops;
@@ -15,7 +15,7 @@ import dev.tally.engine.UnaryOp;
  */
 public final class CrossEntropy implements LinearCrossEntropy {
 
-    private record State(Arena arena, Tensor e, Tensor c, Tensor targets, Tensor logits, Tensor lse, Tensor mask, Tensor count)
+    private record State(MemoryArena arena, Tensor e, Tensor c, Tensor targets, Tensor logits, Tensor lse, Tensor mask, Tensor count)
             implements Saved {
         @Override public void free() {
             for (Tensor t : new Tensor[] {count, mask, lse, logits}) arena.free(t);
@@ -27,13 +27,13 @@ public final class CrossEntropy implements LinearCrossEntropy {
      * backward's: the logits gradient (N×V), −1s and row scales (N each), the scale. Peak = saved + backward's.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
-        long logits = Arena.alignUp(4L * n * v), row = Arena.alignUp(4L * n), one = Arena.alignUp(4);
+        long logits = MemoryArena.alignUp(4L * n * v), row = MemoryArena.alignUp(4L * n), one = MemoryArena.alignUp(4);
         long saved = logits + 2 * row + one;
         long forwardTemps = 2 * row, backwardTemps = logits + 2 * row + one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
-    @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena) {
+    @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, MemoryArena arena) {
         LossChecks.check(e, c, targets, loss);
         Ops ops = e.ops();
         int n = e.dim(0), v = c.dim(0);
@@ -57,7 +57,7 @@ public final class CrossEntropy implements LinearCrossEntropy {
         return new State(arena, e, c, targets, logits, lse, mask, count);
     }
 
-    @Override public void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena) {
+    @Override public void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, MemoryArena arena) {
         State s = (State) saved;
         Ops ops = dE.ops();
         int n = s.logits.dim(0);

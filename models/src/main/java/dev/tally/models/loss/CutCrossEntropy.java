@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -90,7 +90,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         };
     }
 
-    private record State(Arena arena, Tensor e, Tensor c, Tensor targets, Tensor lse, Tensor mask, Tensor count, Tensor avg)
+    private record State(MemoryArena arena, Tensor e, Tensor c, Tensor targets, Tensor lse, Tensor mask, Tensor count, Tensor avg)
             implements Saved {
         @Override public void free() {
             if (avg != null) arena.free(avg);
@@ -122,15 +122,15 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         int[] tileDims = options.tiles(n, d, v);
         int nb = tileDims[0], vt = tileDims[1];
         boolean avg = options.filtering() && options.sortVocab();
-        long one = Arena.alignUp(4), row = Arena.alignUp(4L * n), tile = Arena.alignUp(4L * nb * vt);
-        long blockVec = Arena.alignUp(4L * nb), tileVec = Arena.alignUp(4L * vt);
-        long saved = 2 * row + one + (avg ? Arena.alignUp(4L * v) : 0);
-        long forwardTemps = tile + blockVec + Arena.alignUp(4L * nb * d) + blockVec + (avg ? tileVec : 0) + one;
-        long backwardTemps = tile + (avg ? 2 * Arena.alignUp(4L * vt * d) : 0) + row + 2 * blockVec + 5 * one;
+        long one = MemoryArena.alignUp(4), row = MemoryArena.alignUp(4L * n), tile = MemoryArena.alignUp(4L * nb * vt);
+        long blockVec = MemoryArena.alignUp(4L * nb), tileVec = MemoryArena.alignUp(4L * vt);
+        long saved = 2 * row + one + (avg ? MemoryArena.alignUp(4L * v) : 0);
+        long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + (avg ? tileVec : 0) + one;
+        long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) : 0) + row + 2 * blockVec + 5 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
-    @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena) {
+    @Override public Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, MemoryArena arena) {
         LossChecks.check(e, c, targets, loss);
         Ops ops = e.ops();
         int n = e.dim(0), d = e.dim(1), v = c.dim(0);
@@ -189,7 +189,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         return new State(arena, e, c, targets, lse, mask, count, avg);
     }
 
-    @Override public void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena) {
+    @Override public void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, MemoryArena arena) {
         State s = (State) saved;
         Tensor e = s.e, c = s.c;
         Ops ops = e.ops();

@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Tensor;
 
 /**
@@ -18,13 +18,13 @@ public sealed interface LinearCrossEntropy permits CrossEntropy, CutCrossEntropy
     }
 
     /** Writes the mean loss into {@code loss} (one F32 element). */
-    Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, Arena arena);
+    Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, MemoryArena arena);
 
     /**
      * Writes dE (N×D) and dC (V×D) for upstream gradient {@code dLoss} (one element) — overwriting them — and frees the
      * saved state.
      */
-    void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, Arena arena);
+    void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, MemoryArena arena);
 
     /**
      * Bytes the LOSS arena must hold at its peak for forward then backward on N rows, width D and vocabulary V, when it

@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
@@ -38,10 +38,10 @@ public final class LossBenchmark {
         LinearCrossEntropy ce = new CrossEntropy();
         CutCrossEntropy cce = new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
         long lossBytes = Math.max(ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
-        long inputBytes = Arena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(n, d)) * 2
-                + Arena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(v, d)) * 2 + Arena.alignUp(8L * n) + 4 * Arena.ALIGNMENT;
-        try (Arena in = new Arena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.CPU, inputBytes);
-             Arena loss = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, lossBytes)) {
+        long inputBytes = MemoryArena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(n, d)) * 2
+                + MemoryArena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(v, d)) * 2 + MemoryArena.alignUp(8L * n) + 4 * MemoryArena.ALIGNMENT;
+        try (MemoryArena in = new MemoryArena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.CPU, inputBytes);
+             MemoryArena loss = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, lossBytes)) {
             Tensor e = in.allocate("e", DType.F32, n, d), c = in.allocate("c", DType.F32, v, d);
             Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
             Tensor t = in.allocate("targets", DType.I64, n), out = in.allocate("loss", DType.F32, 1), dl = in.allocate("dloss", DType.F32, 1);

@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -16,8 +16,8 @@ public final class LossMemoryReport {
 
     public static long peakLossBytes(LinearCrossEntropy loss, int n, int d, int v, DType dtype) {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena in = new Arena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
-             Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.META, 1L << 50)) {
+        try (MemoryArena in = new MemoryArena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
+             MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.META, 1L << 50)) {
             Tensor e = in.allocate("e", dtype, n, d), c = in.allocate("c", dtype, v, d), t = in.allocate("t", DType.I64, n);
             Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1);
             Tensor de = in.allocate("de", dtype, n, d), dc = in.allocate("dc", dtype, v, d);

@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 
@@ -9,10 +9,10 @@ import java.util.List;
 
 /** Step-local temporaries freed explicitly in reverse order (planned arenas replay offsets, so marks do not apply). */
 final class Temps {
-    private final Arena arena;
+    private final MemoryArena arena;
     private final List<Tensor> tensors = new ArrayList<>();
 
-    Temps(Arena arena) { this.arena = arena; }
+    Temps(MemoryArena arena) { this.arena = arena; }
 
     Tensor add(String label, DType dtype, int... shape) {
         Tensor t = arena.allocate(label, dtype, shape);

@@ -5,7 +5,7 @@ import dev.tally.autograd.Graph;
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
 import dev.tally.autograd.Var;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -88,7 +88,7 @@ public final class Trainer implements AutoCloseable {
      * Where a step's activation and loss buffers go — a checking and debugging choice; runs use {@link #PLANNED}.
      * {@code separate}: every buffer gets bytes of its own (arenas sized by the sum of the traced sizes) instead of the
      * plan's shared offsets, the reference a plan is checked against. {@code poison}: the activation, loss and gradient
-     * arenas fill every booking with NaN when it is handed out and when it is freed ({@link Arena#poisonBookings}), so
+     * arenas fill every booking with NaN when it is handed out and when it is freed ({@link MemoryArena#poisonBookings}), so
      * a plan that overlaps live buffers or a read of freed memory cannot pass silently.
      */
     public record StepMemory(boolean separate, boolean poison) {
@@ -101,10 +101,10 @@ public final class Trainer implements AutoCloseable {
     private final LlamaModel model;
     private final Optimizer optimizer;
     private final Optimizer.MemoryNeeds optimizerNeeds;
-    private final Arena grads;
-    private final Arena inputs;
-    private final Arena activations;
-    private final Arena lossArena;
+    private final MemoryArena grads;
+    private final MemoryArena inputs;
+    private final MemoryArena activations;
+    private final MemoryArena lossArena;
     private final StepAllocator actAlloc;
     private final StepAllocator lossAlloc;
     private final MemoryPlan actPlan;
@@ -215,12 +215,12 @@ public final class Trainer implements AutoCloseable {
         List<Parameter> params = model.parameters();
         long all = 0, largest = 0;
         for (Parameter p : params) {
-            long b = Arena.bookedBytes(s.dtype(), p.value().shape());
+            long b = MemoryArena.bookedBytes(s.dtype(), p.value().shape());
             all += b;
             largest = Math.max(largest, b);
         }
         boolean oneAtATime = settings.layerwise() && settings.accumulation() == 1;
-        grads = new Arena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all).poisonBookings(memory.poison());
+        grads = new MemoryArena(ledger, "grads", MemoryCategory.GRADS, settings.device(), oneAtATime ? largest : all).poisonBookings(memory.poison());
         if (!settings.layerwise()) {
             for (Parameter p : params) {
                 Tensor g = grads.allocate("grad." + p.name(), s.dtype(), p.value().shape());
@@ -236,8 +236,8 @@ public final class Trainer implements AutoCloseable {
             }
         }
         int n = settings.tokensPerMicroBatch();
-        long inputBytes = 2 * Arena.bookedBytes(DType.I64, Shape.of(n)) + 2 * Arena.ALIGNMENT;
-        inputs = new Arena(ledger, "inputs", MemoryCategory.ACTIVATIONS, settings.device(), inputBytes);
+        long inputBytes = 2 * MemoryArena.bookedBytes(DType.I64, Shape.of(n)) + 2 * MemoryArena.ALIGNMENT;
+        inputs = new MemoryArena(ledger, "inputs", MemoryCategory.ACTIVATIONS, settings.device(), inputBytes);
         ids = inputs.allocate("input.ids", DType.I64, settings.batch(), settings.seq());
         targets = inputs.allocate("input.targets", DType.I64, n);
         scratch = inputs.allocate("input.scratch", DType.F32, 2);
@@ -280,9 +280,9 @@ public final class Trainer implements AutoCloseable {
         lossAlloc = memory.separate() ? new SeparateAllocator() : new PlannedAllocator(lossPlan);
         long actBytes = memory.separate() ? SeparateAllocator.bytesFor(actPlan) : actPlan.size();
         long lossBytes = memory.separate() ? SeparateAllocator.bytesFor(lossPlan) : lossPlan.size();
-        activations = new Arena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actBytes, actAlloc)
+        activations = new MemoryArena(ledger, "activations", MemoryCategory.ACTIVATIONS, settings.device(), actBytes, actAlloc)
                 .poisonBookings(memory.poison());
-        lossArena = new Arena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossBytes, lossAlloc).poisonBookings(memory.poison());
+        lossArena = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, settings.device(), lossBytes, lossAlloc).poisonBookings(memory.poison());
     }
 
     private static String layerList(int k) {
@@ -308,10 +308,10 @@ public final class Trainer implements AutoCloseable {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
-             Arena gradArena = new Arena(scratch, "grads", MemoryCategory.GRADS, Device.META, 1L << 50);
-             Arena in = new Arena(scratch, "inputs", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
-             Arena acts = new Arena(scratch, "activations", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50, actTrace);
-             Arena loss = new Arena(scratch, "loss", MemoryCategory.LOSS, Device.META, 1L << 50, lossTrace)) {
+             MemoryArena gradArena = new MemoryArena(scratch, "grads", MemoryCategory.GRADS, Device.META, 1L << 50);
+             MemoryArena in = new MemoryArena(scratch, "inputs", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50);
+             MemoryArena acts = new MemoryArena(scratch, "activations", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50, actTrace);
+             MemoryArena loss = new MemoryArena(scratch, "loss", MemoryCategory.LOSS, Device.META, 1L << 50, lossTrace)) {
             Map<Parameter, Tensor> g = new IdentityHashMap<>();
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
@@ -515,9 +515,9 @@ public final class Trainer implements AutoCloseable {
     public MemoryLedger ledger() { return ledger; }
     public MemoryPlan activationPlan() { return actPlan; }
     public MemoryPlan lossPlan() { return lossPlan; }
-    public Arena activationArena() { return activations; }
-    public Arena lossArena() { return lossArena; }
-    public Arena gradArena() { return grads; }
+    public MemoryArena activationArena() { return activations; }
+    public MemoryArena lossArena() { return lossArena; }
+    public MemoryArena gradArena() { return grads; }
     public int optimizerSteps() { return optimizerSteps; }
     /** Decoder layers recomputed in backward (layers 0 … n−1); an {@link Recompute.Auto} setting resolved. */
     public int recomputedLayers() { return recomputedLayers; }

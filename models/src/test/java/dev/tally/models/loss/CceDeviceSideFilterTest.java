@@ -1,6 +1,6 @@
 package dev.tally.models.loss;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -30,8 +30,8 @@ class CceDeviceSideFilterTest {
 
     private static Run run(CutCrossEntropy cce, int n, int d, int v, long seed) {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
-             Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
+        try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
+             MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
             Tensor e = in.allocate("e", DType.F32, n, d), c = in.allocate("c", DType.F32, v, d), t = in.allocate("t", DType.I64, n);
             Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1);
             Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);

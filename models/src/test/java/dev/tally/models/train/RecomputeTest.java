@@ -3,7 +3,7 @@ package dev.tally.models.train;
 import dev.tally.autograd.Graph;
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -124,10 +124,10 @@ class RecomputeTest {
         MemoryLedger ledger = new MemoryLedger();
         TracingAllocator trace = new TracingAllocator();
         try (LlamaModel m = new LlamaModel(c, DType.BF16, Device.META, ledger, 0);
-             Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.META, 1L << 40);
-             Arena acts = new Arena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50, trace);
-             Arena loss = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.META, 1L << 40);
-             Arena grads = new Arena(ledger, "grads", MemoryCategory.GRADS, Device.META, 1L << 50)) {
+             MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.META, 1L << 40);
+             MemoryArena acts = new MemoryArena(ledger, "acts", MemoryCategory.ACTIVATIONS, Device.META, 1L << 50, trace);
+             MemoryArena loss = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.META, 1L << 40);
+             MemoryArena grads = new MemoryArena(ledger, "grads", MemoryCategory.GRADS, Device.META, 1L << 50)) {
             Tensor ids = in.allocate("ids", DType.I64, batch, seq);
             Graph g = new Graph(acts, loss, p -> grads.allocate("g", DType.BF16, p.value().shape()), true);
             m.forward(g, ids, batch, seq, recomputed);
@@ -144,8 +144,8 @@ class RecomputeTest {
         // What a plain decoder layer keeps for backward, tensor by tensor (bf16 activations, fp32 RMSNorm statistics):
         // two norms' outputs and 1/rms, q, k (before and after RoPE), v, the attention probabilities and output, the o_proj
         // output, the residual sum, gate, up, their SwiGLU product, the down_proj output and the layer's output.
-        long hid = Arena.bookedBytes(DType.BF16, Shape.of(n, d)), inter = Arena.bookedBytes(DType.BF16, Shape.of(n, f));
-        long rstd = Arena.bookedBytes(DType.F32, Shape.of(n)), probs = Arena.bookedBytes(DType.BF16, Shape.of(b, c.heads(), t, t));
+        long hid = MemoryArena.bookedBytes(DType.BF16, Shape.of(n, d)), inter = MemoryArena.bookedBytes(DType.BF16, Shape.of(n, f));
+        long rstd = MemoryArena.bookedBytes(DType.F32, Shape.of(n)), probs = MemoryArena.bookedBytes(DType.BF16, Shape.of(b, c.heads(), t, t));
         long layerKeeps = 2 * (hid + rstd) + 5 * hid + probs + hid + hid + hid + 3 * inter + hid + hid;
         long recomputedKeeps = hid; // its output, the next layer's input
         long none = liveAfterForward(c, b, t, 0);

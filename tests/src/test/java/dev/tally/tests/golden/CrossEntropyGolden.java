@@ -1,6 +1,6 @@
 package dev.tally.tests.golden;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -30,8 +30,8 @@ final class CrossEntropyGolden {
                 new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
                 new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN)))) {
             MemoryLedger ledger = new MemoryLedger();
-            try (Arena in = new Arena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 16L << 20);
-                 Arena ws = new Arena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 16L << 20)) {
+            try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 16L << 20);
+                 MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 16L << 20)) {
                 Tensor e = in.allocate("E", DType.F32, n, d).copyFrom(f.floats("E"));
                 Tensor c = in.allocate("C", DType.F32, v, d).copyFrom(f.floats("C"));
                 Tensor t = in.allocate("targets", DType.I64, n).copyFrom(f.longs("targets"));

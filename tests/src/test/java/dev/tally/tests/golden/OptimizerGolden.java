@@ -1,7 +1,7 @@
 package dev.tally.tests.golden;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -37,8 +37,8 @@ public final class OptimizerGolden {
         boolean lowRank = Boolean.parseBoolean(meta.get("low_rank"));
         if (!lowRank) for (String k : List.of("rank", "update_proj_gap", "scale", "proj_type")) hparams.remove(k);
         MemoryLedger ledger = new MemoryLedger();
-        long bytes = 2 * Arena.bookedBytes(DType.F32, Shape.of(shape));
-        try (Arena arena = new Arena(ledger, "golden", MemoryCategory.WEIGHTS, Device.CPU, bytes)) {
+        long bytes = 2 * MemoryArena.bookedBytes(DType.F32, Shape.of(shape));
+        try (MemoryArena arena = new MemoryArena(ledger, "golden", MemoryCategory.WEIGHTS, Device.CPU, bytes)) {
             Tensor w = arena.allocate("w", DType.F32, shape);
             Tensor g = arena.allocate("g", DType.F32, shape);
             w.copyFrom(f.floats("w0"));

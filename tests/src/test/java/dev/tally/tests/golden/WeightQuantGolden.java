@@ -1,6 +1,6 @@
 package dev.tally.tests.golden;
 
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -28,7 +28,7 @@ final class WeightQuantGolden {
         int g = Integer.parseInt(f.metadata().get("group_size"));
         List<?> dims = (List<?>) Json.parse(f.metadata().get("shape"));
         Shape shape = Shape.of(dims.stream().mapToInt(o -> ((Number) o).intValue()).toArray());
-        try (Arena arena = new Arena(new MemoryLedger(), "golden", MemoryCategory.OTHER, Device.CPU, 16L * shape.numel() + (1 << 16))) {
+        try (MemoryArena arena = new MemoryArena(new MemoryLedger(), "golden", MemoryCategory.OTHER, Device.CPU, 16L * shape.numel() + (1 << 16))) {
             QuantizedTensor q = QuantizedTensor.allocate(arena, "q", shape, 8, g);
             Tensor w = arena.allocate("w", DType.F32, shape);
             switch (mode) {

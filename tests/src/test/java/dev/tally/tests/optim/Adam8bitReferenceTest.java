@@ -1,7 +1,7 @@
 package dev.tally.tests.optim;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -50,7 +50,7 @@ class Adam8bitReferenceTest {
         float[] a1 = new float[(n + BLOCK - 1) / BLOCK], a2 = new float[a1.length];
 
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena arena = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
+        try (MemoryArena arena = new MemoryArena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
             Tensor wt = arena.allocate("w", DType.F32, n).copyFrom(w), gt = arena.allocate("g", DType.F32, n);
             Parameter p = new Parameter("w", wt);
             p.setGrad(gt);

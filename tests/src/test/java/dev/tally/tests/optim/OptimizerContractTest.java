@@ -1,7 +1,7 @@
 package dev.tally.tests.optim;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.GroupRounding;
@@ -42,7 +42,7 @@ class OptimizerContractTest {
      * Four parameters as a model declares them: two 96×64 / 64×80 LINEAR matrices (projected under GaLore and APOLLO,
      * 8-bit eligible), a 40×64 HEAD matrix and a NORM vector.
      */
-    static List<Parameter> params(Arena a, long seed) {
+    static List<Parameter> params(MemoryArena a, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         List<Parameter> ps = new ArrayList<>();
         record Spec(String name, int[] shape, Parameter.Role role) {}
@@ -65,7 +65,7 @@ class OptimizerContractTest {
      * The same four parameters with the two LINEAR matrices stored as int8 codes (groups of 128, rounded to nearest from
      * the values {@link #params} draws), as the q_* methods train them; head and norm stay fp32.
      */
-    static List<Parameter> int8Params(Arena a, long seed) {
+    static List<Parameter> int8Params(MemoryArena a, long seed) {
         List<Parameter> out = new ArrayList<>();
         for (Parameter p : params(a, seed)) {
             if (p.role() != Parameter.Role.LINEAR) {
@@ -125,7 +125,7 @@ class OptimizerContractTest {
     @Test
     void badInputFailsBeforeAnythingIsBooked() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
+        try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
             List<Parameter> ps = params(a, 1);
             long before = ledger.totalCapacity(Device.CPU);
             record Case(String opt, Map<String, Object> h, String fragment) {}
@@ -147,7 +147,7 @@ class OptimizerContractTest {
     @Test
     void int8WeightsAreRefusedByEveryOptimizerThatCannotReQuantizeThem() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+        try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
             List<Parameter> ps = int8Params(a, 1);
             long before = ledger.totalCapacity(Device.CPU);
             for (OptimizerKind k : OptimizerKind.values()) {
@@ -188,7 +188,7 @@ class OptimizerContractTest {
             Map<String, Object> h = Json.parseObject(f.metadata().get("hparams"));
             int gap = ((Number) h.get("update_proj_gap")).intValue();
             MemoryLedger ledger = new MemoryLedger();
-            try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
+            try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
                 Tensor w = a.allocate("w", DType.F32, 64, 48), g = a.allocate("g", DType.F32, 64, 48);
                 w.copyFrom(f.floats("w0"));
                 Parameter p = new Parameter("golden", w);
@@ -208,7 +208,7 @@ class OptimizerContractTest {
 
     // ------------------------------------------------------------------ memory formulas (the README table)
 
-    private static long al(long bytes) { return Arena.alignUp(bytes); }
+    private static long al(long bytes) { return MemoryArena.alignUp(bytes); }
 
     /** Optimizer-state bytes of one parameter, in closed form, as the README's table states them. */
     static long formula(OptimizerKind k, Parameter.Role role, int[] s, long rank) {
@@ -244,7 +244,7 @@ class OptimizerContractTest {
             LlamaConfig c = LlamaConfig.named(model);
             for (OptimizerKind k : OptimizerKind.values()) {
                 MemoryLedger ledger = new MemoryLedger();
-                try (Arena a = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.META, 1L << 50)) {
+                try (MemoryArena a = new MemoryArena(ledger, "w", MemoryCategory.WEIGHTS, Device.META, 1L << 50)) {
                     List<Parameter> ps = new ArrayList<>();
                     // the q_* methods get int8 linear weights (group 128), as in their papers; state does not depend on it
                     WeightFormat wf = k.updatesQuantizedWeights() ? WeightFormat.int8(128) : WeightFormat.MODEL_DTYPE;

@@ -2,7 +2,7 @@ package dev.tally.tests.optim;
 
 import dev.tally.autograd.Optimizer;
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
 import dev.tally.engine.MemoryLedger;
@@ -43,7 +43,7 @@ class ParamGroupsTest {
 
     /** One case: an optimizer over fp32 parameters, or (q_* methods) over parameters whose LINEAR matrices are int8. */
     private record Run(OptimizerKind kind, boolean int8) {
-        List<Parameter> params(Arena a, long seed) { return int8 ? int8Params(a, seed) : OptimizerContractTest.params(a, seed); }
+        List<Parameter> params(MemoryArena a, long seed) { return int8 ? int8Params(a, seed) : OptimizerContractTest.params(a, seed); }
 
         @Override public String toString() { return kind.userName() + (int8 ? " (int8 weights)" : ""); }
     }
@@ -84,8 +84,8 @@ class ParamGroupsTest {
         for (Run c : runs()) {
             OptimizerKind kind = c.kind();
             MemoryLedger ledger = new MemoryLedger();
-            try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-                 Arena b = new Arena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+            try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+                 MemoryArena b = new MemoryArena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
                 List<Parameter> p1 = c.params(a, 5), p2 = c.params(b, 5);
                 List<ParamGroup> groups = threeGroups(kind, p1);
                 TallyOptimizer grouped = Optimizers.create(kind, hyper(kind), groups);
@@ -127,7 +127,7 @@ class ParamGroupsTest {
     @Test
     void theScheduleMultipliesEachGroupsBaseLearningRate() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+        try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
             List<Parameter> ps = params(a, 1);
             TallyOptimizer o = Optimizers.create(OptimizerKind.ADAMW, Map.of("lr", 1e-3), threeGroups(OptimizerKind.ADAMW, ps));
             assertArrayEquals(new double[] {2e-3, 5e-4, 1e-3}, o.learningRates());
@@ -137,7 +137,7 @@ class ParamGroupsTest {
     }
 
     /** Writes the dict into a safetensors file (tensors and metadata) and reads it back into host tensors. */
-    private static Optimizer.StateDict throughFile(Path file, Optimizer.StateDict sd, Map<String, Tensor> shapesFrom, Arena host) throws Exception {
+    private static Optimizer.StateDict throughFile(Path file, Optimizer.StateDict sd, Map<String, Tensor> shapesFrom, MemoryArena host) throws Exception {
         SafeTensors.write(file, sd.tensors(), sd.metadata());
         try (SafeTensors.File f = SafeTensors.open(file)) {
             Map<String, Tensor> load = new LinkedHashMap<>();
@@ -155,9 +155,9 @@ class ParamGroupsTest {
         for (Run c : runs()) {
             OptimizerKind kind = c.kind();
             MemoryLedger ledger = new MemoryLedger();
-            try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-                 Arena b = new Arena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-                 Arena host = new Arena(new MemoryLedger(), "h", MemoryCategory.OTHER, Device.CPU, 1 << 21)) {
+            try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+                 MemoryArena b = new MemoryArena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+                 MemoryArena host = new MemoryArena(new MemoryLedger(), "h", MemoryCategory.OTHER, Device.CPU, 1 << 21)) {
                 List<Parameter> p1 = c.params(a, 3), p2 = c.params(b, 3);
                 TallyOptimizer o1 = Optimizers.create(kind, hyper(kind), threeGroups(kind, p1));
                 o1.allocateState(ledger);
@@ -197,8 +197,8 @@ class ParamGroupsTest {
     @Test
     void aDictFromAnotherOptimizerOrGroupingIsRefusedWithTheReason() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-             Arena b = new Arena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+        try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+             MemoryArena b = new MemoryArena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
             List<Parameter> p1 = params(a, 3), p2 = params(b, 3);
             OptimizerKind galore = OptimizerKind.GALORE_ADAMW;
             TallyOptimizer src = Optimizers.create(galore, hyper(galore), threeGroups(galore, p1));
@@ -247,9 +247,9 @@ class ParamGroupsTest {
     void addParamGroupBeforeOrAfterBookingEqualsCreatingWithIt() {
         for (OptimizerKind kind : List.of(OptimizerKind.ADAMW, OptimizerKind.ADAMW8BIT, OptimizerKind.GALORE_ADAFACTOR, OptimizerKind.APOLLO_MINI)) {
             MemoryLedger ledger = new MemoryLedger();
-            try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-                 Arena b = new Arena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
-                 Arena c = new Arena(ledger, "c", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+            try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+                 MemoryArena b = new MemoryArena(ledger, "b", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21);
+                 MemoryArena c = new MemoryArena(ledger, "c", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
                 List<Parameter> p1 = params(a, 9), p2 = params(b, 9), p3 = params(c, 9);
                 TallyOptimizer whole = Optimizers.create(kind, hyper(kind), threeGroups(kind, p1));
                 whole.allocateState(ledger);
@@ -284,7 +284,7 @@ class ParamGroupsTest {
     @Test
     void theFlatListFactoryProjectsWhatTheModelDeclaresLinear() {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
+        try (MemoryArena a = new MemoryArena(ledger, "a", MemoryCategory.WEIGHTS, Device.CPU, 1 << 21)) {
             List<Parameter> ps = params(a, 1);
             TallyOptimizer o = Optimizers.create("galore_adamw", Map.of("rank", 8L), ps);
             List<ParamGroup> groups = o.paramGroups();

@@ -1,7 +1,7 @@
 package dev.tally.tests.optim;
 
 import dev.tally.autograd.Parameter;
-import dev.tally.engine.Arena;
+import dev.tally.engine.MemoryArena;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
 import dev.tally.engine.MemoryCategory;
@@ -29,7 +29,7 @@ class QGaloreProjectionTest {
     /** Runs {@code steps} steps with gap 1; returns {refreshes, current gap}. */
     private static long[] run(boolean sameGradient, int steps, Map<String, Tensor>[] stateOut) {
         MemoryLedger ledger = new MemoryLedger();
-        try (Arena a = new Arena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
+        try (MemoryArena a = new MemoryArena(ledger, "w", MemoryCategory.WEIGHTS, Device.CPU, 1 << 20)) {
             Tensor w = a.allocate("w", DType.F32, 96, 64), g = a.allocate("g", DType.F32, 96, 64);
             SplittableRandom r = new SplittableRandom(5);
             double[] v = new double[96 * 64];

@@ -91,7 +91,7 @@ class TrainingTest {
         MemoryLedger ledger = new MemoryLedger();
         try (Trainer t = trainer("adamw", "cce", true, Device.CPU, ledger)) {
             long largest = t.model().parameters().stream()
-                    .mapToLong(p -> dev.tally.engine.Arena.bookedBytes(DType.F32, p.value().shape())).max().orElseThrow();
+                    .mapToLong(p -> dev.tally.engine.MemoryArena.bookedBytes(DType.F32, p.value().shape())).max().orElseThrow();
             assertEquals(largest, t.gradArena().capacity(), "grads arena holds one (the largest) gradient");
             double first = 0, last = 0;
             for (int step = 0; step < 40; step++) {

@@ -11,7 +11,7 @@ import java.util.List;
  * <p>On META the arena reserves nothing but books exactly the same offsets, so its ledger equals a real run's.
  * Not thread-safe: one arena is used by one thread at a time (ops may use many threads inside one call).
  */
-public final class Arena implements AutoCloseable {
+public final class MemoryArena implements AutoCloseable {
     public static final long ALIGNMENT = 256;
 
     private final MemoryLedger ledger;
@@ -28,11 +28,11 @@ public final class Arena implements AutoCloseable {
     private boolean poison;
 
     /** A bump-allocated arena. */
-    public Arena(MemoryLedger ledger, String name, MemoryCategory category, Device device, long capacity) {
+    public MemoryArena(MemoryLedger ledger, String name, MemoryCategory category, Device device, long capacity) {
         this(ledger, name, category, device, capacity, new Allocator.Bump());
     }
 
-    public Arena(MemoryLedger ledger, String name, MemoryCategory category, Device device, long capacity, Allocator allocator) {
+    public MemoryArena(MemoryLedger ledger, String name, MemoryCategory category, Device device, long capacity, Allocator allocator) {
         if (capacity < 0) throw new IllegalArgumentException("arena '" + name + "': negative capacity " + capacity);
         this.ledger = ledger;
         this.name = name;
@@ -42,11 +42,11 @@ public final class Arena implements AutoCloseable {
         this.allocator = allocator;
         this.region = Backends.of(device).reserve(this.capacity, name);
         ledger.onReserve(this);
-        java.util.function.Consumer<Arena> observer = CREATION_OBSERVER.get();
+        java.util.function.Consumer<MemoryArena> observer = CREATION_OBSERVER.get();
         if (observer != null) observer.accept(this);
     }
 
-    private static final ThreadLocal<java.util.function.Consumer<Arena>> CREATION_OBSERVER = new ThreadLocal<>();
+    private static final ThreadLocal<java.util.function.Consumer<MemoryArena>> CREATION_OBSERVER = new ThreadLocal<>();
 
     /** An active {@link #observeCreations} registration; closing it stops the observation. */
     public interface Observation extends AutoCloseable {
@@ -58,8 +58,8 @@ public final class Arena implements AutoCloseable {
      * check that a whole run books every arena in the run's ledger (arenas are created on the run's thread; ops only
      * use other threads inside a call and never create arenas).
      */
-    public static Observation observeCreations(java.util.function.Consumer<Arena> observer) {
-        java.util.function.Consumer<Arena> previous = CREATION_OBSERVER.get();
+    public static Observation observeCreations(java.util.function.Consumer<MemoryArena> observer) {
+        java.util.function.Consumer<MemoryArena> previous = CREATION_OBSERVER.get();
         CREATION_OBSERVER.set(previous == null ? observer : previous.andThen(observer));
         return () -> CREATION_OBSERVER.set(previous);
     }
@@ -92,7 +92,7 @@ public final class Arena implements AutoCloseable {
      * freed, so reading memory nobody wrote, memory of a freed tensor, or memory a faulty plan gave to two live tensors
      * turns the result NaN instead of plausible numbers. Ignored on META (no memory).
      */
-    public Arena poisonBookings(boolean on) {
+    public MemoryArena poisonBookings(boolean on) {
         poison = on && device.hasMemory();
         return this;
     }
@@ -203,6 +203,6 @@ public final class Arena implements AutoCloseable {
     }
 
     @Override public String toString() {
-        return "Arena[" + name + ", " + category.label() + ", " + device + ", " + used + "/" + capacity + " B]";
+        return "MemoryArena[" + name + ", " + category.label() + ", " + device + ", " + used + "/" + capacity + " B]";
     }
 }
