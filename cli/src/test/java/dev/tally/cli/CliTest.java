@@ -6,10 +6,7 @@ import dev.tally.engine.io.SafeTensors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,23 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class CliTest {
+    private static CliRunner.Result run(String... args) { return CliRunner.run(args); }
+
     @TempDir Path dir;
-
-    private record Result(int code, String out, String err) {}
-
-    private static synchronized Result run(String... args) {
-        PrintStream oldOut = System.out, oldErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Main.run(args);
-            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(oldOut);
-            System.setErr(oldErr);
-        }
-    }
 
     private static String[] train(Path out, int steps, String... extra) {
         List<String> a = new java.util.ArrayList<>(List.of("train", "--device", "cpu", "--batch", "2", "--seq", "32", "--steps",
@@ -53,14 +36,14 @@ class CliTest {
     @Test
     void trainWritesMetricsPlotsAndCheckpointAndResumesBitExactly() throws IOException {
         Path full = dir.resolve("full"), part = dir.resolve("part");
-        Result r = run(train(full, 6));
+        CliRunner.Result r = run(train(full, 6));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("memory plan:") && r.out().contains("optimizer_state"), r.out());
         for (String f : List.of("metrics.jsonl", "loss.png", "memory.png", "checkpoint.safetensors")) {
             assertTrue(Files.size(full.resolve(f)) > 0, f);
         }
         assertEquals(0, run(train(part, 6, "--stop-at", "3")).code()); // a 6-step run interrupted after step 3
-        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "6", "--out",
+        CliRunner.Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "6", "--out",
                 part.toString(), "--no-progress", "--device", "cpu");
         assertEquals(0, resumed.code(), resumed.err());
         List<Double> a = losses(full.resolve("metrics.jsonl")), b = losses(part.resolve("metrics.jsonl"));
@@ -76,11 +59,11 @@ class CliTest {
     void int8WeightsTrainCheckpointAndResume() throws IOException {
         Path full = dir.resolve("int8full"), part = dir.resolve("int8part");
         String[] int8 = {"--weight-bits", "8", "--weight-group", "128"};
-        Result r = run(int8Train(full, 4, int8));
+        CliRunner.Result r = run(int8Train(full, 4, int8));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("int8/g128 linear weights") && r.out().contains("optimizer q_apollo_mini"), r.out());
         assertEquals(0, run(int8Train(part, 4, concat(int8, "--stop-at", "2"))).code());
-        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
+        CliRunner.Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
                 part.toString(), "--no-progress", "--device", "cpu");
         assertEquals(0, resumed.code(), resumed.err());
         assertTrue(resumed.out().contains("int8/g128 linear weights"), "the checkpoint's weight format is restored: " + resumed.out());
@@ -95,12 +78,12 @@ class CliTest {
             assertTrue(f.metadata().get("optim.param_groups").contains("\"name\":\"projected\""), f.metadata().get("optim.param_groups"));
             assertTrue(f.metadata().get("optim.counters").contains("\"layers.0.mlp.up_proj.weight\":[4,"), f.metadata().get("optim.counters"));
         }
-        Result bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "4"));
+        CliRunner.Result bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "4"));
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("--weight-bits must be 16"), bad.err());
         bad = run(train(dir.resolve("bad"), 1, "--weight-bits", "8"));
         assertTrue(bad.code() != 0 && bad.err().contains("adamw cannot update"), bad.err());
-        Result table = run("memtable", "--models", "tiny", "--optimizers", "q_apollo_mini,adamw", "--weight-bits", "8,16", "--weight-group", "128",
+        CliRunner.Result table = run("memtable", "--models", "tiny", "--optimizers", "q_apollo_mini,adamw", "--weight-bits", "8,16", "--weight-group", "128",
                 "--format", "csv");
         assertEquals(0, table.code(), table.err());
         assertTrue(table.out().contains("tiny,q_apollo_mini,weights,") && table.out().contains(",8,128"), table.out());
@@ -112,7 +95,7 @@ class CliTest {
         Path full = dir.resolve("qgfull"), part = dir.resolve("qgpart");
         // gap 1: every step refreshes the int4 basis and feeds the lazy-refresh queue, so the resumed run needs both
         String[] q = {"--weight-bits", "8", "--weight-group", "128", "--optimizer", "q_galore_adamw8bit", "--opt", "update_proj_gap=1"};
-        Result r = run(int8Train(full, 4, q));
+        CliRunner.Result r = run(int8Train(full, 4, q));
         assertEquals(0, r.code(), r.err());
         assertEquals(0, run(int8Train(part, 4, concat(q, "--stop-at", "2"))).code());
         try (SafeTensors.File f = SafeTensors.open(part.resolve("checkpoint.safetensors"))) {
@@ -125,7 +108,7 @@ class CliTest {
             }
             assertEquals("U8", f.entry("optim." + w + ".projection").dtype(), "the packed int4 basis");
         }
-        Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
+        CliRunner.Result resumed = run("train", "--resume", part.resolve("checkpoint.safetensors").toString(), "--steps", "4", "--out",
                 part.toString(), "--no-progress", "--device", "cpu");
         assertEquals(0, resumed.code(), resumed.err());
         assertEquals(losses(full.resolve("metrics.jsonl")), losses(part.resolve("metrics.jsonl")), "resumed Q-GaLore run = uninterrupted");
@@ -150,7 +133,7 @@ class CliTest {
     void theLoggedLearningRateIsTheOneTheOptimizerUsed() throws IOException {
         Path out = dir.resolve("lr");
         // --opt lr overrides --lr 0.003: the optimizer steps with 0.005, and the log must say so
-        Result r = run(train(out, 1, "--opt", "lr=0.005", "--opt", "weight_decay=0", "--warmup", "0"));
+        CliRunner.Result r = run(train(out, 1, "--opt", "lr=0.005", "--opt", "weight_decay=0", "--warmup", "0"));
         assertEquals(0, r.code(), r.err());
         List<Double> lrs = Files.readAllLines(out.resolve("metrics.jsonl")).stream().filter(l -> l.contains("\"lr\""))
                 .map(l -> ((Number) dev.tally.engine.io.Json.parseObject(l).get("lr")).doubleValue()).toList();
@@ -186,7 +169,7 @@ class CliTest {
                 SafeTensors.write(relabelled, tensors, meta);
             }
         }
-        Result r = run("train", "--resume", relabelled.toString(), "--steps", "2", "--out", dir.resolve("z").toString(), "--device", "cpu", "--no-progress");
+        CliRunner.Result r = run("train", "--resume", relabelled.toString(), "--steps", "2", "--out", dir.resolve("z").toString(), "--device", "cpu", "--no-progress");
         assertEquals(2, r.code(), r.out());
         assertTrue(r.err().contains("adamw8bit: cannot load this state dict: the state dict is from optimizer adamw, this optimizer is adamw8bit"), r.err());
     }
@@ -198,7 +181,7 @@ class CliTest {
         byte[] bytes = Files.readAllBytes(ok.resolve("checkpoint.safetensors"));
         Path truncated = dir.resolve("truncated.safetensors");
         Files.write(truncated, java.util.Arrays.copyOf(bytes, bytes.length / 2));
-        Result r = run("train", "--resume", truncated.toString(), "--out", dir.resolve("x").toString(), "--device", "cpu");
+        CliRunner.Result r = run("train", "--resume", truncated.toString(), "--out", dir.resolve("x").toString(), "--device", "cpu");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("tally: invalid safetensors file") && r.err().contains("truncated.safetensors"), r.err());
         Path garbage = dir.resolve("garbage.safetensors");
@@ -212,7 +195,7 @@ class CliTest {
 
     @Test
     void badArgumentsAreNamed() {
-        Result r = run("train", "--optimizer", "sgd", "--device", "cpu");
+        CliRunner.Result r = run("train", "--optimizer", "sgd", "--device", "cpu");
         assertEquals(2, r.code());
         assertTrue(r.err().contains("unknown optimizer 'sgd'"), r.err());
         r = run("train", "--model", "llama_9m", "--optimizer", "galore_adamw", "--opt", "rank=4096", "--device", "cpu", "--out", dir.toString());
@@ -229,7 +212,7 @@ class CliTest {
 
     @Test
     void memtableCsvMatchesTheLedgerForPaperConfigs() {
-        Result r = run("memtable", "--models", "llama_60m,llama_130m,llama_350m,llama_1b,llama_7b", "--optimizers", "adamw,apollo_mini",
+        CliRunner.Result r = run("memtable", "--models", "llama_60m,llama_130m,llama_350m,llama_1b,llama_7b", "--optimizers", "adamw,apollo_mini",
                 "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
@@ -255,7 +238,7 @@ class CliTest {
         assertTrue(all.bytes().get(MemoryCategory.ACTIVATIONS) < none.bytes().get(MemoryCategory.ACTIVATIONS));
         assertEquals(none.bytes().get(MemoryCategory.OPTIMIZER_STATE), all.bytes().get(MemoryCategory.OPTIMIZER_STATE));
         long budget = (none.total() + all.total()) / 2;
-        Result r = run("memtable", "--models", "llama_60m", "--optimizers", "adamw", "--batch", "4", "--recompute", "none,layers,auto",
+        CliRunner.Result r = run("memtable", "--models", "llama_60m", "--optimizers", "adamw", "--batch", "4", "--recompute", "none,layers,auto",
                 "--budget", Long.toString(budget), "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String[]> rows = r.out().lines().skip(1).map(l -> l.split(",")).toList();
@@ -278,7 +261,7 @@ class CliTest {
         List<Integer> batches = List.of(1, 4);
         // a budget between the plans, so some configurations fit and some do not
         long budget = MemtableCommand.plan("llama_60m", "apollo_mini", "cce", "bf16", 4, 256, false).total() - 1;
-        Result r = run("fit", "--model", "llama_60m", "--budget", Long.toString(budget), "--batch", "1,4", "--optimizers",
+        CliRunner.Result r = run("fit", "--model", "llama_60m", "--budget", Long.toString(budget), "--batch", "1,4", "--optimizers",
                 String.join(",", optimizers), "--format", "csv");
         assertEquals(0, r.code(), r.err());
         List<String> lines = r.out().lines().toList();
@@ -331,7 +314,7 @@ class CliTest {
             cmd = cmd.substring(0, cmd.indexOf('`'));
             List<String> args = new java.util.ArrayList<>(List.of(cmd.replace("./tally ", "").trim().split("\\s+")));
             args.addAll(List.of("--format", "csv"));
-            Result r = run(args.toArray(String[]::new));
+            CliRunner.Result r = run(args.toArray(String[]::new));
             assertEquals(0, r.code(), cmd + ": " + r.err());
             java.util.Map<String, Long> bytes = new java.util.HashMap<>();
             long total = 0;
@@ -353,7 +336,7 @@ class CliTest {
     @Test
     void trainWithRecomputeSaysWhatItChoseAndKeepsItInTheCheckpoint() throws IOException {
         Path out = dir.resolve("rc");
-        Result r = run(train(out, 2, "--recompute", "layers"));
+        CliRunner.Result r = run(train(out, 2, "--recompute", "layers"));
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("recompute: 2 of 2 layers") && r.out().contains("with recompute") && r.out().contains("without"), r.out());
         try (SafeTensors.File f = SafeTensors.open(out.resolve("checkpoint.safetensors"))) {
