@@ -54,6 +54,15 @@ final class GaloreUpdater implements Updater {
     @Override public void update(Step s, Parameter p, Tensor w, Tensor g) {
         Tensor basis = s.state.get("projection");
         if (s.state.step % gap == 0) refresh(s, p, g, basis);
+        stepInSubspace(s, inner, w, g, basis, right, rank, scale);
+    }
+
+    /**
+     * The GaLore step once the basis is known (shared with Q-GaLore, whose basis is dequantized first): project the
+     * gradient, let {@code inner} turn it into a low-rank update, and back-project straight into the weight
+     * (W ← W − scale · back(delta), no full-size temporary), with the inner rule's weight decay around it.
+     */
+    static void stepInSubspace(Step s, Rule inner, Tensor w, Tensor g, Tensor basis, boolean right, int rank, double scale) {
         Shape low = lowRankShape(w.shape(), rank);
         Tensor r = s.tmp(low);
         if (right) s.ops.matmul(g, basis.t(), r, 1, 0); else s.ops.matmul(basis.t(), g, r, 1, 0);
@@ -61,7 +70,6 @@ final class GaloreUpdater implements Updater {
         Tensor delta = s.tmp(low);
         Rule.Decay decay = inner.direction(s, r, delta);
         decay.before().accept(w);
-        // back-project straight into the weight: W ← W − scale · back(delta), no full-size temporary
         if (right) s.ops.matmul(delta, basis, w, -scale, 1); else s.ops.matmul(basis, delta, w, -scale, 1);
         decay.after().accept(w);
     }

@@ -100,15 +100,7 @@ final class QGaloreUpdater implements Updater {
         }
         Tensor basis = s.tmp(qb.shape());
         qb.dequantize(basis);
-        Shape low = GaloreUpdater.lowRankShape(w.shape(), rank);
-        Tensor r = s.tmp(low);
-        if (right) s.ops.matmul(g, basis.t(), r, 1, 0); else s.ops.matmul(basis.t(), g, r, 1, 0);
-        s.state.step++;
-        Tensor delta = s.tmp(low);
-        Rule.Decay decay = inner.direction(s, r, delta);
-        decay.before().accept(w);
-        if (right) s.ops.matmul(delta, basis, w, -scale, 1); else s.ops.matmul(basis, delta, w, -scale, 1);
-        decay.after().accept(w);
+        GaloreUpdater.stepInSubspace(s, inner, w, g, basis, right, rank, scale);
     }
 
     private void refresh(Step s, Parameter p, Tensor g, QuantizedTensor qb, float[] lz) {
