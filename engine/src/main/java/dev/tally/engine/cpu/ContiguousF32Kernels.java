@@ -124,9 +124,11 @@ final class ContiguousF32Kernels {
         }
         MemorySegment a = x.segment(), o = out.segment();
         long xo = x.offset(), oo = out.offset(), n = out.numel();
-        long i = 0;
-        for (; i + L <= n; i += L) unaryV(op, load(a, xo + i)).intoMemorySegment(o, (oo + i) * 4, NATIVE);
-        for (; i < n; i++) o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unary(op, a.getAtIndex(Buf.F, xo + i)));
+        forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) unaryV(op, load(a, xo + i)).intoMemorySegment(o, (oo + i) * 4, NATIVE);
+            for (; i < hi; i++) o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unary(op, a.getAtIndex(Buf.F, xo + i)));
+        });
         return true;
     }
 
@@ -135,25 +137,27 @@ final class ContiguousF32Kernels {
         MemorySegment a = x.segment(), g = dy.segment(), o = dx.segment();
         long xo = x.offset(), go = dy.offset(), oo = dx.offset(), n = dx.numel();
         FloatVector one = FloatVector.broadcast(S, 1f);
-        long i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector v = load(a, xo + i), d = load(g, go + i);
-            FloatVector r = switch (op) {
-                case EXP -> d.mul(exp(v));
-                case SIGMOID -> {
-                    FloatVector s = sigmoid(v);
-                    yield d.mul(s).mul(one.sub(s));
-                }
-                default -> { // SILU: s·(1 + x·(1 − s))
-                    FloatVector s = sigmoid(v);
-                    yield d.mul(s).mul(one.add(v.mul(one.sub(s))));
-                }
-            };
-            r.intoMemorySegment(o, (oo + i) * 4, NATIVE);
-        }
-        for (; i < n; i++) {
-            o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unaryGrad(op, a.getAtIndex(Buf.F, xo + i), g.getAtIndex(Buf.F, go + i)));
-        }
+        forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) {
+                FloatVector v = load(a, xo + i), d = load(g, go + i);
+                FloatVector r = switch (op) {
+                    case EXP -> d.mul(exp(v));
+                    case SIGMOID -> {
+                        FloatVector s = sigmoid(v);
+                        yield d.mul(s).mul(one.sub(s));
+                    }
+                    default -> { // SILU: s·(1 + x·(1 − s))
+                        FloatVector s = sigmoid(v);
+                        yield d.mul(s).mul(one.add(v.mul(one.sub(s))));
+                    }
+                };
+                r.intoMemorySegment(o, (oo + i) * 4, NATIVE);
+            }
+            for (; i < hi; i++) {
+                o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unaryGrad(op, a.getAtIndex(Buf.F, xo + i), g.getAtIndex(Buf.F, go + i)));
+            }
+        });
         return true;
     }
 
@@ -167,14 +171,16 @@ final class ContiguousF32Kernels {
         if (c == 0 || rows == 0) return true;
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
-        for (long row = 0; row < rows; row++) {
-            float bv = sb.getAtIndex(Buf.F, bo + row);
-            FloatVector vb = FloatVector.broadcast(S, bv);
-            long base = row * c;
-            int j = 0;
-            for (; j + L <= c; j += L) apply(op, load(sa, ao + base + j), vb).intoMemorySegment(so, (oo + base + j) * 4, NATIVE);
-            for (; j < c; j++) so.setAtIndex(Buf.F, oo + base + j, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + base + j), bv));
-        }
+        CpuThreads.parallelFor(chunks(rows, c), CpuThreads.count(), chunk -> {
+            for (long row = chunkStart(rows, c, chunk), end = chunkStart(rows, c, chunk + 1); row < end; row++) {
+                float bv = sb.getAtIndex(Buf.F, bo + row);
+                FloatVector vb = FloatVector.broadcast(S, bv);
+                long base = row * c;
+                int j = 0;
+                for (; j + L <= c; j += L) apply(op, load(sa, ao + base + j), vb).intoMemorySegment(so, (oo + base + j) * 4, NATIVE);
+                for (; j < c; j++) so.setAtIndex(Buf.F, oo + base + j, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + base + j), bv));
+            }
+        });
         return true;
     }
 
@@ -208,17 +214,29 @@ final class ContiguousF32Kernels {
         if (bn == 0 || n == 0) return true;
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
-        long period = same ? n : bn;
-        for (long start = 0; start < n; start += period) {
-            long i = 0;
-            for (; i + L <= period; i += L) {
-                apply(op, load(sa, ao + start + i), load(sb, bo + i + (same ? start : 0))).intoMemorySegment(so, (oo + start + i) * 4, NATIVE);
-            }
-            for (; i < period; i++) {
-                double r = Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + start + i), sb.getAtIndex(Buf.F, bo + i + (same ? start : 0)));
-                so.setAtIndex(Buf.F, oo + start + i, (float) r);
-            }
+        if (same) {
+            forElements(n, (lo, hi) -> {
+                long i = lo;
+                for (; i + L <= hi; i += L) apply(op, load(sa, ao + i), load(sb, bo + i)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+                for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), sb.getAtIndex(Buf.F, bo + i)));
+            });
+            return true;
         }
+        long period = bn, periods = n / bn;
+        int cols = (int) Math.min(Integer.MAX_VALUE, period);
+        CpuThreads.parallelFor(chunks(periods, cols), CpuThreads.count(), chunk -> {
+            long end = chunkStart(periods, cols, chunk + 1) * period;
+            for (long start = chunkStart(periods, cols, chunk) * period; start < end; start += period) {
+                long i = 0;
+                for (; i + L <= period; i += L) {
+                    apply(op, load(sa, ao + start + i), load(sb, bo + i)).intoMemorySegment(so, (oo + start + i) * 4, NATIVE);
+                }
+                for (; i < period; i++) {
+                    double r = Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + start + i), sb.getAtIndex(Buf.F, bo + i));
+                    so.setAtIndex(Buf.F, oo + start + i, (float) r);
+                }
+            }
+        });
         return true;
     }
 
@@ -231,9 +249,11 @@ final class ContiguousF32Kernels {
             return false; // a scalar not exact in fp32: keep the double arithmetic of the generic path
         }
         FloatVector vs = FloatVector.broadcast(S, fs);
-        long i = 0;
-        for (; i + L <= n; i += L) apply(op, load(sa, ao + i), vs).intoMemorySegment(so, (oo + i) * 4, NATIVE);
-        for (; i < n; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), s));
+        forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) apply(op, load(sa, ao + i), vs).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+            for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), s));
+        });
         return true;
     }
 
@@ -242,13 +262,15 @@ final class ContiguousF32Kernels {
         MemorySegment sx = x.segment(), sy = y.segment(), so = out.segment();
         long xo = x.offset(), yo = y.offset(), oo = out.offset(), n = out.numel();
         FloatVector va = FloatVector.broadcast(S, (float) alpha), vb = FloatVector.broadcast(S, (float) beta);
-        long i = 0;
-        for (; i + L <= n; i += L) {
-            load(sx, xo + i).mul(va).add(load(sy, yo + i).mul(vb)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
-        }
-        for (; i < n; i++) {
-            so.setAtIndex(Buf.F, oo + i, (float) (alpha * sx.getAtIndex(Buf.F, xo + i) + beta * sy.getAtIndex(Buf.F, yo + i)));
-        }
+        forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) {
+                load(sx, xo + i).mul(va).add(load(sy, yo + i).mul(vb)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+            }
+            for (; i < hi; i++) {
+                so.setAtIndex(Buf.F, oo + i, (float) (alpha * sx.getAtIndex(Buf.F, xo + i) + beta * sy.getAtIndex(Buf.F, yo + i)));
+            }
+        });
         return true;
     }
 
@@ -552,6 +574,29 @@ final class ContiguousF32Kernels {
     }
 
     /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
+    /** A range [lo, hi) of flattened elements. */
+    @FunctionalInterface
+    interface ElementRange {
+        void run(long lo, long hi);
+    }
+
+    /** Elements per task of {@link #forElements}: large enough that a task costs far more than handing it out. */
+    static final long ELEMENT_CHUNK = 1 << 16;
+
+    /**
+     * Runs {@code body} over [0, n) in tasks on the CPU threads. Every boundary but n itself is a multiple of
+     * {@link #ELEMENT_CHUNK} (a multiple of every vector length), so each task's vector loop covers exactly the elements a
+     * single call over [0, n) would, and only the last task has a scalar tail: the bits do not depend on the thread count.
+     */
+    static void forElements(long n, ElementRange body) {
+        long tasks = (n + ELEMENT_CHUNK - 1) / ELEMENT_CHUNK;
+        if (tasks <= 1) {
+            body.run(0, n);
+            return;
+        }
+        CpuThreads.parallelFor((int) tasks, CpuThreads.count(), t -> body.run(t * ELEMENT_CHUNK, Math.min(n, (t + 1) * ELEMENT_CHUNK)));
+    }
+
     private static int chunks(long rows, int cols) {
         long total = rows * cols;
         return (int) Math.max(1, Math.min(rows, total / (1 << 16)));

@@ -35,18 +35,20 @@ final class DoubleScalar {
         MemorySegment sa = a.segment(), so = out.segment();
         long ao = a.offset(), oo = out.offset(), n = out.numel();
         DoubleVector vs = DoubleVector.broadcast(D, s);
-        long i = 0;
-        for (; i + L <= n; i += L) {
-            DoubleVector x = (DoubleVector) FloatVector.fromMemorySegment(F, sa, (ao + i) * 4, NATIVE).convertShape(VectorOperators.F2D, D, 0);
-            DoubleVector r = switch (op) {
-                case ADD -> x.add(vs);
-                case SUB -> x.sub(vs);
-                case MUL -> x.mul(vs);
-                default -> x.div(vs);
-            };
-            r.convertShape(VectorOperators.D2F, F, 0).intoMemorySegment(so, (oo + i) * 4, NATIVE);
-        }
-        for (; i < n; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), s));
+        ContiguousF32Kernels.forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) {
+                DoubleVector x = (DoubleVector) FloatVector.fromMemorySegment(F, sa, (ao + i) * 4, NATIVE).convertShape(VectorOperators.F2D, D, 0);
+                DoubleVector r = switch (op) {
+                    case ADD -> x.add(vs);
+                    case SUB -> x.sub(vs);
+                    case MUL -> x.mul(vs);
+                    default -> x.div(vs);
+                };
+                r.convertShape(VectorOperators.D2F, F, 0).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+            }
+            for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), s));
+        });
         return true;
     }
 }
