@@ -1,5 +1,7 @@
 package dev.tally.engine;
 
+import dev.tally.engine.internal.Checks;
+
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -57,6 +59,28 @@ public interface Ops {
      * infinity of the unselected side through (8-bit AdamW skips non-finite gradient elements this way).
      */
     void where(Tensor cond, Tensor a, Tensor b, Tensor out);
+
+    /**
+     * One Adam(W) update of weight {@code w} with gradient {@code g} and moments {@code m}, {@code v} (all the same
+     * shape), as defined by {@link AdamStep}; updates w, m and v in place. It is defined as this composition of the
+     * primitives above, which is what a backend without a fused kernel runs; {@code scratch} (w's shape, F32) holds the
+     * step there and is left unspecified. A fused kernel must give the same bits as the composition (the CPU's reads
+     * each element once instead of ten passes over the parameter).
+     */
+    default void adamStep(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v, Tensor scratch) {
+        Checks.adamStep(device(), w, g, m, v, scratch);
+        if (s.decayBefore() != 1) binaryScalar(BinaryOp.MUL, w, s.decayBefore(), w);
+        axpby(s.beta1(), m, 1 - s.beta1(), g, m);
+        unary(UnaryOp.SQUARE, g, scratch);
+        axpby(s.beta2(), v, 1 - s.beta2(), scratch, v);
+        unary(UnaryOp.SQRT, v, scratch);
+        if (s.denominatorDivisor() != 1) binaryScalar(BinaryOp.DIV, scratch, s.denominatorDivisor(), scratch);
+        binaryScalar(BinaryOp.ADD, scratch, s.eps(), scratch);
+        binary(BinaryOp.DIV, m, scratch, scratch);
+        binaryScalar(BinaryOp.MUL, scratch, s.stepSize(), scratch);
+        axpby(1, w, -1, scratch, w);
+        if (s.decayAfter() != 0) axpby(1, w, s.decayAfter(), w, w);
+    }
 
     // ---------------- reductions ----------------
 

@@ -19,6 +19,13 @@ interface Rule {
     /** delta ← the update for gradient {@code g}; state advances. {@code step.t()} is already the new step number. */
     Decay direction(Step step, Tensor g, Tensor delta);
 
+    /**
+     * The whole update of a full-rank weight in one op — decay, state and weight — for rules with a fused op; returns
+     * false when the caller is to use {@link #direction} and its {@link Decay} instead. Must give the same bits as that
+     * path. {@code scratch} is a weight-shaped F32 workspace tensor.
+     */
+    default boolean update(Step step, Tensor w, Tensor g, Tensor scratch) { return false; }
+
     /** Weight decay of one update: applied to the weight before the delta is subtracted, and after it. */
     record Decay(Consumer<Tensor> before, Consumer<Tensor> after) {
         static final Decay NONE = new Decay(w -> {}, w -> {});

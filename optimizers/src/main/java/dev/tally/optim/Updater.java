@@ -20,6 +20,7 @@ sealed interface Updater permits Updater.Plain, GaloreUpdater, ApolloUpdater, Qu
         @Override public void update(Step s, Parameter p, Tensor w, Tensor g) {
             s.state.step++;
             Tensor delta = s.tmp(w.shape());
+            if (rule.update(s, w, g, delta)) return;
             Rule.Decay decay = rule.direction(s, g, delta);
             decay.before().accept(w);
             s.ops.axpby(1, w, -1, delta, w);

@@ -1,5 +1,6 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.AdamStep;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.internal.Checks;
 import dev.tally.engine.Device;
@@ -71,6 +72,11 @@ public final class CpuOps implements Ops {
     @Override public void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
         Checks.axpby(device, x, y, out);
         Elementwise.axpby(alpha, x, beta, y, out);
+    }
+
+    @Override public void adamStep(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v, Tensor scratch) {
+        Checks.adamStep(device, w, g, m, v, scratch);
+        if (!AdamKernel.step(s, w, g, m, v)) Ops.super.adamStep(s, w, g, m, v, scratch);
     }
 
     @Override public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {

@@ -104,6 +104,15 @@ public final class Checks {
         floating("axpby", out);
     }
 
+    public static void adamStep(Device dev, Tensor w, Tensor g, Tensor m, Tensor v, Tensor scratch) {
+        sameDevice("adamStep", dev, w, g, m, v, scratch);
+        sameShape("adamStep (weight, gradient)", w, g);
+        sameShape("adamStep (weight, exp_avg)", w, m);
+        sameShape("adamStep (weight, exp_avg_sq)", w, v);
+        sameShape("adamStep (weight, scratch)", w, scratch);
+        floating("adamStep", w, g, m, v, scratch);
+    }
+
     public static void where(Device dev, Tensor cond, Tensor a, Tensor b, Tensor out) {
         sameDevice("where", dev, cond, a, b, out);
         broadcastsTo("where", cond, out);

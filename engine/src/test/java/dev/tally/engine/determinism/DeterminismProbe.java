@@ -2,6 +2,7 @@ package dev.tally.engine.determinism;
 
 import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Backends;
+import dev.tally.engine.AdamStep;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Device;
@@ -65,7 +66,7 @@ public final class DeterminismProbe {
     private static List<Case> cases(Ops ops, MemoryArena arena, long seed, int rows, int cols) {
         SeededRandom r = new SeededRandom(seed);
         // row ops (softmax family, RMSNorm, reductions) split rows over the pool, so they get all the rows; elementwise
-        // ops are single-threaded and get a few (the C1 child runs the Vector API's slow Java fallback)
+        // ops get a few (the C1 child runs the Vector API's slow Java fallback), and one large case below
         Shape rc = Shape.of(rows, cols), ec = Shape.of(Math.min(rows, 3), cols), row = Shape.of(cols), col = Shape.of(ec.dim(0), 1);
         Tensor x = input(arena, r, rc, 3), y = input(arena, r, rc, 1);
         Tensor ex = input(arena, r, ec, 3), ey = input(arena, r, ec, 1), pos = positive(arena, r, ec);
@@ -93,6 +94,29 @@ public final class DeterminismProbe {
         }
         Tensor axpby = arena.allocate("out", DType.F32, ec);
         cs.add(new Case("axpby", () -> ops.axpby(0.9, ex, -0.1, ey, axpby), List.of(axpby)));
+
+        // elementwise ops split flattened elements over the pool past 2^16 elements: a length with a scalar tail, so the
+        // last task's tail and the other tasks' vector loops are both exercised; and the fused AdamW step over it
+        Shape big = Shape.of(2 * 65536 + 37);
+        Tensor bx = input(arena, r, big, 3), by = input(arena, r, big, 1), bpos = positive(arena, r, big);
+        Tensor bExp = arena.allocate("out", DType.F32, big), bMul = arena.allocate("out", DType.F32, big);
+        Tensor bAxpby = arena.allocate("out", DType.F32, big), bScalar = arena.allocate("out", DType.F32, big);
+        cs.add(new Case("elementwise.parallel", () -> {
+            ops.unary(UnaryOp.EXP, bx, bExp);
+            ops.binary(BinaryOp.MUL, bx, by, bMul);
+            ops.axpby(0.9, bx, 0.1, by, bAxpby);
+            ops.binaryScalar(BinaryOp.MUL, bx, 1e-3, bScalar);
+        }, List.of(bExp, bMul, bAxpby, bScalar)));
+        Tensor w0 = input(arena, r, big, 1), m0 = input(arena, r, big, 0.1);
+        Tensor aw = arena.allocate("w", DType.F32, big), am = arena.allocate("m", DType.F32, big), av = arena.allocate("v", DType.F32, big);
+        Tensor scratch = arena.allocate("scratch", DType.F32, big);
+        cs.add(new Case("adamStep", () -> { // from the same state every call: the step updates its operands in place
+            ops.copy(w0, aw);
+            ops.copy(m0, am);
+            ops.binary(BinaryOp.MUL, bpos, bpos, av);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), aw, by, am, av, scratch);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), aw, bx, am, av, scratch);
+        }, List.of(aw, am, av)));
 
         Tensor sm = arena.allocate("out", DType.F32, rc), causal = arena.allocate("out", DType.F32, rc);
         cs.add(new Case("softmax", () -> ops.softmax(x, sm, false), List.of(sm)));
