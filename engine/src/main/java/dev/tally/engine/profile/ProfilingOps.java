@@ -1,5 +1,6 @@
 package dev.tally.engine.profile;
 
+import dev.tally.engine.AdamStep;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.Device;
 import dev.tally.engine.Distribution;
@@ -84,6 +85,11 @@ public final class ProfilingOps implements Ops {
 
     @Override public void axpby(double alpha, Tensor x, double beta, Tensor y, Tensor out) {
         time("axpby", bytes(x, y, out), 0, () -> inner.axpby(alpha, x, beta, y, out));
+    }
+
+    @Override public void adamStep(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v, Tensor scratch) {
+        // w, m, v read and written, g read (a fused kernel's traffic; a backend that composes moves more)
+        time("adamStep", bytes(w, g, m, v) + bytes(w, m, v), 0, () -> inner.adamStep(s, w, g, m, v, scratch));
     }
 
     @Override public void where(Tensor cond, Tensor a, Tensor b, Tensor out) {

@@ -42,6 +42,19 @@ class ProfileTest {
         return t.model().parameters().stream().map(Parameter::value).map(v -> v.toFloatArray()).toList();
     }
 
+    /** A default method it did not override would run as its composition when profiled: other kernels, other bits. */
+    @Test
+    void theProfilerForwardsEveryOpIncludingTheDefaultOnes() {
+        for (java.lang.reflect.Method m : dev.tally.engine.Ops.class.getMethods()) {
+            if (java.lang.reflect.Modifier.isStatic(m.getModifiers())) continue;
+            try {
+                ProfilingOps.class.getDeclaredMethod(m.getName(), m.getParameterTypes());
+            } catch (NoSuchMethodException e) {
+                org.junit.jupiter.api.Assertions.fail("ProfilingOps does not forward Ops." + m.getName());
+            }
+        }
+    }
+
     @Test
     void profiledStepsGiveTheSameBitsAndEveryPhase() throws Exception {
         for (String loss : new String[] {"ce", "cce"}) {
