@@ -369,6 +369,21 @@ final class ContiguousF32Kernels {
     }
 
     /** Same-dtype copy between contiguous tensors of one shape: a plain memory copy. */
+    /** Contiguous F32: vector stores of (float) value, split over the threads (zeroing gradients was one core's job). */
+    static boolean fill(Tensor out, double value) {
+        if (!f32(out)) return false;
+        MemorySegment so = out.segment();
+        long oo = out.offset(), n = out.numel();
+        float f = (float) value;
+        FloatVector vf = FloatVector.broadcast(S, f);
+        forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) vf.intoMemorySegment(so, (oo + i) * 4, NATIVE);
+            for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, f);
+        });
+        return true;
+    }
+
     static boolean copy(Tensor src, Tensor dst) {
         if (src.dtype() != dst.dtype() || !src.shape().equals(dst.shape()) || !src.isContiguous() || !dst.isContiguous()) return false;
         int es = src.dtype().byteSize();

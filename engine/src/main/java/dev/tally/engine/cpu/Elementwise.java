@@ -11,6 +11,7 @@ final class Elementwise {
     private Elementwise() {}
 
     static void fill(Tensor out, double value) {
+        if (ContiguousF32Kernels.fill(out, value)) return;
         Buf o = Buf.of(out);
         boolean integral = !out.dtype().isFloating();
         long lv = (long) value;
