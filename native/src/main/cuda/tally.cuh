@@ -140,9 +140,8 @@ __device__ __forceinline__ void atomic_add(const TDesc& t, long long off, float 
                                i += (long long) blockDim.x * gridDim.x)
 
 // Errors a kernel cannot throw (an id out of range) go to a device word the host checks at the next synchronize:
-// flag[0] = error code (first one wins), flag[1] = the offending value.
-#define TALLY_ERR_EMBEDDING_ID 1
-#define TALLY_ERR_SCATTER_ROWS_ID 2
+// flag[0] = the launch's code (nonzero, given by the host; the first report wins: kernels on one stream run in order),
+// flag[1] = the offending value.
 __device__ __forceinline__ void report_error(long long* flag, long long code, long long value) {
     if (atomicCAS(reinterpret_cast<unsigned long long*>(flag), 0ull, (unsigned long long) code) == 0ull) {
         flag[1] = value;

@@ -135,10 +135,21 @@ public interface Ops {
     void causalAttentionBackward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
                                  Tensor dq, Tensor dk, Tensor dv);
 
-    /** out[n, :] = table[ids[n], :] for ids (I32/I64, any shape N…) and table [V, D]; out is [N…, D]. Negative ids give 0. */
+    /**
+     * out[n, :] = table[ids[n], :] for ids (I32/I64, any shape N…) and table [V, D]; out is [N…, D]. Negative ids give 0.
+     * An id ≥ V is an {@link IndexOutOfBoundsException} naming the op, the id, the ids' label and the table's shape and
+     * label: thrown by the call on synchronous devices (CPU); on asynchronous devices (CUDA) an out-of-range id is
+     * reported at the next synchronisation ({@link #synchronize()}, or a copy to or from the host such as
+     * {@link Tensor#item()}), naming the call — the first failing one when several were queued — so that a loop of
+     * lookups does not stall the device once per call; meanwhile its rows of out are written as 0.
+     */
     void embedding(Tensor table, Tensor ids, Tensor out);
 
-    /** table[ids[n], :] += src[n, :] (accumulates; repeated ids add up; negative ids skipped). */
+    /**
+     * table[ids[n], :] += src[n, :] (accumulates; repeated ids add up; negative ids skipped). An id ≥ V is reported as by
+     * {@link #embedding}: at the call on the CPU, at the next synchronisation on asynchronous devices (its rows are
+     * skipped meanwhile).
+     */
     void scatterAddRows(Tensor ids, Tensor src, Tensor table);
 
     /** out[n] = x[n, ids[n]] for x [N, C]; ids outside [0, C) give 0 (tiles of a vocabulary, ignore_index). */
@@ -197,6 +208,9 @@ public interface Ops {
     /** out = (code − z)·s per element, in fp32, rounded to out's dtype; out has q.numel() elements. */
     void dequantizeGroups(QuantizedTensor q, Tensor out);
 
-    /** Waits for queued work (no-op on CPU and META); device errors surface here at the latest. */
+    /**
+     * Waits for queued work (no-op on CPU and META); device errors, and out-of-range ids of {@link #embedding} and
+     * {@link #scatterAddRows}, surface here at the latest (as they do at any copy to or from the host).
+     */
     default void synchronize() {}
 }

@@ -52,6 +52,8 @@ public final class CudaBackend implements Backend {
     /** Growable cuSOLVER workspace (SVD): address and size. */
     private long solverWorkspace, solverWorkspaceBytes;
     private Thread current;
+    /** Host waits for the stream so far ({@link #synchronize} calls): tests count them to show a loop issues none. */
+    private long synchronizations;
 
     public CudaBackend(Device device) {
         if (!(device instanceof Device.Cuda c)) throw new IllegalArgumentException("CudaBackend needs a cuda device, got " + device);
@@ -218,6 +220,7 @@ public final class CudaBackend implements Backend {
     /** Waits for the stream; an asynchronous failure becomes a CudaException naming the kernels launched since the last sync. */
     void synchronize() {
         enter();
+        synchronizations++;
         int rc = cuda_runtime_api_h.cudaStreamSynchronize(stream);
         List<String> recent = kernels.drainRecent();
         if (rc != cuda_runtime_api_h.cudaSuccess) {
@@ -225,6 +228,9 @@ public final class CudaBackend implements Backend {
                     : String.join(", ", recent)) + ")", Cuda.errorName(rc), Cuda.errorString(rc));
         }
     }
+
+    /** How many times the host has waited for this device's stream (every synchronisation of CudaOps is one). */
+    long synchronizations() { return synchronizations; }
 
     @Override public Region reserve(long bytes, String arenaName) {
         enter();

@@ -28,7 +28,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * {@link Ops} on a CUDA device, with the CPU backend's semantics: {@link Checks} first, then one kernel launch on the
  * device's stream (GEMMs through cuBLAS, SVD through cuSOLVER). Launches are asynchronous; failures surface at the
- * next {@link #synchronize()} (host copies synchronize).
+ * next {@link #synchronize()} (host copies synchronize), and so do out-of-range ids of embedding and scatterAddRows,
+ * which their kernels record in the backend's error word (see {@link PendingIdChecks}): no op but a host copy or an
+ * SVD (its info word) waits for the device.
  */
 final class CudaOps implements Ops {
     private static final int THREADS = 256;
@@ -37,8 +39,8 @@ final class CudaOps implements Ops {
     private final CudaBackend backend;
     private final Device device;
     private final CudaGemm gemm;
-    /** What the last kernel that can report a bad id was doing, to name it when the error word is set. */
-    private String idCheckContext;
+    /** The id-checked launches since the last synchronisation, to name the one that set the error word. */
+    private final PendingIdChecks pendingIds = new PendingIdChecks();
 
     CudaOps(CudaBackend backend) {
         this.backend = backend;
@@ -129,7 +131,7 @@ final class CudaOps implements Ops {
                     + " (" + bytes + " B)");
         }
         if (bytes == 0) {
-            synchronize();
+            synchronize("copyToHost");
             return;
         }
         backend.enter();
@@ -151,7 +153,7 @@ final class CudaOps implements Ops {
     private void memcpy(long dst, long src, long bytes, int kind, String op) {
         Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(MemorySegment.ofAddress(dst), MemorySegment.ofAddress(src), bytes, kind,
                 backend.stream()), "cudaMemcpyAsync (" + op + ", " + bytes + " B)");
-        synchronize();
+        synchronize(op);
     }
 
     // ---------------- elementwise ----------------
@@ -318,21 +320,23 @@ final class CudaOps implements Ops {
                 new F64(base), new I32(inverse ? 1 : 0), new I64(rows));
     }
 
+    /** No synchronisation: a bad id is reported at the next one, naming this call (see {@link PendingIdChecks}). */
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         Checks.embedding(device, table, ids, out);
         if (out.numel() == 0) return;
-        idCheckContext = "embedding: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
-        k().launch("tally_embedding", blocksFor(out.numel()), THREADS, d(table), d(ids), d(out), new Ptr(backend.errorWord()));
-        synchronize(); // a bad id throws here, at the call, as on the CPU (ids come from the host just before anyway)
+        long code = pendingIds.launch(PendingIdChecks.Call.of("embedding", ids, table));
+        k().launch("tally_embedding", blocksFor(out.numel()), THREADS, d(table), d(ids), d(out), new Ptr(backend.errorWord()),
+                new I64(code));
     }
 
+    /** No synchronisation, as {@link #embedding}. */
     @Override public void scatterAddRows(Tensor ids, Tensor src, Tensor table) {
         Checks.scatterAddRows(device, ids, src, table);
         if (src.numel() == 0) return;
         floatingTarget("scatterAddRows", table);
-        idCheckContext = "scatterAddRows: an id in " + ids.label() + " is out of range for table " + table.shape() + " (" + table.label() + ")";
-        k().launch("tally_scatter_add_rows", blocksFor(src.numel()), THREADS, d(ids), d(src), d(table), new Ptr(backend.errorWord()));
-        synchronize();
+        long code = pendingIds.launch(PendingIdChecks.Call.of("scatterAddRows", ids, table));
+        k().launch("tally_scatter_add_rows", blocksFor(src.numel()), THREADS, d(ids), d(src), d(table), new Ptr(backend.errorWord()),
+                new I64(code));
     }
 
     private static void floatingTarget(String op, Tensor t) {
@@ -467,22 +471,38 @@ final class CudaOps implements Ops {
 
     // ---------------- sync ----------------
 
-    /** Waits for the stream; then reports an out-of-range id a kernel recorded in the error word (IndexOutOfBoundsException, as the CPU). */
-    @Override public void synchronize() {
-        backend.synchronize();
+    /**
+     * Waits for the stream; then reports an out-of-range id that an embedding or scatterAddRows queued since the last
+     * synchronisation recorded in the error word: an IndexOutOfBoundsException (the CPU's type and wording) naming the
+     * first failing call.
+     */
+    @Override public void synchronize() { synchronize("synchronize()"); }
+
+    /**
+     * One stream synchronisation; with id-checked launches pending, the error word's copy is queued behind them first, so
+     * the same wait covers it. A set word is cleared (stream-ordered: the non-blocking stream does not synchronize with
+     * the legacy default stream) before the failing call's IndexOutOfBoundsException is thrown; {@code where} names the
+     * synchronisation in that message.
+     */
+    private void synchronize(String where) {
+        backend.enter();
+        if (pendingIds.isEmpty()) {
+            backend.synchronize();
+            return;
+        }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment word = a.allocate(16, 8);
-            // stream-ordered: the non-blocking stream does not synchronize with the legacy default stream
-            Cuda.check(cuda_runtime_api_h.cudaMemcpyAsync(word, MemorySegment.ofAddress(backend.errorWord()), 16,
-                    cuda_runtime_api_h.cudaMemcpyDeviceToHost, backend.stream()), "cudaMemcpyAsync(error word)");
-            backend.synchronize();
+            int rc = cuda_runtime_api_h.cudaMemcpyAsync(word, MemorySegment.ofAddress(backend.errorWord()), 16,
+                    cuda_runtime_api_h.cudaMemcpyDeviceToHost, backend.stream());
+            backend.synchronize(); // a failed kernel throws here, naming the recent launches; the checks stay pending
+            Cuda.check(rc, "cudaMemcpyAsync(error word)");
             long code = word.get(ValueLayout.JAVA_LONG, 0);
             if (code != 0) {
-                long value = word.get(ValueLayout.JAVA_LONG, 8);
                 Cuda.check(cuda_runtime_api_h.cudaMemsetAsync(MemorySegment.ofAddress(backend.errorWord()), 0, 16, backend.stream()),
                         "cudaMemsetAsync(error word)");
-                throw new IndexOutOfBoundsException((idCheckContext == null ? "an id kernel" : idCheckContext) + " (id " + value + ")");
             }
+            IndexOutOfBoundsException bad = pendingIds.settle(code, word.get(ValueLayout.JAVA_LONG, 8), device, where);
+            if (bad != null) throw bad;
         }
     }
 }
