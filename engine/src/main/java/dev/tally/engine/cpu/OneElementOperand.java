@@ -31,20 +31,22 @@ final class OneElementOperand {
         MemorySegment sa = a.segment(), so = out.segment();
         long ao = a.offset(), oo = out.offset(), n = out.numel();
         FloatVector vb = FloatVector.broadcast(S, bv);
-        long i = 0;
-        for (; i + L <= n; i += L) {
-            FloatVector x = FloatVector.fromMemorySegment(S, sa, (ao + i) * 4, NATIVE);
-            FloatVector r = switch (op) {
-                case ADD -> x.add(vb);
-                case SUB -> x.sub(vb);
-                case MUL -> x.mul(vb);
-                case DIV -> x.div(vb);
-                case MAX -> x.max(vb);
-                default -> x.min(vb);
-            };
-            r.intoMemorySegment(so, (oo + i) * 4, NATIVE);
-        }
-        for (; i < n; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), bv));
+        ContiguousF32Kernels.forElements(n, (lo, hi) -> {
+            long i = lo;
+            for (; i + L <= hi; i += L) {
+                FloatVector x = FloatVector.fromMemorySegment(S, sa, (ao + i) * 4, NATIVE);
+                FloatVector r = switch (op) {
+                    case ADD -> x.add(vb);
+                    case SUB -> x.sub(vb);
+                    case MUL -> x.mul(vb);
+                    case DIV -> x.div(vb);
+                    case MAX -> x.max(vb);
+                    default -> x.min(vb);
+                };
+                r.intoMemorySegment(so, (oo + i) * 4, NATIVE);
+            }
+            for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), bv));
+        });
         return true;
     }
 }
