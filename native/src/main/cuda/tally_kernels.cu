@@ -6,6 +6,7 @@
 #include "softmax.cu"
 #include "rope.cu"
 #include "embedding.cu"
+#include "sort.cu"
 #include "random.cu"
 #include "quant.cu"
 #include "linalg.cu"

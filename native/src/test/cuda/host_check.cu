@@ -104,6 +104,38 @@ static void dweight_checks() {
     }
 }
 
+// The value of key i of argsort case c (the Java test builds the same): ties, -0/+0, NaN and infinities included.
+static float argsort_key(int c, long long i) {
+    if (c % 2 == 1) return (float) ((i * 37) % 11) - 5.0f;           // many ties
+    if (i % 13 == 3) return tally_nan();
+    if (i % 17 == 5) return -0.0f;
+    if (i % 17 == 6) return 0.0f;
+    if (i % 29 == 7) return (i % 2) ? INFINITY : -INFINITY;
+    return (float) ((i * 7919) % 2003 - 1000) / 8.0f;
+}
+
+// The device's sorting network run stage by stage on the host: "argsort CASE N I ORDER_I" lines.
+static void argsort_checks() {
+    long long sizes[] = {1, 2, 3, 5, 16, 17, 100, 1000, 1000};
+    static float ks[1000];
+    static int order[1000];
+    for (int c = 0; c < 9; c++) {
+        long long n = sizes[c];
+        for (long long i = 0; i < n; i++) ks[i] = argsort_key(c, i);
+        TDesc keys = host_desc(ks, DT_F32, n);
+        for (long long i = 0; i < n; i++) order[i] = (int) i;
+        long long p2 = 1;
+        while (p2 < n) p2 *= 2;
+        for (long long k = 2; k <= p2; k *= 2)
+            for (long long j = k / 2; j >= 1; j /= 2)
+                for (long long t = 0; t < p2 / 2; t++) {
+                    long long lo, hi;
+                    if (argsort_pair(t, n, k, j, &lo, &hi)) argsort_exchange(keys, order, lo, hi);
+                }
+        for (long long i = 0; i < n; i++) printf("argsort %d %lld %lld %d\n", c, n, i, order[i]);
+    }
+}
+
 int main() {
     unsigned long long seeds[] = {0ull, 42ull, 0x123456789ABCDEFull, 0xFFFFFFFFFFFFFFFFull};
     unsigned long long ctrs[] = {0ull, 1ull, 5ull, 0x1FFFFFFFFull, 123456789012345ull};
@@ -134,5 +166,6 @@ int main() {
     integer_checks();
     reduce_checks();
     dweight_checks();
+    argsort_checks();
     return 0;
 }

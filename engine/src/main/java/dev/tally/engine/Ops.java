@@ -152,6 +152,14 @@ public interface Ops {
      */
     void scatterAddRows(Tensor ids, Tensor src, Tensor table);
 
+    /**
+     * Stable ascending argsort of the vector {@code keys} (any float dtype, [n]): {@code order} (I32 [n], contiguous)
+     * receives the indices of the keys from the smallest to the largest — in {@link Double#compare}'s order (−0 before
+     * +0, NaN last), equal keys by index — and {@code rank} (I32 [n], contiguous; may be null) the inverse permutation,
+     * rank[order[i]] = i. Computed where the keys are (Cut Cross-Entropy's vocabulary order needs no host read on a GPU).
+     */
+    void argsort(Tensor keys, Tensor order, Tensor rank);
+
     /** out[n] = x[n, ids[n]] for x [N, C]; ids outside [0, C) give 0 (tiles of a vocabulary, ignore_index). */
     void gatherColumns(Tensor x, Tensor ids, Tensor out);
 

@@ -79,6 +79,11 @@ public final class CpuOps implements Ops {
         if (!AdamKernel.step(s, w, g, m, v)) Ops.super.adamStep(s, w, g, m, v, scratch);
     }
 
+    @Override public void argsort(Tensor keys, Tensor order, Tensor rank) {
+        Checks.argsort(device, keys, order, rank);
+        Indexing.argsort(keys, order, rank);
+    }
+
     @Override public void reduce(ReduceOp op, Tensor x, int dim, Tensor out) {
         Checks.reduce(device, op, x, dim, out);
         Reductions.reduce(op, x, dim, out);

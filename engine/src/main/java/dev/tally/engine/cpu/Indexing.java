@@ -11,6 +11,27 @@ final class Indexing {
                 + table.shape() + " (" + table.label() + ", " + n + " rows)");
     }
 
+    /**
+     * Each key's bits made an int whose signed order is {@link Double#compare}'s (NaN canonical, last), above its index:
+     * sorting the longs sorts by (key, index) — the CUDA kernel's comparator, so both give the same order.
+     */
+    static void argsort(Tensor keys, Tensor order, Tensor rank) {
+        int n = keys.dim(0);
+        Buf bk = Buf.of(keys);
+        long[] packed = new long[n];
+        for (int i = 0; i < n; i++) {
+            float f = (float) bk.get(keys.offset() + (long) i * keys.stride(0));
+            int b = Float.isNaN(f) ? 0x7fc00000 : Float.floatToRawIntBits(f);
+            packed[i] = ((long) (b ^ ((b >> 31) & 0x7fffffff)) << 32) | i;
+        }
+        java.util.Arrays.sort(packed);
+        var so = order.segment();
+        for (int i = 0; i < n; i++) so.setAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, order.offset() + i, (int) packed[i]);
+        if (rank == null) return;
+        var sr = rank.segment();
+        for (int i = 0; i < n; i++) sr.setAtIndex(java.lang.foreign.ValueLayout.JAVA_INT, rank.offset() + (int) packed[i], i);
+    }
+
     static void embedding(Tensor table, Tensor ids, Tensor out) {
         Buf bt = Buf.of(table), bi = Buf.of(ids), o = Buf.of(out);
         Loop.Flat fi = new Loop.Flat(ids);

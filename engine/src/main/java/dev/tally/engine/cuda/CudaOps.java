@@ -320,6 +320,22 @@ final class CudaOps implements Ops {
                 new F64(base), new I32(inverse ? 1 : 0), new I64(rows));
     }
 
+    /** A bitonic network on the device (sort.cu): one launch per stage, log2(P)·(log2(P)+1)/2 for P the power of two ≥ n. */
+    @Override public void argsort(Tensor keys, Tensor order, Tensor rank) {
+        Checks.argsort(device, keys, order, rank);
+        long n = keys.numel();
+        if (n == 0) return;
+        long p2 = n <= 1 ? 1 : Long.highestOneBit(n - 1) << 1;
+        k().launch("tally_argsort_init", blocksFor(n), THREADS, new Ptr(order.address()), new I64(n));
+        for (long merged = 2; merged <= p2; merged <<= 1) {
+            for (long span = merged / 2; span >= 1; span >>= 1) {
+                k().launch("tally_argsort_stage", blocksFor(p2 / 2), THREADS, d(keys), new Ptr(order.address()), new I64(n),
+                        new I64(merged), new I64(span), new I64(p2 / 2));
+            }
+        }
+        if (rank != null) k().launch("tally_argsort_rank", blocksFor(n), THREADS, new Ptr(order.address()), new Ptr(rank.address()), new I64(n));
+    }
+
     /** No synchronisation: a bad id is reported at the next one, naming this call (see {@link PendingIdChecks}). */
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         Checks.embedding(device, table, ids, out);

@@ -221,6 +221,17 @@ public final class Checks {
         }
     }
 
+    public static void argsort(Device dev, Tensor keys, Tensor order, Tensor rank) {
+        if (rank == null) sameDevice("argsort", dev, keys, order); else sameDevice("argsort", dev, keys, order, rank);
+        floating("argsort", keys);
+        if (keys.rank() != 1) throw new IllegalArgumentException("argsort: keys must be a vector [n], got " + d(keys));
+        for (Tensor t : rank == null ? new Tensor[] {order} : new Tensor[] {order, rank}) {
+            if (t.dtype() != DType.I32 || !t.shape().equals(keys.shape()) || !t.isContiguous()) {
+                throw new IllegalArgumentException("argsort: " + t.label() + " must be contiguous I32 " + keys.shape() + " like the keys, got " + d(t));
+            }
+        }
+    }
+
     public static void embedding(Device dev, Tensor table, Tensor ids, Tensor out) {
         sameDevice("embedding", dev, table, ids, out);
         integral("embedding", ids);

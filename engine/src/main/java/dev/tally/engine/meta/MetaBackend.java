@@ -67,6 +67,7 @@ public final class MetaBackend implements Backend, Ops {
         Checks.rmsNormBackward(Device.META, x, w, rstd, dy, dx, dw);
     }
     @Override public void rope(Tensor x, Tensor out, int positionOffset, double base, boolean inverse) { Checks.rope(Device.META, x, out); }
+    @Override public void argsort(Tensor keys, Tensor order, Tensor rank) { Checks.argsort(Device.META, keys, order, rank); }
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) { Checks.embedding(Device.META, table, ids, out); }
     @Override public void scatterAddRows(Tensor ids, Tensor src, Tensor table) { Checks.scatterAddRows(Device.META, ids, src, table); }
     @Override public void gatherColumns(Tensor x, Tensor ids, Tensor out) { Checks.columns(Device.META, "gatherColumns", x, ids, out); }

@@ -145,6 +145,10 @@ public final class ProfilingOps implements Ops {
                 () -> inner.causalAttentionBackward(q, k, v, out, lse, dout, scale, dq, dk, dv));
     }
 
+    @Override public void argsort(Tensor keys, Tensor order, Tensor rank) {
+        time("argsort", bytes(keys, order) + (rank == null ? 0 : bytes(rank)), 0, () -> inner.argsort(keys, order, rank));
+    }
+
     @Override public void embedding(Tensor table, Tensor ids, Tensor out) {
         time("embedding", bytes(ids, out) * 2, 0, () -> inner.embedding(table, ids, out));
     }

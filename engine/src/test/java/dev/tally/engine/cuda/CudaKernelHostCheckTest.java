@@ -149,6 +149,31 @@ class CudaKernelHostCheckTest {
         }
     }
 
+    /** host_check.cu's argsort_key. */
+    private static float argsortKey(int c, long i) {
+        if (c % 2 == 1) return (float) ((i * 37) % 11) - 5.0f;
+        if (i % 13 == 3) return Float.NaN;
+        if (i % 17 == 5) return -0.0f;
+        if (i % 17 == 6) return 0.0f;
+        if (i % 29 == 7) return (i % 2) != 0 ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY;
+        return (float) ((i * 7919) % 2003 - 1000) / 8.0f;
+    }
+
+    /** The device's network (run on the host) gives the CPU backend's order for case c, element for element. */
+    private static void checkArgsort(int c, int n, List<Integer> network) {
+        try (dev.tally.engine.MemoryArena arena = new dev.tally.engine.MemoryArena(new MemoryLedger(), "argsort", MemoryCategory.OTHER,
+                dev.tally.engine.Device.CPU, 64 << 10)) {
+            Tensor keys = arena.allocate("keys", DType.F32, n), order = arena.allocate("order", DType.I32, n);
+            double[] k = new double[n];
+            for (int i = 0; i < n; i++) k[i] = argsortKey(c, i);
+            keys.copyFrom(k);
+            keys.ops().argsort(keys, order, null);
+            long[] cpu = order.toLongArray();
+            assertEquals(n, network.size(), "argsort case " + c);
+            for (int i = 0; i < n; i++) assertEquals(cpu[i], (long) network.get(i), "argsort case " + c + " (n " + n + ") position " + i);
+        }
+    }
+
     @Test void kernelArithmeticMatchesTheCpuBackend(@TempDir Path tmp) throws IOException, InterruptedException {
         Path nvcc = nvcc();
         assumeTrue(nvcc != null, "skipped: nvcc not installed (set NVCC or CUDA_HOME)");
@@ -163,6 +188,8 @@ class CudaKernelHostCheckTest {
         assertEquals(0, run.waitFor());
 
         int philox = 0, uniform = 0, offsets = 0, rows = 0, elementwise = 0, integer = 0, reduce = 0, dweight = 0;
+        java.util.Map<Integer, List<Integer>> argsortLines = new java.util.TreeMap<>();
+        java.util.Map<Integer, Integer> argsortSizes = new java.util.TreeMap<>();
         try (dev.tally.engine.MemoryArena arena = new dev.tally.engine.MemoryArena(new MemoryLedger(), "views", MemoryCategory.OTHER,
                 dev.tally.engine.Device.CPU, 64 << 10)) {
             // the same view as host_check.cu: [3, 4, 5] with strides (1, 15, 3) = a permuted contiguous [4, 5, 3]
@@ -212,6 +239,10 @@ class CudaKernelHostCheckTest {
                         checkDweight(f, base.ops(), line);
                         dweight++;
                     }
+                    case "argsort" -> {
+                        argsortLines.computeIfAbsent(Integer.parseInt(f[1]), c -> new java.util.ArrayList<>()).add(Integer.parseInt(f[4]));
+                        argsortSizes.put(Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+                    }
                     default -> fail("unexpected line " + line);
                 }
             }
@@ -222,6 +253,8 @@ class CudaKernelHostCheckTest {
         assertEquals(BinaryOp.values().length * 7 * 3, integer, "I64, I64 with a scalar and I32, every op code");
         assertEquals(4 * dev.tally.engine.ReduceOp.values().length, reduce, "4 cases, every reduce op");
         assertEquals(3 * 12, dweight, "1, 6 and 16 chunks, 12 columns");
+        assertEquals(9, argsortLines.size(), "argsort cases");
+        argsortLines.forEach((c, order) -> checkArgsort(c, argsortSizes.get(c), order));
         assertTrue(offsets >= 8 && rows >= 3, lines.toString());
         // Random123's known answer for Philox4x32-10, counter 0 and key 0
         assertTrue(lines.getFirst().endsWith(" " + 0x6627e8d5L + " " + 0xe169c58dL + " " + 0xbc57ac4cL + " " + 0x9b00dbd8L), lines.getFirst());
