@@ -7,7 +7,6 @@ import dev.tally.engine.Device;
 import dev.tally.engine.Ops;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
-import dev.tally.engine.UnaryOp;
 
 import java.util.Arrays;
 import java.util.Comparator;
@@ -112,10 +111,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
 
     /**
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
-     * logit tile, tile LSE, the block's gathered target rows (row block × D), dot, column sums, partial sum; backward's:
-     * one logit tile, with sorting the gathered classifier rows and their dC (tile columns × D each) (the visiting order
-     * reuses the average logit's V × 4 bytes), each row's target position in that order (N), local targets, −1s, scale,
-     * max |d|, and the device filter's small/gate flags and skip count.
+     * logit tile, tile LSE, the block's gathered target rows (row block × D), dot, partial sum, and with sorting the
+     * masked sum of the hidden states (D); backward's: one logit tile, with sorting the gathered classifier rows and
+     * their dC (tile columns × D each) (the visiting order reuses the average logit's V × 4 bytes), each row's target
+     * position in that order (N), scale, max |d|, and the device filter's small/gate flags and skip count.
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
@@ -123,10 +122,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         int nb = tileDims[0], vt = tileDims[1];
         boolean avg = options.filtering() && options.sortVocab();
         long one = MemoryArena.alignUp(4), row = MemoryArena.alignUp(4L * n), tile = MemoryArena.alignUp(4L * nb * vt);
-        long blockVec = MemoryArena.alignUp(4L * nb), tileVec = MemoryArena.alignUp(4L * vt);
+        long blockVec = MemoryArena.alignUp(4L * nb);
         long saved = 2 * row + one + (avg ? MemoryArena.alignUp(4L * v) : 0);
-        long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + (avg ? tileVec : 0) + one;
-        long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) : 0) + row + 2 * blockVec + 5 * one;
+        long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + one + (avg ? MemoryArena.alignUp(4L * d) : 0);
+        long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) : 0) + row + 5 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
@@ -146,13 +145,18 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             Tensor tileLse = temps.add("loss.cce.tile_lse", DType.F32, nb, 1);
             Tensor rows = temps.add("loss.cce.target_rows", DType.F32, nb, d);
             Tensor dot = temps.add("loss.cce.dot", DType.F32, nb, 1);
-            Tensor colSum = avg == null ? null : temps.add("loss.cce.col_sum", DType.F32, 1, vt);
             Tensor partial = temps.add("loss.cce.partial", DType.F32, 1);
             ops.fill(lse, Double.NEGATIVE_INFINITY);
             ops.fill(loss, 0);
-            if (avg != null) ops.fill(avg, 0);
             ops.binaryScalar(BinaryOp.NE, targets, IGNORE_INDEX, mask);
             ops.reduceAll(ReduceOp.SUM, mask, count);
+            if (avg != null) {
+                // the column sums of the valid rows' logits, Σ_i mask_i E_i·C_j = (Σ_i mask_i E_i)·C_j: one product of
+                // the masked sum of E with C instead of a column sum of every logit tile
+                Tensor maskedSum = temps.add("loss.cce.masked_sum", DType.F32, 1, d);
+                ops.matmul(mask.reshape(1, n), e, maskedSum, 1, 0);
+                ops.matmul(maskedSum, c.t(), avg.reshape(1, v), 1, 0);
+            }
             for (int b0 = 0; b0 < n; b0 += nb) {
                 int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
                 Tensor eb = e.slice(0, b0, b1), lseB = lse.slice(0, b0, b1), maskB = mask.slice(0, b0, b1);
@@ -163,12 +167,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     Tensor tl = tileLse.slice(0, 0, rb);
                     ops.reduce(ReduceOp.LOGSUMEXP, logits, 1, tl);
                     ops.binary(BinaryOp.LOGADDEXP, lseB, tl, lseB);
-                    if (avg != null) {
-                        Tensor cs = colSum.slice(1, 0, v1 - v0);
-                        ops.matmul(maskB.reshape(1, rb), logits, cs, 1, 0);
-                        Tensor avgTile = avg.slice(0, v0, v1);
-                        ops.axpby(1, avgTile, 1, cs.reshape(v1 - v0), avgTile);
-                    }
                 }
                 // indexed dot: the target logit E_i · C_{t_i} (ignored targets gather a zero row)
                 Tensor target = rows.slice(0, 0, rb);
@@ -214,8 +212,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             // The order takes the average logits' bytes: they are read (to sort) before it is written, and not after.
             Tensor orderIds = sorted ? s.avg.viewAs(DType.I32) : null;
             Tensor targetPos = temps.add("loss.cce.target_pos", DType.I32, n);
-            Tensor local = temps.add("loss.cce.local_targets", DType.I32, nb);
-            Tensor minusOne = temps.add("loss.cce.minus_one", DType.F32, nb);
             Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
             Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
             Tensor tileSmall = temps.add("loss.cce.small", DType.F32, 1);
@@ -224,11 +220,13 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             boolean gated = options.filtering() && (deviceFilter != null ? deviceFilter : e.device() instanceof Device.Cuda);
             ops.fill(skipped, 0);
             ops.fill(dE, 0);
-            ops.fill(dC, 0);
-            ops.fill(minusOne, -1);
-            // divide by max(count, 1): with no valid target the loss is NaN (0/0, as torch's mean), the gradients 0
+            if (sorted) ops.fill(dC, 0); // unsorted: each tile's first product (or a fill, if all were skipped) writes it
+            // d = (softmax − onehot) · mask is what the filter tests (the reference's threshold is on d itself); the
+            // products scale it by dLoss / max(count, 1) as their alpha. With no valid target the loss is NaN (0/0, as
+            // torch's mean), the gradients 0.
             ops.binaryScalar(BinaryOp.MAX, s.count, 1, scale);
             ops.binary(BinaryOp.DIV, dLoss, scale, scale);
+            double alpha = data ? scale.item() : 1;
             if (data) {
                 long[] allTargets = s.targets.toLongArray();
                 long[] pos = new long[n];
@@ -247,36 +245,31 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     cg = rows.slice(0, 0, w);
                     ops.embedding(c, idsT, cg);
                     dCg = dRows.slice(0, 0, w);
-                    ops.fill(dCg, 0);
                 } else {
                     cg = c.slice(0, k0, k1);
                     dCg = dC.slice(0, k0, k1);
                 }
+                boolean dCgWritten = false; // the first product into dCg overwrites it (beta 0)
                 for (int b0 = 0; b0 < n; b0 += nb) {
                     int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
                     Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
                     tiles++;
                     Tensor p = tile.slice(0, 0, rb).slice(1, 0, w);
                     ops.matmul(eb, cg.t(), p, 1, 0);
-                    ops.binary(BinaryOp.SUB, p, lseB, p);
-                    ops.unary(UnaryOp.EXP, p, p);
-                    // the target's column in this tile: outside [0, w) (another tile's, or none) scatterAddColumns skips
-                    Tensor loc = local.slice(0, 0, rb);
-                    ops.binaryScalar(BinaryOp.SUB, targetPos.slice(0, b0, b1), k0, loc);
-                    ops.scatterAddColumns(loc, minusOne.slice(0, 0, rb), p);
-                    ops.binary(BinaryOp.MUL, p, maskB.reshape(rb, 1), p);
+                    // the target's column in this tile is its position minus k0: outside [0, w) it subtracts nothing
+                    ops.softmaxCrossEntropyGrad(p, lseB, targetPos.slice(0, b0, b1), k0, maskB, p);
                     if (gated) { // the same decision as below, on the device: contributions times a 0/1 gate
                         ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
                         ops.binaryScalar(BinaryOp.LT, maxAbs, eps, tileSmall);   // NaN is not small, as below
                         ops.binaryScalar(BinaryOp.EQ, tileSmall, 0, gate);
                         ops.binary(BinaryOp.ADD, skipped, tileSmall, skipped);
-                        ops.binary(BinaryOp.MUL, p, scale, p);
                         // an unfiltered gradient takes p before the gate; gated entries become ±0 and add nothing
-                        if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, 1, 1);
+                        if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
+                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
                         ops.binary(BinaryOp.MUL, p, gate, p);
-                        if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, 1, 1);
+                        if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
+                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
+                        dCgWritten = true;
                         continue;
                     }
                     boolean skipE = false, skipC = false;
@@ -288,12 +281,17 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     }
                     if (skipE) skippedE++;
                     if (skipC) skippedC++;
-                    if (skipE && skipC) continue;
-                    ops.binary(BinaryOp.MUL, p, scale, p);
-                    if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                    if (!skipC) ops.matmul(p.t(), eb, dCg, 1, 1);
+                    if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
+                    if (!skipC) {
+                        ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
+                        dCgWritten = true;
+                    }
                 }
-                if (sorted) ops.scatterAddRows(idsT, dCg, dC);
+                if (sorted) {
+                    if (dCgWritten) ops.scatterAddRows(idsT, dCg, dC); // else every product was skipped: dC stays 0
+                } else if (!dCgWritten) {
+                    ops.fill(dCg, 0);
+                }
             }
             if (gated && data) { // one read, after the loop
                 long gatedTiles = Math.round(skipped.item());
