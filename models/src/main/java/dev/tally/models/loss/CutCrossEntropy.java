@@ -9,7 +9,6 @@ import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
 
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.stream.IntStream;
 
 /**
@@ -305,11 +304,31 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         s.free();
     }
 
-    /** Vocabulary visiting order: ascending average logit when sorting, else natural order. */
+    /**
+     * Vocabulary visiting order: ascending average logit (ties in ascending id, as a stable sort gives) when sorting,
+     * else natural order. Sorted as longs — the float's order-preserving bits above the id — not as boxed ids with a
+     * comparator (a 32000-id vocabulary sorted in about a millisecond instead of tens).
+     */
     private int[] vocabOrder(State s, int v, boolean data) {
         if (!data) return new int[0];
         if (s.avg == null) return IntStream.range(0, v).toArray();
-        float[] avg = s.avg.toFloatArray();
-        return IntStream.range(0, v).boxed().sorted(Comparator.comparingDouble(i -> avg[i])).mapToInt(Integer::intValue).toArray();
+        return ascendingOrder(s.avg.toFloatArray());
+    }
+
+    /** Ids sorted by ascending value, ties in ascending id. */
+    static int[] ascendingOrder(float[] avg) {
+        int v = avg.length;
+        long[] keys = new long[v];
+        for (int i = 0; i < v; i++) keys[i] = (long) sortableBits(avg[i]) << 32 | i;
+        Arrays.sort(keys);
+        int[] order = new int[v];
+        for (int i = 0; i < v; i++) order[i] = (int) keys[i];
+        return order;
+    }
+
+    /** An int whose signed order is Float.compare's order (−0 before +0, NaN last, as Double.compare sorted before). */
+    static int sortableBits(float f) {
+        int bits = Float.floatToIntBits(f); // one NaN
+        return bits < 0 ? bits ^ Integer.MAX_VALUE : bits;
     }
 }

@@ -100,6 +100,18 @@ class FusedGradientTest {
     }
 
     @Test
+    void vocabularyOrderIsTheStableSortByAverageLogit() {
+        SplittableRandom r = new SplittableRandom(4);
+        float[] avg = new float[5000];
+        for (int i = 0; i < avg.length; i++) avg[i] = (float) Math.round(r.nextGaussian() * 50) / 8; // many ties
+        float[] special = {0f, -0f, Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, -Float.MIN_VALUE, Float.MIN_VALUE, -0f, Float.NaN};
+        for (int i = 0; i < special.length; i++) avg[r.nextInt(avg.length)] = special[i];
+        int[] expected = java.util.stream.IntStream.range(0, avg.length).boxed()
+                .sorted(java.util.Comparator.comparingDouble(i -> avg[i])).mapToInt(Integer::intValue).toArray();
+        assertArrayEquals(expected, CutCrossEntropy.ascendingOrder(avg));
+    }
+
+    @Test
     void crossEntropyGivesTheBitsOfTheComposition() {
         Grads old = composition(), now = run(new CrossEntropy());
         assertEquals(Float.floatToRawIntBits(old.loss()), Float.floatToRawIntBits(now.loss()), "loss");
