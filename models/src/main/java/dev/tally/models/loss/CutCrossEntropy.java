@@ -37,15 +37,16 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         }
 
         /**
-         * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide gathered
-         * block near 256 KiB (vocab tile 2^16/D, row block 2^17/D, powers of two in [16, 256] and [16, 512]): large
-         * tiles where D is small (fewer, larger matmuls on the CPU: at D = 256 a 512-row block amortises packing the
-         * tile's classifier rows over 4× the rows of a 128-row one and makes a quarter of the calls), small ones where
-         * D is large (a Gemma-2-2B-sized workspace stays well under 2 MB).
+         * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide block near
+         * 1 MiB and the logit tile at most 2 MiB (row block 2^18/D, vocab tile 2^17/D, powers of two in [16, 1024] and
+         * [16, 512]): large tiles where D is small — at D = 256 a 1024 × 512 tile, whose products are large enough to
+         * run at the speed of the materialized loss's N×V ones and make a quarter of the calls of 512 × 256, each with
+         * its thread hand-offs and packing — and small ones where D is large (a Gemma-2-2B-sized workspace stays under
+         * 2 MB).
          */
         public int[] tiles(int n, int d, int v) {
-            int nb = rowBlock == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 512) : rowBlock;
-            int vt = vocabTile == AUTO ? clampPow2((1 << 16) / Math.max(1, d), 16, 256) : vocabTile;
+            int nb = rowBlock == AUTO ? clampPow2((1 << 18) / Math.max(1, d), 16, 1024) : rowBlock;
+            int vt = vocabTile == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 512) : vocabTile;
             return new int[] {Math.max(1, Math.min(nb, n)), Math.max(1, Math.min(vt, v))};
         }
 
@@ -161,7 +162,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                 Tensor eb = e.slice(0, b0, b1), lseB = lse.slice(0, b0, b1), maskB = mask.slice(0, b0, b1);
                 for (int v0 = 0; v0 < v; v0 += vt) {
                     int v1 = Math.min(v, v0 + vt);
-                    Tensor logits = tile.slice(0, 0, rb).slice(1, 0, v1 - v0);
+                    Tensor logits = packed(tile, rb, v1 - v0);
                     ops.matmul(eb, c.slice(0, v0, v1).t(), logits, 1, 0);
                     Tensor tl = tileLse.slice(0, 0, rb);
                     ops.reduce(ReduceOp.LOGSUMEXP, logits, 1, tl);
@@ -253,7 +254,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
                     Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
                     tiles++;
-                    Tensor p = tile.slice(0, 0, rb).slice(1, 0, w);
+                    Tensor p = packed(tile, rb, w);
                     ops.matmul(eb, cg.t(), p, 1, 0);
                     // the target's column in this tile is its position minus k0: outside [0, w) it subtracts nothing
                     ops.softmaxCrossEntropyGrad(p, lseB, targetPos.slice(0, b0, b1), k0, maskB, p);
@@ -302,6 +303,14 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         }
         lastStats = new FilterStats(tiles, skippedE, skippedC);
         s.free();
+    }
+
+    /**
+     * The first rows × cols elements of the tile buffer as a contiguous [rows, cols] (a partial tile at the end of the
+     * vocabulary or of the rows stays one block, so every kernel takes its contiguous path).
+     */
+    private static Tensor packed(Tensor tile, int rows, int cols) {
+        return tile.reshape((int) tile.numel()).slice(0, 0, rows * cols).reshape(rows, cols);
     }
 
     /**
