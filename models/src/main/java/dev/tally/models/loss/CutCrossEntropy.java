@@ -196,21 +196,15 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         int[] tileDims = options.tiles(n, d, v);
         int nb = tileDims[0], vt = tileDims[1];
         double eps = Double.isNaN(options.filterEps()) ? autoFilterEps(e.dtype()) : options.filterEps();
-        boolean sorted = s.avg != null;
-        int[] order = vocabOrder(s, v, data);
-        int[] position = new int[data ? v : 0];
-        for (int i = 0; i < position.length; i++) position[order[i]] = i;
+        boolean sortedOptions = s.avg != null;
         long tiles = 0, skippedE = 0, skippedC = 0;
         Temps temps = new Temps(arena);
         try {
             Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
             // sorted: the tile's classifier rows are gathered once per vocabulary tile and its dC is summed over every
             // row block before one scatter; unsorted: the rows are a slice of C and dC a slice of the output
-            Tensor rows = sorted ? temps.add("loss.cce.rows", DType.F32, vt, d) : null;
-            Tensor dRows = sorted ? temps.add("loss.cce.d_rows", DType.F32, vt, d) : null;
-            // uploaded once, before the tile loop: the visiting order and each row's target position in it (-1: none).
-            // The order takes the average logits' bytes: they are read (to sort) before it is written, and not after.
-            Tensor orderIds = sorted ? s.avg.viewAs(DType.I32) : null;
+            Tensor rows = sortedOptions ? temps.add("loss.cce.rows", DType.F32, vt, d) : null;
+            Tensor dRows = sortedOptions ? temps.add("loss.cce.d_rows", DType.F32, vt, d) : null;
             Tensor targetPos = temps.add("loss.cce.target_pos", DType.I32, n);
             Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
             Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
@@ -218,6 +212,19 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             Tensor gate = temps.add("loss.cce.gate", DType.F32, 1);
             Tensor skipped = temps.add("loss.cce.skipped", DType.F32, 1);
             boolean gated = options.filtering() && (deviceFilter != null ? deviceFilter : e.device() instanceof Device.Cuda);
+            long[] allTargets = data ? s.targets.toLongArray() : null;
+            // Host-side filtering first asks whether any tile could be skipped at all; when none can (near-uniform
+            // softmax, as at initialisation), sorting could not pay for its gathers and scatters nor the test for its
+            // pass over each tile, and the vocabulary is visited in natural order with every product made — the tiles
+            // the filter would have made, summed in another order.
+            boolean filter = options.filtering() && (!data || gated || someTileMayBeSmall(s, allTargets, eps, nb, tile, maxAbs));
+            boolean sorted = sortedOptions && filter;
+            int[] order = sorted ? vocabOrder(s, v, data) : IntStream.range(0, data ? v : 0).toArray();
+            int[] position = new int[data ? v : 0];
+            for (int i = 0; i < position.length; i++) position[order[i]] = i;
+            // uploaded once, before the tile loop: the visiting order and each row's target position in it (-1: none).
+            // The order takes the average logits' bytes: they are read (to sort) before it is written, and not after.
+            Tensor orderIds = sorted ? s.avg.viewAs(DType.I32) : null;
             ops.fill(skipped, 0);
             ops.fill(dE, 0);
             if (sorted) ops.fill(dC, 0); // unsorted: each tile's first product (or a fill, if all were skipped) writes it
@@ -228,7 +235,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             ops.binary(BinaryOp.DIV, dLoss, scale, scale);
             double alpha = data ? scale.item() : 1;
             if (data) {
-                long[] allTargets = s.targets.toLongArray();
                 long[] pos = new long[n];
                 for (int r = 0; r < n; r++) {
                     long t = allTargets[r];
@@ -273,7 +279,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                         continue;
                     }
                     boolean skipE = false, skipC = false;
-                    if (options.filtering() && data) {
+                    if (filter && data) {
                         ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
                         boolean small = maxAbs.item() < eps;
                         skipE = small && options.filterE();
@@ -303,6 +309,45 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         }
         lastStats = new FilterStats(tiles, skippedE, skippedC);
         s.free();
+    }
+
+    /**
+     * Whether some (row block × vocabulary tile) could have every |d| below eps. A tile holding a valid row i has
+     * |d_ij| ≥ p_ij for every column j (the target's |p − 1| is at least the other columns' sum, V ≥ 2), and
+     * p_ij = exp(E_i·C_j − lse_i) ≥ exp(−‖E_i‖·max_j ‖C_j‖ − lse_i) by Cauchy–Schwarz. So when every row block has a
+     * valid row whose bound clears eps — with a factor e and 0.1 % on the norms' product to spare for fp32 rounding —
+     * no tile can be skipped. Costs one pass over C for its row norms (into the logit tile's buffer) and a few reads;
+     * NaN anywhere answers "may be small", as the filter treats NaN as not small but must see it.
+     */
+    private static boolean someTileMayBeSmall(State s, long[] targets, double eps, int nb, Tensor scratch, Tensor one) {
+        Ops ops = s.e.ops();
+        int n = s.e.dim(0), v = s.c.dim(0), chunk = (int) scratch.numel();
+        if (v < 2) return true;
+        Tensor flat = scratch.reshape(chunk);
+        double cMax = 0;
+        for (int v0 = 0; v0 < v; v0 += chunk) {
+            int v1 = Math.min(v, v0 + chunk);
+            Tensor norms = flat.slice(0, 0, v1 - v0).reshape(v1 - v0, 1);
+            ops.reduce(ReduceOp.NORM2, s.c.slice(0, v0, v1), 1, norms);
+            ops.reduceAll(ReduceOp.MAX, norms, one);
+            double m = one.item();
+            if (!(m >= 0)) return true; // NaN
+            cMax = Math.max(cMax, m);
+        }
+        float[] lse = s.lse.toFloatArray();
+        double floor = Math.log(eps) + 1;
+        for (int b0 = 0; b0 < n; b0 += nb) {
+            int b1 = Math.min(n, b0 + nb);
+            Tensor norms = flat.slice(0, 0, b1 - b0).reshape(b1 - b0, 1);
+            ops.reduce(ReduceOp.NORM2, s.e.slice(0, b0, b1), 1, norms);
+            float[] eNorm = norms.toFloatArray();
+            boolean sure = false;
+            for (int i = b0; i < b1 && !sure; i++) {
+                sure = targets[i] != IGNORE_INDEX && -eNorm[i - b0] * cMax * 1.001 - lse[i] >= floor;
+            }
+            if (!sure) return true;
+        }
+        return false;
     }
 
     /**
