@@ -37,16 +37,16 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         }
 
         /**
-         * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide block near
-         * 1 MiB and the logit tile at most 2 MiB (row block 2^18/D, vocab tile 2^17/D, powers of two in [16, 1024] and
-         * [16, 512]): large tiles where D is small — at D = 256 a 1024 × 512 tile, whose products are large enough to
-         * run at the speed of the materialized loss's N×V ones and make a quarter of the calls of 512 × 256, each with
-         * its thread hand-offs and packing — and small ones where D is large (a Gemma-2-2B-sized workspace stays under
-         * 2 MB).
+         * The (row block, vocabulary tile) used for N×D hidden states and V classes. AUTO keeps each D-wide gathered
+         * block near 256 KiB (vocab tile 2^16/D, row block 2^17/D, powers of two in [16, 256] and [16, 512]): large
+         * tiles where D is small (fewer, larger matmuls on the CPU: at D = 256 a 512-row block amortises packing the
+         * tile's classifier rows over 4× the rows of a 128-row one and makes a quarter of the calls), small ones where
+         * D is large (a Gemma-2-2B-sized workspace stays well under 2 MB). Doubling both at D = 256 measured no faster
+         * on the shared 2-core machine (within its noise) and would change every planned table.
          */
         public int[] tiles(int n, int d, int v) {
-            int nb = rowBlock == AUTO ? clampPow2((1 << 18) / Math.max(1, d), 16, 1024) : rowBlock;
-            int vt = vocabTile == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 512) : vocabTile;
+            int nb = rowBlock == AUTO ? clampPow2((1 << 17) / Math.max(1, d), 16, 512) : rowBlock;
+            int vt = vocabTile == AUTO ? clampPow2((1 << 16) / Math.max(1, d), 16, 256) : vocabTile;
             return new int[] {Math.max(1, Math.min(nb, n)), Math.max(1, Math.min(vt, v))};
         }
 
