@@ -111,8 +111,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
 
     /**
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
-     * logit tile, tile LSE, the block's gathered target rows (row block × D), dot, partial sum, and with sorting the
-     * masked sum of the hidden states (D); backward's: one logit tile, with sorting the gathered classifier rows and
+     * logit tile, tile LSE, the block's gathered target rows (row block × D; first the masked sum of the hidden
+     * states, with sorting), dot, partial sum; backward's: one logit tile, with sorting the gathered classifier rows and
      * their dC (tile columns × D each) (the visiting order reuses the average logit's V × 4 bytes), each row's target
      * position in that order (N), scale, max |d|, and the device filter's small/gate flags and skip count.
      * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
@@ -124,7 +124,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         long one = MemoryArena.alignUp(4), row = MemoryArena.alignUp(4L * n), tile = MemoryArena.alignUp(4L * nb * vt);
         long blockVec = MemoryArena.alignUp(4L * nb);
         long saved = 2 * row + one + (avg ? MemoryArena.alignUp(4L * v) : 0);
-        long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + one + (avg ? MemoryArena.alignUp(4L * d) : 0);
+        long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + one;
         long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) : 0) + row + 5 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
@@ -153,7 +153,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             if (avg != null) {
                 // the column sums of the valid rows' logits, Σ_i mask_i E_i·C_j = (Σ_i mask_i E_i)·C_j: one product of
                 // the masked sum of E with C instead of a column sum of every logit tile
-                Tensor maskedSum = temps.add("loss.cce.masked_sum", DType.F32, 1, d);
+                Tensor maskedSum = rows.slice(0, 0, 1); // the target rows' buffer is free until the first row block
                 ops.matmul(mask.reshape(1, n), e, maskedSum, 1, 0);
                 ops.matmul(maskedSum, c.t(), avg.reshape(1, v), 1, 0);
             }
