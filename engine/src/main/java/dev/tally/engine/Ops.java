@@ -105,6 +105,15 @@ public interface Ops {
     void softmaxBackward(Tensor y, Tensor dy, Tensor dx);
 
     /**
+     * The gradient of cross-entropy with respect to the logits, in one pass over them: for logits [N, C],
+     * out[n, j] = (exp(logits[n, j] − lse[n]) − [targets[n] − targetOffset == j]) · rowScale[n], the exponential in fp32.
+     * The logits may be a tile of columns [targetOffset, targetOffset + C) of a wider vocabulary: a target outside the
+     * tile (another tile's column, or an ignore_index) subtracts nothing. lse and rowScale hold one value per row ([N]
+     * or [N, 1]; rowScale is typically mask · dLoss / count), targets are I32/I64 [N]. out may be logits itself.
+     */
+    void softmaxCrossEntropyGrad(Tensor logits, Tensor lse, Tensor targets, long targetOffset, Tensor rowScale, Tensor out);
+
+    /**
      * RMSNorm over the last dim: out = x · rstd · weight, rstd = 1/sqrt(mean(x²) + eps). {@code rstd} (F32, shape = x's
      * shape without the last dim) receives the per-row rstd for backward; may be null.
      */

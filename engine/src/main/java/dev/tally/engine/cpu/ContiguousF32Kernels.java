@@ -89,6 +89,29 @@ final class ContiguousF32Kernels {
         return y.mul(s1).mul(s2).blend(x, x.test(VectorOperators.IS_NAN));
     }
 
+    /**
+     * {@link #exp(FloatVector)} on one value: the same operations in the same order (Math.fma is one rounding, as the
+     * vector fma), so a loop's scalar tail and a strided fallback give the bits its vector lanes give.
+     */
+    static float exp(float x) {
+        if (x != x) return x;
+        float xc = Math.min(Math.max(x, -104f), 89f);
+        float k = Math.fma(xc, LOG2E, ROUND);
+        float n = k - ROUND;
+        float r = Math.fma(n, -LN2_HI, xc);
+        r = Math.fma(n, -LN2_LO, r);
+        float p = 1.9875691500e-4f;
+        p = Math.fma(p, r, 1.3981999507e-3f);
+        p = Math.fma(p, r, 8.3334519073e-3f);
+        p = Math.fma(p, r, 4.1665795894e-2f);
+        p = Math.fma(p, r, 1.6666665459e-1f);
+        p = Math.fma(p, r, 5.0000001201e-1f);
+        float y = Math.fma(p, r * r, r) + 1f;
+        int ni = Float.floatToRawIntBits(k) - Float.floatToRawIntBits(ROUND);
+        int h = ni >> 1;
+        return y * Float.intBitsToFloat((h + 127) << 23) * Float.intBitsToFloat((ni - h + 127) << 23);
+    }
+
     /** Lane i's partner i ^ w for w = L/2, L/4, …, 1: a fixed pairwise tree over the lanes. */
     @SuppressWarnings("unchecked")
     private static final VectorShuffle<Float>[] HALVES = new VectorShuffle[Integer.numberOfTrailingZeros(L)];

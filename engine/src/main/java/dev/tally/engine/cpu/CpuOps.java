@@ -109,6 +109,11 @@ public final class CpuOps implements Ops {
         NnKernels.softmaxBackward(y, dy, dx);
     }
 
+    @Override public void softmaxCrossEntropyGrad(Tensor logits, Tensor lse, Tensor targets, long targetOffset, Tensor rowScale, Tensor out) {
+        Checks.softmaxCrossEntropyGrad(device, logits, lse, targets, rowScale, out);
+        CrossEntropyGrad.run(logits, lse, targets, targetOffset, rowScale, out);
+    }
+
     @Override public void rmsNorm(Tensor x, Tensor weight, double eps, Tensor out, Tensor rstd) {
         Checks.rmsNorm(device, x, weight, out, rstd);
         NnKernels.rmsNorm(x, weight, eps, out, rstd);

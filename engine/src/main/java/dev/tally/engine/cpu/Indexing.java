@@ -1,6 +1,12 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 
 /** Row and column gathers/scatters driven by integer ids (embedding lookup, vocabulary tiles). */
 final class Indexing {
@@ -33,6 +39,10 @@ final class Indexing {
     }
 
     static void embedding(Tensor table, Tensor ids, Tensor out) {
+        if (f32Rows(table) && f32Rows(out)) {
+            copyRows(table, ids, out);
+            return;
+        }
         Buf bt = Buf.of(table), bi = Buf.of(ids), o = Buf.of(out);
         Loop.Flat fi = new Loop.Flat(ids);
         long count = ids.numel();
@@ -52,21 +62,82 @@ final class Indexing {
     }
 
     static void scatterAddRows(Tensor ids, Tensor src, Tensor table) {
-        Buf bt = Buf.of(table), bi = Buf.of(ids), bs = Buf.of(src);
-        Loop.Flat fi = new Loop.Flat(ids), fs = new Loop.Flat(src);
-        long count = ids.numel();
-        int v = table.dim(0), d = table.dim(1);
+        if (f32Rows(table) && f32Rows(src)) {
+            addRows(ids, src, table);
+            return;
+        }
+        long[] all = checkedIds("scatterAddRows", ids, table); // a bad id leaves the table as it was
+        Buf bt = Buf.of(table), bs = Buf.of(src);
+        Loop.Flat fs = new Loop.Flat(src);
+        int d = table.dim(1);
         long ts0 = table.stride(0), ts1 = table.stride(1);
         long ss = src.stride(-1);
-        for (long n = 0; n < count; n++) {
-            long id = bi.getLong(fi.at(n));
+        for (int n = 0; n < all.length; n++) {
+            long id = all[n];
             if (id < 0) continue;
-            if (id >= v) throw outOfRange("scatterAddRows", id, v, ids, table);
-            long sb = fs.at(n * d);
+            long sb = fs.at((long) n * d);
             for (int j = 0; j < d; j++) {
                 long p = table.offset() + id * ts0 + j * ts1;
                 bt.set(p, bt.get(p) + bs.get(sb + j * ss));
             }
+        }
+    }
+
+    // ---- F32 rows with unit column stride (CCE gathers and scatters a vocabulary tile of classifier rows per tile) ----
+
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
+    /** F32 and every row (the last dim) contiguous: rows can be moved as blocks. */
+    private static boolean f32Rows(Tensor t) {
+        return t.dtype() == DType.F32 && t.rank() >= 1 && (t.stride(-1) == 1 || t.dim(-1) == 1);
+    }
+
+    /** Every id, checked before anything is written (a bad id leaves the output as it was). */
+    private static long[] checkedIds(String op, Tensor ids, Tensor table) {
+        Buf bi = Buf.of(ids);
+        Loop.Flat fi = new Loop.Flat(ids);
+        long[] out = new long[Math.toIntExact(ids.numel())];
+        int v = table.dim(0);
+        for (int n = 0; n < out.length; n++) {
+            out[n] = bi.getLong(fi.at(n));
+            if (out[n] >= v) throw outOfRange(op, out[n], v, ids, table);
+        }
+        return out;
+    }
+
+    /** embedding as one block copy per row (zeros for a negative id). */
+    private static void copyRows(Tensor table, Tensor ids, Tensor out) {
+        long[] id = checkedIds("embedding", ids, table);
+        int d = table.dim(1);
+        long bytes = 4L * d;
+        MemorySegment st = table.segment(), so = out.segment();
+        Loop.Flat rowStart = new Loop.Flat(out);
+        for (int n = 0; n < id.length; n++) {
+            long ob = rowStart.at((long) n * d) * 4;
+            if (id[n] < 0) so.asSlice(ob, bytes).fill((byte) 0); // +0.0f is all-zero bytes
+            else MemorySegment.copy(st, (table.offset() + id[n] * table.stride(0)) * 4, so, ob, bytes);
+        }
+    }
+
+    /**
+     * scatterAddRows with vectors along each row; rows are added in id order, each element once per id, as the generic
+     * loop does (an fp32 sum of two floats rounds the same whether done in float or double), so the bits are its bits.
+     */
+    private static void addRows(Tensor ids, Tensor src, Tensor table) {
+        long[] id = checkedIds("scatterAddRows", ids, table);
+        int d = table.dim(1), l = S.length();
+        MemorySegment st = table.segment(), ss = src.segment();
+        Loop.Flat srcRow = new Loop.Flat(src);
+        for (int n = 0; n < id.length; n++) {
+            if (id[n] < 0) continue;
+            long tb = table.offset() + id[n] * table.stride(0), sb = srcRow.at((long) n * d);
+            int j = 0;
+            for (; j + l <= d; j += l) {
+                FloatVector a = FloatVector.fromMemorySegment(S, st, (tb + j) * 4, NATIVE);
+                a.add(FloatVector.fromMemorySegment(S, ss, (sb + j) * 4, NATIVE)).intoMemorySegment(st, (tb + j) * 4, NATIVE);
+            }
+            for (; j < d; j++) st.setAtIndex(Buf.F, tb + j, st.getAtIndex(Buf.F, tb + j) + ss.getAtIndex(Buf.F, sb + j));
         }
     }
 

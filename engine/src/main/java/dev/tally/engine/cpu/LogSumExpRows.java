@@ -1,5 +1,6 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -20,19 +21,26 @@ final class LogSumExpRows {
     private LogSumExpRows() {}
 
     static boolean reduce(Tensor x, Tensor out) {
-        if (!ContiguousF32Kernels.f32(x, out) || x.rank() == 0) return false;
+        boolean contiguous = ContiguousF32Kernels.f32(x, out);
+        if (!contiguous && !rowsOfMatrix(x, out) || x.rank() == 0) return false;
         int len = x.dim(-1);
         if (len == 0) return false;
         long rows = x.numel() / len;
         MemorySegment sx = x.segment(), so = out.segment();
         long xo = x.offset(), oo = out.offset();
+        long xStep = contiguous ? len : x.stride(0), oStep = contiguous ? 1 : out.stride(0);
         int tasks = (int) Math.max(1, Math.min(rows, rows * len / (1 << 16)));
         CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
             long r0 = rows * t / tasks, r1 = rows * (t + 1) / tasks;
             float[] lanes = new float[L];
-            for (long r = r0; r < r1; r++) so.setAtIndex(Buf.F, oo + r, (float) row(sx, xo + r * len, len, lanes));
+            for (long r = r0; r < r1; r++) so.setAtIndex(Buf.F, oo + r * oStep, (float) row(sx, xo + r * xStep, len, lanes));
         });
         return true;
+    }
+
+    /** An F32 [R, C] view whose rows are contiguous (a tile of a wider buffer) into an F32 [R, 1] of any row stride. */
+    private static boolean rowsOfMatrix(Tensor x, Tensor out) {
+        return x.rank() == 2 && out.rank() == 2 && x.dtype() == DType.F32 && out.dtype() == DType.F32 && x.stride(1) == 1;
     }
 
     static double row(MemorySegment sx, long base, int len, float[] lanes) {

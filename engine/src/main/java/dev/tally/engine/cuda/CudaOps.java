@@ -273,6 +273,39 @@ final class CudaOps implements Ops {
         k().launch("tally_softmax_backward", rowBlocks(rows), THREADS, d(y), d(dy), d(dx), new I64(rows));
     }
 
+    /**
+     * Composed from the existing kernels, as the losses did before the op existed: out = logits − lse, exp, −1 at each
+     * row's target column (the targets shifted by the tile's offset into the reduction scratch, beside a −1 read with
+     * stride 0), then × rowScale. Four passes where the CPU makes one; a fused kernel would save three.
+     */
+    @Override public void softmaxCrossEntropyGrad(Tensor logits, Tensor lse, Tensor targets, long targetOffset, Tensor rowScale, Tensor out) {
+        Checks.softmaxCrossEntropyGrad(device, logits, lse, targets, rowScale, out);
+        if (out.numel() == 0) return;
+        int n = logits.dim(0);
+        Desc[] c = Desc.coalesce(d(logits), perRow(lse, out), d(out));
+        k().launch("tally_binary", blocksFor(out.numel()), THREADS, new I32(BinaryOp.SUB.ordinal()), c[0], c[1], c[2]);
+        c = Desc.coalesce(d(out), d(out));
+        k().launch("tally_unary", blocksFor(out.numel()), THREADS, new I32(UnaryOp.EXP.ordinal()), c[0], c[1]);
+        long scratch = backend.reductionScratch(), idsAt = scratch + 16;
+        k().launch("tally_fill", 1, THREADS, Desc.contiguous(scratch, DType.F32, 1), new F64(-1));
+        int chunk = (int) Math.min(Integer.MAX_VALUE, (CudaBackend.REDUCTION_SCRATCH - 16) / 8);
+        for (int r0 = 0; r0 < n; r0 += chunk) {
+            int rows = Math.min(chunk, n - r0);
+            Desc ids = Desc.contiguous(idsAt, DType.I64, rows);
+            k().launch("tally_binary_scalar", blocksFor(rows), THREADS, new I32(BinaryOp.SUB.ordinal()), d(targets.slice(0, r0, r0 + rows)),
+                    new F64(targetOffset), ids);
+            Desc minusOne = new Desc(scratch, DType.F32, new int[] {rows}, new long[] {0});
+            k().launch("tally_scatter_add_columns", blocksFor(rows), THREADS, ids, minusOne, d(out.slice(0, r0, r0 + rows)));
+        }
+        c = Desc.coalesce(d(out), perRow(rowScale, out), d(out));
+        k().launch("tally_binary", blocksFor(out.numel()), THREADS, new I32(BinaryOp.MUL.ordinal()), c[0], c[1], c[2]);
+    }
+
+    /** A per-row value ([N] or [N, 1]) read across out's [N, C] with column stride 0. */
+    private static Desc perRow(Tensor v, Tensor out) {
+        return new Desc(v.address(), v.dtype(), out.dims(), new long[] {v.stride(0), 0});
+    }
+
     @Override public void rmsNorm(Tensor x, Tensor weight, double eps, Tensor out, Tensor rstd) {
         Checks.rmsNorm(device, x, weight, out, rstd);
         long rows = rows(x);

@@ -180,6 +180,27 @@ public final class Checks {
         sameShape("softmaxBackward", y, dx);
     }
 
+    /** logits and out [N, C] of one shape (floating), targets I32/I64 [N], lse and rowScale one value per row ([N] or [N, 1]). */
+    public static void softmaxCrossEntropyGrad(Device dev, Tensor logits, Tensor lse, Tensor targets, Tensor rowScale, Tensor out) {
+        String op = "softmaxCrossEntropyGrad";
+        sameDevice(op, dev, logits, lse, targets, rowScale, out);
+        if (logits.rank() != 2) throw new IllegalArgumentException(op + ": logits " + d(logits) + " should be [N, C]");
+        sameShape(op, logits, out);
+        floating(op, logits, lse, rowScale, out);
+        integral(op, targets);
+        int n = logits.dim(0);
+        if (targets.rank() != 1 || targets.dim(0) != n) {
+            throw new IllegalArgumentException(op + ": targets " + d(targets) + " should be [" + n + "] for logits " + d(logits));
+        }
+        for (Tensor perRow : new Tensor[] {lse, rowScale}) {
+            boolean column = perRow.rank() == 1 || (perRow.rank() == 2 && perRow.dim(1) == 1);
+            if (!column || perRow.dim(0) != n) {
+                throw new IllegalArgumentException(op + ": " + d(perRow) + " should hold one value per row of logits " + d(logits)
+                        + ": [" + n + "] or [" + n + ", 1]");
+            }
+        }
+    }
+
     private static void rowVector(String op, Tensor x, Tensor v, String what) {
         if (v.rank() != 1 || v.dim(0) != x.dim(-1)) {
             throw new IllegalArgumentException(op + ": " + what + " " + d(v) + " should be [" + x.dim(-1) + "] for input " + d(x));

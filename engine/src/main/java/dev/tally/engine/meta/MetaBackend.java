@@ -55,6 +55,9 @@ public final class MetaBackend implements Backend, Ops {
     @Override public void softmax(Tensor x, Tensor out, boolean causal) { Checks.softmax(Device.META, "softmax", x, out, causal); }
     @Override public void logSoftmax(Tensor x, Tensor out) { Checks.softmax(Device.META, "logSoftmax", x, out, false); }
     @Override public void softmaxBackward(Tensor y, Tensor dy, Tensor dx) { Checks.softmaxBackward(Device.META, y, dy, dx); }
+    @Override public void softmaxCrossEntropyGrad(Tensor logits, Tensor lse, Tensor targets, long targetOffset, Tensor rowScale, Tensor out) {
+        Checks.softmaxCrossEntropyGrad(Device.META, logits, lse, targets, rowScale, out);
+    }
     @Override public void causalAttention(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
         Checks.causalAttention(Device.META, q, k, v, out, lse);
     }

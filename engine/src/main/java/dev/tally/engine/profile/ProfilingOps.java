@@ -113,6 +113,11 @@ public final class ProfilingOps implements Ops {
         time("softmaxBackward", bytes(y, dy, dx), 0, () -> inner.softmaxBackward(y, dy, dx));
     }
 
+    @Override public void softmaxCrossEntropyGrad(Tensor logits, Tensor lse, Tensor targets, long targetOffset, Tensor rowScale, Tensor out) {
+        time("softmaxCrossEntropyGrad", bytes(logits, lse, targets, rowScale, out), 0,
+                () -> inner.softmaxCrossEntropyGrad(logits, lse, targets, targetOffset, rowScale, out));
+    }
+
     @Override public void rmsNorm(Tensor x, Tensor weight, double eps, Tensor out, Tensor rstd) {
         time("rmsNorm", bytes(x, weight, out, rstd), 0, () -> inner.rmsNorm(x, weight, eps, out, rstd));
     }

@@ -30,6 +30,20 @@ class ContiguousF32ExpTest {
     }
 
     @Test
+    void scalarFormGivesTheVectorLanesBits() {
+        int n = 1 << 16;
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -110f + 205f * i / n;
+        float[] special = {Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 0f, -0f, 88.72283f, 88.7229f, -87.33655f, -104.5f,
+                1e-8f, -1e-8f, Float.MIN_VALUE, -Float.MAX_VALUE, Float.MAX_VALUE};
+        System.arraycopy(special, 0, x, 0, special.length);
+        float[] y = exp(x);
+        for (int i = 0; i < n; i++) {
+            assertEquals(Float.floatToRawIntBits(y[i]), Float.floatToRawIntBits(ContiguousF32Kernels.exp(x[i])), "exp(" + x[i] + ")");
+        }
+    }
+
+    @Test
     void specialValues() {
         float[] x = new float[L * ((11 + L - 1) / L)];
         float[] v = {Float.NaN, Float.NEGATIVE_INFINITY, Float.POSITIVE_INFINITY, 0f, -0f, 88.72283f, 88.7229f, -87.33655f, -104.5f, 1e-8f, -1e-8f};

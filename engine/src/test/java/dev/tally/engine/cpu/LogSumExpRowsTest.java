@@ -82,4 +82,23 @@ class LogSumExpRowsTest {
             }
         }
     }
+    /** A tile of a wider buffer (rows contiguous, gaps between them) into a strided column: the contiguous copy's bits. */
+    @Test
+    void tileOfAWiderBufferGivesTheContiguousBits() {
+        SeededRandom r = new SeededRandom(4);
+        Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 4L << 20)) {
+            int rows = 9, len = 45, wide = 64;
+            Tensor buffer = arena.allocate("buffer", DType.F32, rows, wide).copyFrom(r.normal(rows * wide));
+            Tensor tile = buffer.slice(1, 3, 3 + len), packed = arena.allocate("packed", DType.F32, rows, len);
+            ops.copy(tile, packed);
+            Tensor outs = arena.allocate("outs", DType.F32, rows, 2), strided = outs.slice(1, 1, 2), plain = arena.allocate("plain", DType.F32, rows, 1);
+            ops.reduce(ReduceOp.LOGSUMEXP, tile, 1, strided);
+            ops.reduce(ReduceOp.LOGSUMEXP, packed, 1, plain);
+            float[] a = plain.toFloatArray(), b = new float[rows];
+            float[] both = outs.toFloatArray();
+            for (int i = 0; i < rows; i++) b[i] = both[2 * i + 1];
+            org.junit.jupiter.api.Assertions.assertArrayEquals(a, b);
+        }
+    }
 }

@@ -204,6 +204,19 @@ class CudaVsCpuTest {
         table.g.ops().synchronize();
     }
 
+    @Test void softmaxCrossEntropyGradComposedOfKernels() {
+        for (long offset : new long[] {0, 10}) {
+            Pair x = rand(DType.F32, 5, 40), lse = rand(DType.F32, 5, 1), scale = rand(DType.F32, 5), out = zeros(DType.F32, 5, 40);
+            Pair t = ids(DType.I32, new long[] {offset + 3, -100, offset + 39, offset + 40, offset - 1}, 5);
+            both(new Pair[] {x, lse, t, scale, out}, (a, g) -> a[0].ops().softmaxCrossEntropyGrad(a[0], a[1], a[2], offset, a[3], a[4]));
+            same(out, 1e-5, "softmaxCrossEntropyGrad, tile offset " + offset);
+            Pair wide = rand(DType.F32, 5, 48); // a strided tile of a wider buffer, written in place
+            Pair tile = wide.map(w -> w.slice(1, 0, 40));
+            both(new Pair[] {tile, lse, t, scale}, (a, g) -> a[0].ops().softmaxCrossEntropyGrad(a[0], a[1], a[2], offset, a[3], a[0]));
+            same(wide, 1e-5, "softmaxCrossEntropyGrad in place on a strided tile, offset " + offset);
+        }
+    }
+
     @Test void matmulCublasAndFallbackPaths() {
         int m = 33, k = 65, n = 17;
         for (DType dt : new DType[]{DType.F32, DType.BF16}) {

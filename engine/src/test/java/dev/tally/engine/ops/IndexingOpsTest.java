@@ -92,6 +92,40 @@ class IndexingOpsTest {
         }
     }
 
+    /**
+     * F32 rows (block copies and vector adds) against the element loop (the permuted layout): the same bits, with a
+     * row width that leaves a vector tail; a bad id is reported before anything is written.
+     */
+    @org.junit.jupiter.api.Test
+    void rowFastPathsGiveTheElementLoopsBitsAndWriteNothingOnABadId() {
+        SeededRandom r = new SeededRandom(43);
+        Ops ops = Backends.of(Device.CPU).ops();
+        int v = 9, d = 37, n = 12;
+        try (MemoryArena arena = TestArenas.open(Device.CPU)) {
+            double[] table = r.normal(v * d), src = r.normal(n * d), start = r.normal(v * d);
+            long[] ids = r.ints(n, -1, v);
+            ids[3] = ids[4] = 2; // repeated: two adds into one row, in id order
+            Tensor ti = Views.of(arena, "ids", DType.I64, Shape.of(n), longs(ids));
+            double[][] gathered = new double[2][], scattered = new double[2][];
+            Layout[] layouts = {Layout.SLICED, Layout.PERMUTED}; // unit column stride (fast), and not (element loop)
+            for (int k = 0; k < 2; k++) {
+                Tensor tt = Views.of(arena, "table", DType.F32, Shape.of(v, d), table, layouts[k]);
+                Tensor out = Views.empty(arena, "out", DType.F32, Shape.of(n, d), layouts[k]);
+                ops.embedding(tt, ti, out);
+                gathered[k] = Views.read(out);
+                Tensor ts = Views.of(arena, "src", DType.F32, Shape.of(n, d), src, layouts[k]);
+                Tensor grad = Views.of(arena, "grad", DType.F32, Shape.of(v, d), start, layouts[k]);
+                ops.scatterAddRows(ti, ts, grad);
+                scattered[k] = Views.read(grad);
+                Tensor bad = Views.of(arena, "bad", DType.I64, Shape.of(2), new double[] {1, v});
+                assertThrows(IndexOutOfBoundsException.class, () -> ops.scatterAddRows(bad, ts.slice(0, 0, 2), grad));
+                org.junit.jupiter.api.Assertions.assertArrayEquals(scattered[k], Views.read(grad), "a bad id writes nothing");
+            }
+            org.junit.jupiter.api.Assertions.assertArrayEquals(gathered[1], gathered[0], "embedding bits");
+            org.junit.jupiter.api.Assertions.assertArrayEquals(scattered[1], scattered[0], "scatterAddRows bits");
+        }
+    }
+
     @ParameterizedTest(name = "{0} ids {1} {2} {3}")
     @MethodSource("cases")
     void columnGatherAndScatter(Device device, DType idType, DType dt, Layout layout) {

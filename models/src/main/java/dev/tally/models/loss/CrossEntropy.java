@@ -6,7 +6,6 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Ops;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
-import dev.tally.engine.UnaryOp;
 
 /**
  * The ordinary way, and the reference for {@link CutCrossEntropy}: the N×V fp32 logits are materialized in forward and
@@ -24,12 +23,12 @@ public final class CrossEntropy implements LinearCrossEntropy {
 
     /**
      * Saved for backward: logits (N×V), lse, mask (N each), count; forward's temporaries: target logit and nll (N each);
-     * backward's: the logits gradient (N×V), −1s and row scales (N each), the scale. Peak = saved + backward's.
+     * backward's: the logits gradient (N×V), the row scales (N), the scale. Peak = saved + backward's.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
         long logits = MemoryArena.alignUp(4L * n * v), row = MemoryArena.alignUp(4L * n), one = MemoryArena.alignUp(4);
         long saved = logits + 2 * row + one;
-        long forwardTemps = 2 * row, backwardTemps = logits + 2 * row + one;
+        long forwardTemps = 2 * row, backwardTemps = logits + row + one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
@@ -61,23 +60,17 @@ public final class CrossEntropy implements LinearCrossEntropy {
         State s = (State) saved;
         Ops ops = dE.ops();
         int n = s.logits.dim(0);
-        // d logits = (softmax − onehot) · mask · dLoss / count
+        // d logits = (softmax − onehot) · mask · dLoss / count, in one pass over the logits
         Tensor dLogits = arena.allocate("loss.ce.dlogits", DType.F32, s.logits.dims());
-        ops.binary(BinaryOp.SUB, s.logits, s.lse, dLogits);
-        ops.unary(UnaryOp.EXP, dLogits, dLogits);
-        Tensor minusOne = arena.allocate("loss.ce.minus_one", DType.F32, n);
         Tensor g = arena.allocate("loss.ce.scale", DType.F32, 1);
         Tensor rowScale = arena.allocate("loss.ce.row_scale", DType.F32, n, 1);
-        ops.fill(minusOne, -1);
-        ops.scatterAddColumns(s.targets, minusOne, dLogits);
         // divide by max(count, 1): with no valid target the loss is NaN (0/0, as torch's mean) but the gradients are 0
         ops.binaryScalar(BinaryOp.MAX, s.count, 1, g);
         ops.binary(BinaryOp.DIV, dLoss, g, g);
         ops.binary(BinaryOp.MUL, s.mask.reshape(n, 1), g, rowScale);
-        ops.binary(BinaryOp.MUL, dLogits, rowScale, dLogits);
+        ops.softmaxCrossEntropyGrad(s.logits, s.lse, s.targets, 0, rowScale, dLogits);
         arena.free(rowScale);
         arena.free(g);
-        arena.free(minusOne);
         ops.matmul(dLogits, s.c, dE, 1, 0);
         ops.matmul(dLogits.t(), s.e, dC, 1, 0);
         arena.free(dLogits);

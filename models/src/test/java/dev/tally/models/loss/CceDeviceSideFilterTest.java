@@ -76,9 +76,10 @@ class CceDeviceSideFilterTest {
         Run few = run(cce, 16, 8, 32, 3);    // 2 × 2 tiles
         Run many = run(cce, 64, 8, 512, 3);  // 8 × 32 tiles
         assertTrue(many.stats().tiles() >= 100 * few.stats().tiles() / 2, many.stats() + " vs " + few.stats());
-        // before the loop: targets and the average logits read, order and target positions written; after: the skip count
+        // before the loop: the products' scale, targets and the average logits read, order and target positions
+        // written; after: the skip count
         assertEquals(few.backwardTransfers(), many.backwardTransfers(), "transfers must not grow with the tiles");
-        assertTrue(many.backwardTransfers() <= 5, "backward transfers: " + many.backwardTransfers());
+        assertTrue(many.backwardTransfers() <= 6, "backward transfers: " + many.backwardTransfers());
         // the counter sees per-tile reads where they happen: the host-side filter reads max |p| once per tile
         Run hostSide = run(new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))
                 .deviceSideFiltering(false), 64, 8, 512, 3);
