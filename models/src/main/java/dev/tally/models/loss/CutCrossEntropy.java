@@ -8,8 +8,6 @@ import dev.tally.engine.Ops;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
 
-import java.util.Arrays;
-import java.util.stream.IntStream;
 
 /**
  * Cut Cross-Entropy (Wijmans et al. 2025): the loss and its gradients without ever materializing the N×V logits.
@@ -61,22 +59,32 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     private final Options options;
     /** Filter without host reads (see {@link #deviceSideFiltering}); null: only where a host read synchronises a GPU. */
     private final Boolean deviceFilter;
+    /** Read the device filter's skip count after backward (one host synchronisation) for {@link #filterStats()}. */
+    private final boolean countGatedTiles;
 
-    public CutCrossEntropy(Options options) { this(options, null); }
+    public CutCrossEntropy(Options options) { this(options, null, false); }
 
-    private CutCrossEntropy(Options options, Boolean deviceFilter) {
+    private CutCrossEntropy(Options options, Boolean deviceFilter, boolean countGatedTiles) {
         this.options = options;
         this.deviceFilter = deviceFilter;
+        this.countGatedTiles = countGatedTiles;
     }
 
     /**
      * The same loss with the tile filter decided on the device ({@code true}) or on the host ({@code false}). On the
      * host a negligible tile skips its two matmuls, but reading its max |p| back is a stream synchronisation per tile
      * on a GPU; on the device the tile's contribution is multiplied by a 0/1 gate instead, so backward issues no host
-     * read inside its tile loop (the matmuls run anyway). The results are the same bits. Default: device-side on CUDA,
-     * host-side on the CPU, where reading a value costs nothing.
+     * read at all (the matmuls run anyway). The results are the same bits. Default: device-side on CUDA, host-side on
+     * the CPU, where reading a value costs nothing.
      */
-    public CutCrossEntropy deviceSideFiltering(boolean onDevice) { return new CutCrossEntropy(options, onDevice); }
+    public CutCrossEntropy deviceSideFiltering(boolean onDevice) { return new CutCrossEntropy(options, onDevice, countGatedTiles); }
+
+    /**
+     * With the device-side filter, whether backward reads the number of gated tiles back for {@link #filterStats()}
+     * (one host synchronisation after the tile loop; {@code tally bench} asks for it). Off by default: the statistics
+     * then report −1 skipped tiles, and backward makes no host read at all.
+     */
+    public CutCrossEntropy countingGatedTiles(boolean count) { return new CutCrossEntropy(options, deviceFilter, count); }
 
     public Options options() { return options; }
 
@@ -100,7 +108,8 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     /**
      * What gradient filtering did in the last backward pass: vocabulary tiles visited, and how many of them skipped the
      * dE and the dC products because every softmax value in the tile was below the threshold ({@code tally bench}
-     * reports these next to CCE's time).
+     * reports these next to CCE's time); −1 where the device-side filter was not asked to count
+     * ({@link #countingGatedTiles}).
      */
     public record FilterStats(long tiles, long skippedE, long skippedC) {}
 
@@ -113,9 +122,9 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
      * logit tile, tile LSE, the block's gathered target rows (row block × D; first the masked sum of the hidden
      * states, with sorting), dot, partial sum; backward's: one logit tile, with sorting the gathered classifier rows and
-     * their dC (tile columns × D each) (the visiting order reuses the average logit's V × 4 bytes), each row's target
-     * position in that order (N), scale, max |d|, and the device filter's small/gate flags and skip count.
-     * Independent of N×V: for N = 8192, D = 2304, V = 256000 about 1.6 MiB.
+     * their dC (tile columns × D each) and the visiting order (V; each id's rank in it reuses the average logit's
+     * V × 4 bytes), each row's target position in that order (N), scale, max |d|, and the device filter's small/gate
+     * flags and skip count. Independent of N×V: for N = 8192, D = 2304, V = 256000 about 2.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
         int[] tileDims = options.tiles(n, d, v);
@@ -125,7 +134,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         long blockVec = MemoryArena.alignUp(4L * nb);
         long saved = 2 * row + one + (avg ? MemoryArena.alignUp(4L * v) : 0);
         long forwardTemps = tile + blockVec + MemoryArena.alignUp(4L * nb * d) + blockVec + one;
-        long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) : 0) + row + 5 * one;
+        long backwardTemps = tile + (avg ? 2 * MemoryArena.alignUp(4L * vt * d) + MemoryArena.alignUp(4L * v) : 0) + row + 5 * one;
         return saved + Math.max(forwardTemps, backwardTemps);
     }
 
@@ -212,36 +221,36 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             Tensor gate = temps.add("loss.cce.gate", DType.F32, 1);
             Tensor skipped = temps.add("loss.cce.skipped", DType.F32, 1);
             boolean gated = options.filtering() && (deviceFilter != null ? deviceFilter : e.device() instanceof Device.Cuda);
-            long[] allTargets = data ? s.targets.toLongArray() : null;
+            // Only the host-side filter reads the device: max |d| per tile. Everything else — the visiting order, each
+            // row's target position in it, the products' scale — is computed by ops where the data lives, so on a GPU
+            // backward issues no host synchronisation (with the device-side filter, none at all unless asked to count).
+            boolean hostFilter = options.filtering() && !gated && data;
+            Tensor orderIds = sortedOptions ? temps.add("loss.cce.order", DType.I32, v) : null;
             // Host-side filtering first asks whether any tile could be skipped at all; when none can (near-uniform
             // softmax, as at initialisation), sorting could not pay for its gathers and scatters nor the test for its
             // pass over each tile, and the vocabulary is visited in natural order with every product made — the tiles
             // the filter would have made, summed in another order.
-            boolean filter = options.filtering() && (!data || gated || someTileMayBeSmall(s, allTargets, eps, nb, tile, maxAbs));
+            boolean filter = options.filtering()
+                    && (!hostFilter || someTileMayBeSmall(s, s.targets.toLongArray(), eps, nb, tile, maxAbs));
             boolean sorted = sortedOptions && filter;
-            int[] order = sorted ? vocabOrder(s, v, data) : IntStream.range(0, data ? v : 0).toArray();
-            int[] position = new int[data ? v : 0];
-            for (int i = 0; i < position.length; i++) position[order[i]] = i;
-            // uploaded once, before the tile loop: the visiting order and each row's target position in it (-1: none).
-            // The order takes the average logits' bytes: they are read (to sort) before it is written, and not after.
-            Tensor orderIds = sorted ? s.avg.viewAs(DType.I32) : null;
             ops.fill(skipped, 0);
             ops.fill(dE, 0);
             if (sorted) ops.fill(dC, 0); // unsorted: each tile's first product (or a fill, if all were skipped) writes it
-            // d = (softmax − onehot) · mask is what the filter tests (the reference's threshold is on d itself); the
-            // products scale it by dLoss / max(count, 1) as their alpha. With no valid target the loss is NaN (0/0, as
-            // torch's mean), the gradients 0.
+            // d = (softmax − onehot) · mask is what the filter tests (the reference's threshold is on d itself); it is
+            // then scaled by dLoss / max(count, 1). With no valid target the loss is NaN (0/0, as torch's mean), the
+            // gradients 0.
             ops.binaryScalar(BinaryOp.MAX, s.count, 1, scale);
             ops.binary(BinaryOp.DIV, dLoss, scale, scale);
-            double alpha = data ? scale.item() : 1;
-            if (data) {
-                long[] pos = new long[n];
-                for (int r = 0; r < n; r++) {
-                    long t = allTargets[r];
-                    pos[r] = t >= 0 && t < v ? position[(int) t] : -1;
-                }
-                targetPos.copyFrom(pos);
-                if (sorted) orderIds.copyFrom(Arrays.stream(order).asLongStream().toArray());
+            if (sorted) {
+                // ascending average logit (ties by id); rank[id] = the id's position, 1-based so that an ignored target
+                // (a negative id, which embedding turns into 0) comes out as −1 after the shift back
+                Tensor rank = s.avg.viewAs(DType.I32); // the averages are read (sorted) before their bytes are written
+                ops.argsort(s.avg, orderIds, rank);
+                ops.binaryScalar(BinaryOp.ADD, rank, 1, rank);
+                ops.embedding(rank.reshape(v, 1), s.targets, targetPos.reshape(n, 1));
+                ops.binaryScalar(BinaryOp.SUB, targetPos, 1, targetPos);
+            } else {
+                ops.copy(s.targets, targetPos); // natural order: the target id is its position (ignored ones negative)
             }
             for (int k0 = 0; k0 < v; k0 += vt) {
                 int k1 = Math.min(v, k0 + vt), w = k1 - k0;
@@ -269,17 +278,18 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                         ops.binaryScalar(BinaryOp.LT, maxAbs, eps, tileSmall);   // NaN is not small, as below
                         ops.binaryScalar(BinaryOp.EQ, tileSmall, 0, gate);
                         ops.binary(BinaryOp.ADD, skipped, tileSmall, skipped);
+                        ops.binary(BinaryOp.MUL, p, scale, p);
                         // an unfiltered gradient takes p before the gate; gated entries become ±0 and add nothing
-                        if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
-                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
+                        if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
+                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         ops.binary(BinaryOp.MUL, p, gate, p);
-                        if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
-                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
+                        if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
+                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         dCgWritten = true;
                         continue;
                     }
                     boolean skipE = false, skipC = false;
-                    if (filter && data) {
+                    if (filter && hostFilter) {
                         ops.reduceAll(ReduceOp.MAX_ABS, p, maxAbs);
                         boolean small = maxAbs.item() < eps;
                         skipE = small && options.filterE();
@@ -287,9 +297,11 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     }
                     if (skipE) skippedE++;
                     if (skipC) skippedC++;
-                    if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), alpha, 1);
+                    if (skipE && skipC) continue;
+                    ops.binary(BinaryOp.MUL, p, scale, p);
+                    if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
                     if (!skipC) {
-                        ops.matmul(p.t(), eb, dCg, alpha, dCgWritten ? 1 : 0);
+                        ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         dCgWritten = true;
                     }
                 }
@@ -299,10 +311,12 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     ops.fill(dCg, 0);
                 }
             }
-            if (gated && data) { // one read, after the loop
+            if (gated && data && countGatedTiles) { // one read, after the loop, only when asked for
                 long gatedTiles = Math.round(skipped.item());
                 skippedE = options.filterE() ? gatedTiles : 0;
                 skippedC = options.filterC() ? gatedTiles : 0;
+            } else if (gated) {
+                skippedE = skippedC = -1; // not counted: reading the count would synchronise the device
             }
         } finally {
             temps.freeAll();
@@ -356,33 +370,5 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
      */
     private static Tensor packed(Tensor tile, int rows, int cols) {
         return tile.reshape((int) tile.numel()).slice(0, 0, rows * cols).reshape(rows, cols);
-    }
-
-    /**
-     * Vocabulary visiting order: ascending average logit (ties in ascending id, as a stable sort gives) when sorting,
-     * else natural order. Sorted as longs — the float's order-preserving bits above the id — not as boxed ids with a
-     * comparator (a 32000-id vocabulary sorted in about a millisecond instead of tens).
-     */
-    private int[] vocabOrder(State s, int v, boolean data) {
-        if (!data) return new int[0];
-        if (s.avg == null) return IntStream.range(0, v).toArray();
-        return ascendingOrder(s.avg.toFloatArray());
-    }
-
-    /** Ids sorted by ascending value, ties in ascending id. */
-    static int[] ascendingOrder(float[] avg) {
-        int v = avg.length;
-        long[] keys = new long[v];
-        for (int i = 0; i < v; i++) keys[i] = (long) sortableBits(avg[i]) << 32 | i;
-        Arrays.sort(keys);
-        int[] order = new int[v];
-        for (int i = 0; i < v; i++) order[i] = (int) keys[i];
-        return order;
-    }
-
-    /** An int whose signed order is Float.compare's order (−0 before +0, NaN last, as Double.compare sorted before). */
-    static int sortableBits(float f) {
-        int bits = Float.floatToIntBits(f); // one NaN
-        return bits < 0 ? bits ^ Integer.MAX_VALUE : bits;
     }
 }

@@ -56,7 +56,7 @@ class CceNothingToFilterTest {
         assertEquals(plain.loss(), filtered.loss());
         assertEquals(new CutCrossEntropy.FilterStats(40, 0, 0), filtered.stats());
         // the device-side filter tests every tile (in sorted order): none was small
-        Run tested = run(cce(true).deviceSideFiltering(true), 1, 0.1, n, d, v);
+        Run tested = run(cce(true).deviceSideFiltering(true).countingGatedTiles(true), 1, 0.1, n, d, v);
         assertEquals(new CutCrossEntropy.FilterStats(40, 0, 0), tested.stats());
     }
 
@@ -64,7 +64,7 @@ class CceNothingToFilterTest {
     void peakedSoftmaxStillFilters() {
         int n = 64, d = 16, v = 300;
         Run filtered = run(cce(true).deviceSideFiltering(false), 6, 3, n, d, v); // logits in the hundreds
-        Run tested = run(cce(true).deviceSideFiltering(true), 6, 3, n, d, v);
+        Run tested = run(cce(true).deviceSideFiltering(true).countingGatedTiles(true), 6, 3, n, d, v);
         assertTrue(filtered.stats().skippedE() > 0, filtered.stats().toString());
         assertEquals(tested.stats(), filtered.stats(), "the host filter tests tiles as the device filter does");
         assertArrayEquals(tested.de(), filtered.de());

@@ -108,7 +108,7 @@ class LossTest {
     }
 
     @Test
-    void gemma2bCaseOnMetaCrossEntropyBooksLogitsCutCrossEntropyUnderTwoMegabytes() {
+    void gemma2bCaseOnMetaCrossEntropyBooksLogitsCutCrossEntropyUnderThreeMegabytes() {
         int n = 8192, d = 2304, v = 256000;
         long ce = LossMemoryReport.peakLossBytes(new CrossEntropy(), n, d, v, DType.BF16);
         long cce = LossMemoryReport.peakLossBytes(new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT), n, d, v, DType.BF16);
@@ -116,7 +116,9 @@ class LossTest {
         System.out.println(LossMemoryReport.report(n, d, v, DType.BF16));
         assertTrue(ce >= 2 * logits, "CE books the N×V fp32 logits and their gradient (2 × " + logits + " B): " + ce);
         assertEquals(8_388_608_000L, logits);
-        assertTrue(cce < 2_000_000, "CCE loss workspace " + cce + " B must stay under 2 MB");
+        // 1.4 MB of tiles and row vectors, plus the vocabulary order computed on the device (V int32: 1 MB; the
+        // reference's torch.argsort allocates V int64 for it)
+        assertTrue(cce < 3_000_000, "CCE loss workspace " + cce + " B must stay under 3 MB");
         assertEquals(ce, new CrossEntropy().lossArenaBytes(n, d, v));
         assertEquals(cce, new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT).lossArenaBytes(n, d, v));
     }
