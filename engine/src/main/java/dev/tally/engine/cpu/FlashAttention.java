@@ -263,7 +263,9 @@ final class FlashAttention {
      */
     static void scoreTile(float[] a, int ao, int aRow, int dh, float[] bt, int bo, int bRow, int width, float[] s, int so, int sRow) {
         int a0 = ao, a1 = ao + aRow, a2 = ao + 2 * aRow, a3 = ao + 3 * aRow;
-        for (int c = 0; c < width; c += CW) {
+        int c = 0;
+        for (; c + 2 * CW <= width; c += 2 * CW) scoreTileWide(a, a0, a1, a2, a3, dh, bt, bo + c, bRow, s, so + c, sRow);
+        for (; c < width; c += CW) {
             FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
             FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
             for (int d = 0; d < dh; d++) {
@@ -294,6 +296,93 @@ final class FlashAttention {
         }
     }
 
+    /** {@link #scoreTile} for one run of 4 vectors of columns: RB × 4 accumulators, the same sums in the same order. */
+    private static void scoreTileWide(float[] a, int a0, int a1, int a2, int a3, int dh, float[] bt, int bo, int bRow, float[] s, int sp, int sRow) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S), c03 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c12 = FloatVector.zero(S), c13 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c22 = FloatVector.zero(S), c23 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c32 = FloatVector.zero(S), c33 = FloatVector.zero(S);
+        for (int d = 0; d < dh; d++) {
+            int bp = bo + d * bRow;
+            FloatVector b0 = FloatVector.fromArray(S, bt, bp), b1 = FloatVector.fromArray(S, bt, bp + L);
+            FloatVector b2 = FloatVector.fromArray(S, bt, bp + 2 * L), b3 = FloatVector.fromArray(S, bt, bp + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + d]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(S, a[a1 + d]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(S, a[a2 + d]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(S, a[a3 + d]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+        }
+        store4(s, sp, c00, c01, c02, c03);
+        store4(s, sp + sRow, c10, c11, c12, c13);
+        store4(s, sp + 2 * sRow, c20, c21, c22, c23);
+        store4(s, sp + 3 * sRow, c30, c31, c32, c33);
+    }
+
+    private static void store4(float[] s, int p, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
+        v0.intoArray(s, p);
+        v1.intoArray(s, p + L);
+        v2.intoArray(s, p + 2 * L);
+        v3.intoArray(s, p + 3 * L);
+    }
+
+    /** {@link #rowTile} for one run of 4 vectors of columns: RB × 4 accumulators, the same sums in the same order. */
+    private static void rowTileWide(float[] a, int a0, int a1, int a2, int a3, int aK, int k0, int k1, float[] b, int bo, int bRow,
+                                    float[] c, int cp, int cRow) {
+        FloatVector c00 = FloatVector.fromArray(S, c, cp), c01 = FloatVector.fromArray(S, c, cp + L);
+        FloatVector c02 = FloatVector.fromArray(S, c, cp + 2 * L), c03 = FloatVector.fromArray(S, c, cp + 3 * L);
+        int p1 = cp + cRow, p2 = cp + 2 * cRow, p3 = cp + 3 * cRow;
+        FloatVector c10 = FloatVector.fromArray(S, c, p1), c11 = FloatVector.fromArray(S, c, p1 + L);
+        FloatVector c12 = FloatVector.fromArray(S, c, p1 + 2 * L), c13 = FloatVector.fromArray(S, c, p1 + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(S, c, p2), c21 = FloatVector.fromArray(S, c, p2 + L);
+        FloatVector c22 = FloatVector.fromArray(S, c, p2 + 2 * L), c23 = FloatVector.fromArray(S, c, p2 + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(S, c, p3), c31 = FloatVector.fromArray(S, c, p3 + L);
+        FloatVector c32 = FloatVector.fromArray(S, c, p3 + 2 * L), c33 = FloatVector.fromArray(S, c, p3 + 3 * L);
+        for (int kk = k0; kk < k1; kk++) {
+            int bp = bo + kk * bRow, ak = kk * aK;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bp + 2 * L), b3 = FloatVector.fromArray(S, b, bp + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(S, a[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(S, a[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(S, a[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
+        }
+        store4(c, cp, c00, c01, c02, c03);
+        store4(c, p1, c10, c11, c12, c13);
+        store4(c, p2, c20, c21, c22, c23);
+        store4(c, p3, c30, c31, c32, c33);
+    }
+
     /**
      * c[co + r·cRow + x] += Σ_{k0 ≤ k < k1} a[ao + r·aRow + k·aK] · b[bo + k·bRow + x] for the RB rows r and columns x in
      * [0, cols) (a multiple of CW): the partial sums are loaded, continued over ascending k in registers, and stored.
@@ -301,7 +390,9 @@ final class FlashAttention {
     static void rowTile(float[] a, int ao, int aRow, int aK, int k0, int k1, float[] b, int bo, int bRow,
                         float[] c, int co, int cRow, int cols) {
         int a0 = ao, a1 = ao + aRow, a2 = ao + 2 * aRow, a3 = ao + 3 * aRow;
-        for (int x0 = 0; x0 < cols; x0 += CW) {
+        int x0 = 0;
+        for (; x0 + 2 * CW <= cols; x0 += 2 * CW) rowTileWide(a, a0, a1, a2, a3, aK, k0, k1, b, bo + x0, bRow, c, co + x0, cRow);
+        for (; x0 < cols; x0 += CW) {
             int cp = co + x0;
             FloatVector c00 = FloatVector.fromArray(S, c, cp), c01 = FloatVector.fromArray(S, c, cp + L);
             FloatVector c10 = FloatVector.fromArray(S, c, cp + cRow), c11 = FloatVector.fromArray(S, c, cp + cRow + L);
