@@ -160,8 +160,8 @@ public final class Functions {
 
     /**
      * Causal scaled dot-product attention on q, k, v [B·T, H·Dh] (heads interleaved as [B, T, H, Dh]); output in the same
-     * layout. With {@link Graph#fusedAttention()} nothing quadratic is booked; otherwise (the default) the [B, H, T, T]
-     * probabilities are kept for backward.
+     * layout. With {@link Graph#fusedAttention()} (the trainer's CPU default) nothing quadratic is booked; otherwise the
+     * [B, H, T, T] probabilities are kept for backward.
      */
     public static Var causalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
         return g.fusedAttention() ? fusedCausalAttention(g, q, k, v, batch, seq, heads) : materializedCausalAttention(g, q, k, v, batch, seq, heads);

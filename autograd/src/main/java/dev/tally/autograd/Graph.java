@@ -56,10 +56,10 @@ public final class Graph implements AutoCloseable {
     public MemoryArena activations() { return activations; }
 
     /**
-     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off by
-     * default: on the CPU the fused kernel saves the quadratic memory but is still slower than the two blocked GEMMs and
-     * the softmax (measured 2-3x at T = 256 and 1024); CUDA has no fused kernel. A META trace must use the setting of the
-     * device it plans.
+     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off
+     * unless asked for: the graph does not know its device; the trainer turns it on for the CPU, where the fused kernel is
+     * also the faster path, and leaves it off on CUDA, which has no fused kernel. A META trace must use the setting of
+     * the device it plans.
      */
     public Graph fusedAttention(boolean on) {
         this.fusedAttention = on;
