@@ -39,6 +39,13 @@ final class FlashAttention {
 
     static int roundUp(int x, int m) { return (x + m - 1) / m * m; }
 
+    /**
+     * Row stride of a transposed [Dh, keys] block: the keys rounded up to the tile width, plus one vector, so that
+     * consecutive rows (one per head dimension, all read by each tile) do not fall on the same few cache sets the way a
+     * power-of-two stride (T = 256, 1024) makes them.
+     */
+    static int transposedStride(int keys) { return roundUp(keys, Math.max(CW, BK)) + L; }
+
     /** Per-thread scratch, grown on demand and reused. */
     private static final class Scratch {
         float[] q = new float[0], k = new float[0], kt = new float[0], vt = new float[0], v = new float[0], dout = new float[0],
@@ -67,7 +74,7 @@ final class FlashAttention {
     /** Queries [i0, i0 + BQ) of one (batch, head) pair: they see keys [0, i0 + rows). */
     private static void forwardBlock(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Buf bl, Tensor lse,
                                      int bi, int hi, int i0, int t, int dh) {
-        int rows = Math.min(BQ, t - i0), rowsPad = roundUp(rows, RB), n = i0 + rows, np = roundUp(n, CW), dhp = roundUp(dh, CW);
+        int rows = Math.min(BQ, t - i0), rowsPad = roundUp(rows, RB), n = i0 + rows, np = transposedStride(n), dhp = roundUp(dh, CW);
         Scratch w = SCRATCH.get();
         w.q = Scratch.grow(w.q, rowsPad * dhp);
         w.kt = Scratch.grow(w.kt, dh * np);
@@ -158,13 +165,13 @@ final class FlashAttention {
      */
     private static void backwardPair(Tensor q, Tensor k, Tensor v, Tensor out, Buf bl, Tensor lse, Tensor dout, float scale,
                                      Tensor dq, Tensor dk, Tensor dv, int bi, int hi, int t, int dh) {
-        int tp = roundUp(t, Math.max(BQ, BK)), dhp = roundUp(dh, CW);
+        int tp = roundUp(t, Math.max(BQ, BK)), ld = transposedStride(t), dhp = roundUp(dh, CW);
         Scratch w = SCRATCH.get();
         w.q = Scratch.grow(w.q, tp * dhp);
         w.k = Scratch.grow(w.k, tp * dhp);
         w.dout = Scratch.grow(w.dout, tp * dhp);
-        w.kt = Scratch.grow(w.kt, dh * tp);
-        w.vt = Scratch.grow(w.vt, dh * tp);
+        w.kt = Scratch.grow(w.kt, dh * ld);
+        w.vt = Scratch.grow(w.vt, dh * ld);
         w.dq = Scratch.grow(w.dq, tp * dhp);
         w.dkb = Scratch.grow(w.dkb, BK * dhp);
         w.dvb = Scratch.grow(w.dvb, BK * dhp);
@@ -176,8 +183,8 @@ final class FlashAttention {
         loadRows(q, bi, hi, 0, t, tp, dh, dhp, w.q, w.row);
         loadRows(k, bi, hi, 0, t, tp, dh, dhp, w.k, w.row);
         loadRows(dout, bi, hi, 0, t, tp, dh, dhp, w.dout, w.row);
-        loadTransposed(k, bi, hi, t, tp, dh, w.kt, w.row);
-        loadTransposed(v, bi, hi, t, tp, dh, w.vt, w.row);
+        loadTransposed(k, bi, hi, t, ld, dh, w.kt, w.row);
+        loadTransposed(v, bi, hi, t, ld, dh, w.vt, w.row);
         // D_i = dout_i · out_i (ascending d, fused multiply-adds), and the row lse
         Buf bo = Buf.of(out);
         long lseBase = lse.offset() + bi * lse.stride(0) + hi * lse.stride(1);
@@ -200,8 +207,8 @@ final class FlashAttention {
                     int visible = Math.min(BK, i0 + r0 + RB - j0); // keys of the block the tile's last row sees
                     if (visible <= 0 || r0 >= rows) continue;
                     int width = roundUp(visible, CW);
-                    scoreTile(w.q, (i0 + r0) * dhp, dhp, dh, w.kt, j0, tp, width, p, r0 * BK, BK);
-                    scoreTile(w.dout, (i0 + r0) * dhp, dhp, dh, w.vt, j0, tp, width, ds, r0 * BK, BK);
+                    scoreTile(w.q, (i0 + r0) * dhp, dhp, dh, w.kt, j0, ld, width, p, r0 * BK, BK);
+                    scoreTile(w.dout, (i0 + r0) * dhp, dhp, dh, w.vt, j0, ld, width, ds, r0 * BK, BK);
                 }
                 for (int r = 0; r < BQ; r++) {
                     int i = i0 + r, so = r * BK, count = Math.min(BK, i - j0 + 1);
