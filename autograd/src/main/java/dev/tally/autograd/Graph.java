@@ -139,7 +139,15 @@ public final class Graph implements AutoCloseable {
      * no later add, multiply, square or optimizer step tells apart from +0) at one pass instead of three. Parameters
      * always accumulate (their gradients persist across micro-batches).
      */
-    boolean gradFresh(Var v) { return v.param == null && v.grad == null; }
+    boolean gradFresh(Var v) { return writeFirstContributions && v.param == null && v.grad == null; }
+
+    /** Off: every contribution is added onto a zero-filled buffer (the way it was; tests compare the two). */
+    private boolean writeFirstContributions = true;
+
+    Graph writeFirstContributions(boolean on) {
+        this.writeFirstContributions = on;
+        return this;
+    }
 
     /** Books the gradient buffer of a {@link #gradFresh} var without zeroing it: the caller writes every element. */
     Tensor gradForOverwrite(Var v) {
