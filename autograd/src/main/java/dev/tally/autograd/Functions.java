@@ -41,13 +41,15 @@ public final class Functions {
         return g.record(new Node(List.of(x, weight)) {
             @Override void backward(Graph gr) {
                 Ops ops = xv.ops();
-                Tensor dx = gr.alloc("tmp.rmsnorm.dx", xv.dtype(), xv.dims());
+                // a first contribution to x's gradient is written in place (no temporary, no zero-fill and add)
+                boolean direct = x.requiresGrad && gr.gradFresh(x);
+                Tensor dx = direct ? gr.gradForOverwrite(x) : gr.alloc("tmp.rmsnorm.dx", xv.dtype(), xv.dims());
                 Tensor dw = gr.alloc("tmp.rmsnorm.dw", weight.value.dtype(), weight.value.dims());
                 ops.rmsNormBackward(xv, weight.value, rstd, gr.gradOf(output), dx, dw);
-                if (x.requiresGrad) add(ops, gr.gradOf(x), dx);
+                if (x.requiresGrad && !direct) add(ops, gr.gradOf(x), dx);
                 if (weight.requiresGrad) add(ops, gr.gradOf(weight), dw);
                 gr.free(dw);
-                gr.free(dx);
+                if (!direct) gr.free(dx);
             }
 
             @Override void freeSaved(Graph gr) { gr.free(rstd); }
@@ -73,7 +75,9 @@ public final class Functions {
                 Tensor dy = gr.gradOf(output);
                 if (x.requiresGrad) {
                     Tensor wb = qw == null ? wv : dequantized(gr, qw, xv.dtype());
-                    xv.ops().matmul(dy, wb, gr.gradOf(x), 1, 1);
+                    // beta = 0 on a first contribution: the product is written, not added onto a zero-filled buffer
+                    boolean first = gr.gradFresh(x);
+                    xv.ops().matmul(dy, wb, first ? gr.gradForOverwrite(x) : gr.gradOf(x), 1, first ? 0 : 1);
                     if (qw != null) gr.free(wb);
                 }
                 if (w.requiresGrad) xv.ops().matmul(dy.t(), xv, gr.gradOf(w), 1, 1);
@@ -94,9 +98,8 @@ public final class Functions {
         a.value.ops().binary(BinaryOp.ADD, a.value, b.value, out);
         return g.record(new Node(List.of(a, b)) {
             @Override void backward(Graph gr) {
-                Tensor dy = gr.gradOf(output);
-                if (a.requiresGrad) add(a.value.ops(), gr.gradOf(a), dy);
-                if (b.requiresGrad) add(a.value.ops(), gr.gradOf(b), dy);
+                if (b.requiresGrad) gr.accumulateGrad(b, gr.gradOf(output));
+                if (a.requiresGrad) gr.passGrad(output, a); // last: it may take the output's gradient buffer over
             }
         }, out);
     }
@@ -111,16 +114,21 @@ public final class Functions {
         return g.record(new Node(List.of(gate, up)) {
             @Override void backward(Graph gr) {
                 Tensor dy = gr.gradOf(output);
-                Tensor tmp = gr.alloc("tmp.swiglu", gv.dtype(), gv.dims());
+                // a first contribution is computed in the gradient buffer itself; later ones in a temporary, then added
+                boolean gateDirect = gate.requiresGrad && gr.gradFresh(gate), upDirect = up.requiresGrad && gr.gradFresh(up) && up != gate;
+                boolean needTmp = (gate.requiresGrad && !gateDirect) || (up.requiresGrad && !upDirect);
+                Tensor tmp = needTmp ? gr.alloc("tmp.swiglu", gv.dtype(), gv.dims()) : null;
                 if (gate.requiresGrad) {
-                    ops.binary(BinaryOp.MUL, dy, uv, tmp);
-                    ops.unaryBackward(UnaryOp.SILU, gv, tmp, tmp);
-                    add(ops, gr.gradOf(gate), tmp);
+                    Tensor dst = gateDirect ? gr.gradForOverwrite(gate) : tmp;
+                    ops.binary(BinaryOp.MUL, dy, uv, dst);
+                    ops.unaryBackward(UnaryOp.SILU, gv, dst, dst);
+                    if (!gateDirect) add(ops, gr.gradOf(gate), tmp);
                 }
                 if (up.requiresGrad) {
-                    ops.unary(UnaryOp.SILU, gv, tmp);
-                    ops.binary(BinaryOp.MUL, tmp, dy, tmp);
-                    add(ops, gr.gradOf(up), tmp);
+                    Tensor dst = upDirect ? gr.gradForOverwrite(up) : tmp;
+                    ops.unary(UnaryOp.SILU, gv, dst);
+                    ops.binary(BinaryOp.MUL, dst, dy, dst);
+                    if (!upDirect) add(ops, gr.gradOf(up), tmp);
                 }
                 gr.free(tmp);
             }
@@ -137,10 +145,13 @@ public final class Functions {
         xv.ops().rope(xv.reshape(batch, seq, heads, dh), out.reshape(batch, seq, heads, dh), 0, base, false);
         return g.record(new Node(List.of(x)) {
             @Override void backward(Graph gr) {
-                Tensor tmp = gr.alloc("tmp.rope", xv.dtype(), xv.dims());
+                boolean direct = gr.gradFresh(x); // a first contribution is rotated straight into the gradient buffer
+                Tensor tmp = direct ? gr.gradForOverwrite(x) : gr.alloc("tmp.rope", xv.dtype(), xv.dims());
                 xv.ops().rope(gr.gradOf(output).reshape(batch, seq, heads, dh), tmp.reshape(batch, seq, heads, dh), 0, base, true);
-                add(xv.ops(), gr.gradOf(x), tmp);
-                gr.free(tmp);
+                if (!direct) {
+                    add(xv.ops(), gr.gradOf(x), tmp);
+                    gr.free(tmp);
+                }
             }
         }, out);
     }
@@ -149,8 +160,8 @@ public final class Functions {
 
     /**
      * Causal scaled dot-product attention on q, k, v [B·T, H·Dh] (heads interleaved as [B, T, H, Dh]); output in the same
-     * layout. With {@link Graph#fusedAttention()} nothing quadratic is booked; otherwise (the default) the [B, H, T, T]
-     * probabilities are kept for backward.
+     * layout. With {@link Graph#fusedAttention()} (the trainer's CPU default) nothing quadratic is booked; otherwise the
+     * [B, H, T, T] probabilities are kept for backward.
      */
     public static Var causalAttention(Graph g, Var q, Var k, Var v, int batch, int seq, int heads) {
         return g.fusedAttention() ? fusedCausalAttention(g, q, k, v, batch, seq, heads) : materializedCausalAttention(g, q, k, v, batch, seq, heads);
@@ -197,16 +208,35 @@ public final class Functions {
                 Tensor dout = heads(gr.gradOf(output), batch, seq, heads);
                 Tensor dprobs = gr.alloc("tmp.attention.dprobs", qv.dtype(), batch, heads, seq, seq);
                 ops.matmul(dout, heads(v.value, batch, seq, heads).t(), dprobs, 1, 0);
-                if (v.requiresGrad) ops.matmul(probs.t(), dout, heads(gr.gradOf(v), batch, seq, heads), 1, 1);
+                // beta = 0 where this is the gradient's first contribution (written, not added onto zeros)
+                if (v.requiresGrad) {
+                    double beta = beta(gr, v);
+                    ops.matmul(probs.t(), dout, heads(gradToWrite(gr, v), batch, seq, heads), 1, beta);
+                }
                 ops.softmaxBackward(probs, dprobs, dprobs);
-                if (q.requiresGrad) ops.matmul(dprobs, heads(k.value, batch, seq, heads), heads(gr.gradOf(q), batch, seq, heads), scale, 1);
-                if (k.requiresGrad) ops.matmul(dprobs.t(), heads(qv, batch, seq, heads), heads(gr.gradOf(k), batch, seq, heads), scale, 1);
+                if (q.requiresGrad) {
+                    double beta = beta(gr, q);
+                    ops.matmul(dprobs, heads(k.value, batch, seq, heads), heads(gradToWrite(gr, q), batch, seq, heads), scale, beta);
+                }
+                if (k.requiresGrad) {
+                    double beta = beta(gr, k);
+                    ops.matmul(dprobs.t(), heads(qv, batch, seq, heads), heads(gradToWrite(gr, k), batch, seq, heads), scale, beta);
+                }
                 gr.free(dprobs);
             }
 
             @Override void freeSaved(Graph gr) { gr.free(probs); }
         }, out);
     }
+
+    /**
+     * matmul's beta for a product into {@code v}'s gradient: 0 on a first contribution, else 1 (accumulate). Ask before
+     * {@link #gradToWrite}, which books the buffer.
+     */
+    private static double beta(Graph g, Var v) { return g.gradFresh(v) ? 0 : 1; }
+
+    /** {@code v}'s gradient for a product with {@link #beta}: booked unzeroed on a first contribution. */
+    private static Tensor gradToWrite(Graph g, Var v) { return g.gradFresh(v) ? g.gradForOverwrite(v) : g.gradOf(v); }
 
     /** [B·T, H·Dh] as a [B, H, T, Dh] view (no copy). */
     static Tensor heads(Tensor x, int batch, int seq, int heads) {

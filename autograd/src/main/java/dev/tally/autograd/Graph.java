@@ -1,6 +1,8 @@
 package dev.tally.autograd;
 
+import dev.tally.engine.BinaryOp;
 import dev.tally.engine.MemoryArena;
+import dev.tally.engine.Ops;
 import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
@@ -54,10 +56,10 @@ public final class Graph implements AutoCloseable {
     public MemoryArena activations() { return activations; }
 
     /**
-     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off by
-     * default: on the CPU the fused kernel saves the quadratic memory but is still slower than the two blocked GEMMs and
-     * the softmax (measured 2-3x at T = 256 and 1024); CUDA has no fused kernel. A META trace must use the setting of the
-     * device it plans.
+     * Whether causal attention uses the fused op (O(B·H·T) saved) or the materialized [B, H, T, T] probabilities. Off
+     * unless asked for: the graph does not know its device; the trainer turns it on for the CPU, where the fused kernel is
+     * also the faster path, and leaves it off on CUDA, which has no fused kernel. A META trace must use the setting of
+     * the device it plans.
      */
     public Graph fusedAttention(boolean on) {
         this.fusedAttention = on;
@@ -128,6 +130,52 @@ public final class Graph implements AutoCloseable {
             v.value.ops().fill(v.grad, 0);
         }
         return v.grad;
+    }
+
+    /**
+     * Whether {@code v}'s gradient has had no contribution yet: an activation var whose buffer is not booked. Its first
+     * contribution may then be written into a buffer from {@link #gradForOverwrite} instead of zero-filling one and adding
+     * onto it — the same values (0 + x = x in IEEE arithmetic, except that −0 stays −0 instead of becoming +0, which
+     * no later add, multiply, square or optimizer step tells apart from +0) at one pass instead of three. Parameters
+     * always accumulate (their gradients persist across micro-batches).
+     */
+    boolean gradFresh(Var v) { return writeFirstContributions && v.param == null && v.grad == null; }
+
+    /** Off: every contribution is added onto a zero-filled buffer (the way it was; tests compare the two). */
+    private boolean writeFirstContributions = true;
+
+    Graph writeFirstContributions(boolean on) {
+        this.writeFirstContributions = on;
+        return this;
+    }
+
+    /** Books the gradient buffer of a {@link #gradFresh} var without zeroing it: the caller writes every element. */
+    Tensor gradForOverwrite(Var v) {
+        if (!gradFresh(v)) throw new IllegalStateException("gradForOverwrite on a gradient that already has contributions");
+        v.grad = activations.allocate("grad." + v.value.label(), v.value.dtype(), v.value.shape());
+        return v.grad;
+    }
+
+    /** Adds {@code x} into {@code v}'s gradient; the first contribution is copied instead (no zero-fill, no add). */
+    void accumulateGrad(Var v, Tensor x) {
+        Ops ops = x.ops();
+        if (gradFresh(v)) ops.copy(x, gradForOverwrite(v));
+        else ops.binary(BinaryOp.ADD, gradOf(v), x, gradOf(v));
+    }
+
+    /**
+     * Passes {@code node}'s output gradient on to its input {@code v} unchanged (a sum's backward). When that is
+     * {@code v}'s first contribution the buffer itself changes hands: the output's gradient is dead after this node's
+     * backward anyway, so no copy, no zero-fill and one buffer fewer; otherwise it is added.
+     */
+    void passGrad(Var output, Var v) {
+        Tensor dy = gradOf(output);
+        if (gradFresh(v) && v != output && dy.arena() == activations && dy.shape().equals(v.value.shape()) && dy.dtype() == v.value.dtype()) {
+            v.grad = dy;
+            output.grad = null;
+        } else {
+            accumulateGrad(v, dy);
+        }
     }
 
     /**

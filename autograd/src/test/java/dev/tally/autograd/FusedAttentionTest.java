@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * q, k, v gradients within fp32 tolerance, and without the [B, H, T, T] probabilities in the activation arena.
  */
 class FusedAttentionTest {
-    private static final int B = 2, T = 48, H = 4, DH = 16;
+    private static final int B = 2, T = 100, H = 4, DH = 16; // T crosses the fused kernel's 64-row blocks
 
     private record Run(float[] out, float[][] grads, long peak) {}
 
@@ -71,7 +71,8 @@ class FusedAttentionTest {
         for (int i = 0; i < 3; i++) close(plain.grads[i], fused.grads[i], names[i]);
         long probs = 4L * B * H * T * T;
         System.out.printf("forward activations: materialized %d B, fused %d B (probabilities %d B)%n", plain.peak, fused.peak, probs);
-        assertTrue(plain.peak - fused.peak >= probs - 4L * B * H * T, "fused books the lse instead of the probabilities: "
+        long lse = (4L * B * H * T + MemoryArena.ALIGNMENT - 1) / MemoryArena.ALIGNMENT * MemoryArena.ALIGNMENT; // as booked
+        assertTrue(plain.peak - fused.peak >= probs - lse, "fused books the lse instead of the probabilities: "
                 + plain.peak + " vs " + fused.peak);
     }
 

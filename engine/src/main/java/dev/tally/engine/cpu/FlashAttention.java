@@ -1,243 +1,499 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+
 /**
- * Fused causal attention on the CPU, one (batch, head) pair per task: a query row's scores live only in a T-long row
- * buffer, never in a [T, T] tensor, so the memory booked for backward is the row log-sum-exp (O(B·H·T)) instead of the
- * probabilities. The pair's q, k, v (and in backward out, dout) are first copied into per-thread fp32 scratch (O(T·Dh),
- * the way {@link Gemm} packs its panels; any strides and float dtypes), keys also transposed so that a row of scores is
- * broadcast-FMAs over contiguous keys.
+ * Fused causal attention on the CPU: scores and probabilities exist only as small per-thread tiles, never as a
+ * [B, H, T, T] tensor, so what backward needs besides the inputs and the output is the row log-sum-exp (O(B·H·T)).
  *
- * <p>Reproducibility: every pair is computed by one thread start to finish, each sum runs in a fixed order (scores over
- * Dh, outputs and key/value gradients over rows in index order, lane accumulators combined in lane order), exp is
- * {@link VectorExp}, and only correctly rounded operations (add, mul, fma) are used, so the bits do not depend on the
- * thread count or the JIT tier. Backward recomputes each row's probabilities from the saved lse.
+ * <p>Speed comes from register-blocked tiles: {@link #scoreTile} computes {@value #RB} query rows × {@code 2·L} keys per
+ * pass over the head dimension (each loaded key vector serves {@value #RB} rows), {@link #rowTile} accumulates
+ * {@value #RB} output rows × {@code 2·L} columns per pass over the summed index; tiles entirely above the causal
+ * diagonal are skipped. Inputs are first copied into per-thread fp32 scratch (any strides and float dtypes) in the layouts
+ * the tiles read: rows padded to a multiple of the tile width, keys also transposed.
+ *
+ * <p>Work split: forward runs one task per (batch, head, block of {@value #BQ} queries); backward one task per (batch,
+ * head), which walks key blocks in order and accumulates dq, dk, dv in its own scratch (no two threads ever write the
+ * same element). Reproducibility: every element is one sum in a fixed order — scores over Dh ascending, outputs and dq
+ * over keys ascending, dk and dv over queries ascending — continued from the stored partial sum across tiles, with exp
+ * from {@link VectorExp}, lane sums combined in lane order, and only correctly rounded operations, so the bits do not
+ * depend on the thread count or the JIT tier. Backward recomputes the probabilities tile by tile from the saved lse.
  */
 final class FlashAttention {
     private static final VectorSpecies<Float> S = VectorExp.S;
     private static final int L = S.length();
-    /** Query rows whose key/value-gradient contributions are applied together (dk, dv rows loaded once per block). */
-    private static final int ROWS = 8;
+    /** Rows of a register tile. */
+    private static final int RB = 4;
+    /** Columns of a register tile (two vectors). */
+    private static final int CW = 2 * L;
+    /** Query rows per forward task and per backward tile; key columns per backward tile. Multiples of RB and CW. */
+    private static final int BQ = 64, BK = 64;
 
     private FlashAttention() {}
 
-    /** Per-thread scratch, grown to the largest (T, Dh) seen. */
-    private static final class Scratch {
-        float[] q = new float[0], k = new float[0], kt = new float[0], v = new float[0], vt = new float[0], o = new float[0],
-                dout = new float[0], dk = new float[0], dv = new float[0], s = new float[0], p = new float[0], row = new float[0],
-                lanes = new float[L], dsBlock = new float[0], pBlock = new float[0];
+    static int roundUp(int x, int m) { return (x + m - 1) / m * m; }
 
-        void ensure(int t, int tp, int dh) {
-            int rows = t * dh, cols = dh * tp;
-            if (q.length < rows) {
-                q = new float[rows]; k = new float[rows]; v = new float[rows]; o = new float[rows]; dout = new float[rows];
-                dk = new float[rows]; dv = new float[rows];
-            }
-            if (kt.length < cols) {
-                kt = new float[cols];
-                vt = new float[cols];
-            }
-            if (s.length < tp) {
-                s = new float[tp];
-                p = new float[tp];
-            }
-            if (row.length < dh) row = new float[dh];
-            if (dsBlock.length < ROWS * tp) {
-                dsBlock = new float[ROWS * tp];
-                pBlock = new float[ROWS * tp];
-            }
-        }
+    /**
+     * Row stride of a transposed [Dh, keys] block: the keys rounded up to the tile width, plus one vector, so that
+     * consecutive rows (one per head dimension, all read by each tile) do not fall on the same few cache sets the way a
+     * power-of-two stride (T = 256, 1024) makes them.
+     */
+    static int transposedStride(int keys) { return roundUp(keys, Math.max(CW, BK)) + L; }
+
+    /** Per-thread scratch, grown on demand and reused. */
+    private static final class Scratch {
+        float[] q = new float[0], k = new float[0], kt = new float[0], vt = new float[0], v = new float[0], dout = new float[0],
+                dq = new float[0], dkb = new float[0], dvb = new float[0], s = new float[0], dp = new float[0],
+                lse = new float[0], delta = new float[0], lanes = new float[L], row = new float[0];
+
+        static float[] grow(float[] a, int n) { return a.length >= n ? a : new float[n]; }
     }
 
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+
+    // ------------------------------------------------------------------ forward
 
     static void forward(Tensor q, Tensor k, Tensor v, double scale, Tensor out, Tensor lse) {
         int b = q.dim(0), h = q.dim(1), t = q.dim(2), dh = q.dim(3);
         if (q.numel() == 0) return;
         float fs = (float) scale;
-        Buf bq = Buf.of(q), bk = Buf.of(k), bv = Buf.of(v), bo = Buf.of(out), bl = Buf.of(lse);
-        int tp = Gemm.roundUp(t, L);
-        CpuThreads.parallelFor(b * h, CpuThreads.count(), pair -> {
-            int bi = pair / h, hi = pair % h;
-            Scratch w = SCRATCH.get();
-            w.ensure(t, tp, dh);
-            load(bq, q, bi, hi, t, dh, w.q, null, 0);
-            load(bk, k, bi, hi, t, dh, w.k, w.kt, tp);
-            load(bv, v, bi, hi, t, dh, w.v, null, 0);
-            for (int i = 0; i < t; i++) {
-                int n = i + 1;
-                float m = scores(w, i, n, tp, dh, fs);
-                double l = probabilities(w, n, m);
-                float[] acc = w.row;
-                weightedRows(w.p, w.v, n, dh, acc);
-                float inv = (float) (1.0 / l);
-                long ob = offset(out, bi, hi, i);
-                for (int d = 0; d < dh; d++) bo.set(ob + d * out.stride(3), acc[d] * inv);
-                bl.set(lse.offset() + bi * lse.stride(0) + hi * lse.stride(1) + i * lse.stride(2), m + Math.log(l));
-            }
+        int blocks = (t + BQ - 1) / BQ;
+        Buf bl = Buf.of(lse);
+        CpuThreads.parallelFor(b * h * blocks, CpuThreads.count(), task -> {
+            int pair = task / blocks, blk = task % blocks, bi = pair / h, hi = pair % h;
+            forwardBlock(q, k, v, fs, out, bl, lse, bi, hi, blk * BQ, t, dh);
         });
     }
+
+    /** Queries [i0, i0 + BQ) of one (batch, head) pair: they see keys [0, i0 + rows). */
+    private static void forwardBlock(Tensor q, Tensor k, Tensor v, float scale, Tensor out, Buf bl, Tensor lse,
+                                     int bi, int hi, int i0, int t, int dh) {
+        int rows = Math.min(BQ, t - i0), rowsPad = roundUp(rows, RB), n = i0 + rows, np = transposedStride(n), dhp = roundUp(dh, CW);
+        Scratch w = SCRATCH.get();
+        w.q = Scratch.grow(w.q, rowsPad * dhp);
+        w.kt = Scratch.grow(w.kt, dh * np);
+        w.v = Scratch.grow(w.v, np * dhp);
+        w.s = Scratch.grow(w.s, rowsPad * np);
+        w.dq = Scratch.grow(w.dq, rowsPad * dhp); // the output rows
+        w.row = Scratch.grow(w.row, dh);
+        loadRows(q, bi, hi, i0, rows, rowsPad, dh, dhp, w.q, w.row);
+        loadTransposed(k, bi, hi, n, np, dh, w.kt, w.row);
+        loadRows(v, bi, hi, 0, n, np, dh, dhp, w.v, w.row);
+        float[] s = w.s, o = w.dq;
+        for (int r0 = 0; r0 < rowsPad; r0 += RB) {
+            int visible = Math.min(n, i0 + r0 + RB);
+            scoreTile(w.q, r0 * dhp, dhp, dh, w.kt, 0, np, roundUp(visible, CW), s, r0 * np, np);
+        }
+        long lseBase = lse.offset() + bi * lse.stride(0) + hi * lse.stride(1);
+        for (int r = 0; r < rowsPad; r++) {
+            int so = r * np;
+            if (r >= rows) {
+                Arrays.fill(s, so, so + np, 0f);
+                continue;
+            }
+            int count = i0 + r + 1; // keys this query sees
+            float m = rowMax(s, so, count, scale);
+            double l = expRow(s, so, count, scale, m, w.lanes);
+            float inv = (float) (1.0 / l);
+            int cp = roundUp(count, L);
+            FloatVector vi = FloatVector.broadcast(S, inv);
+            for (int j = 0; j < cp; j += L) FloatVector.fromArray(S, s, so + j).mul(vi).intoArray(s, so + j);
+            Arrays.fill(s, so + cp, so + np, 0f);
+            bl.set(lseBase + (i0 + r) * lse.stride(2), m + Math.log(l));
+        }
+        Arrays.fill(o, 0, rowsPad * dhp, 0f);
+        for (int r0 = 0; r0 < rowsPad; r0 += RB) {
+            int visible = Math.min(n, i0 + r0 + RB);
+            rowTile(s, r0 * np, np, 1, 0, visible, w.v, 0, dhp, o, r0 * dhp, dhp, dhp);
+        }
+        storeRows(out, bi, hi, i0, rows, dh, dhp, o, w.row, false);
+    }
+
+    /** max_j scale·s[so + j] over j < count (exact in any order). */
+    private static float rowMax(float[] s, int so, int count, float scale) {
+        float m = Float.NEGATIVE_INFINITY;
+        int j = 0;
+        if (count >= L) {
+            FloatVector vm = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+            for (; j + L <= count; j += L) vm = vm.max(FloatVector.fromArray(S, s, so + j).mul(scale));
+            for (int x = 0; x < L; x++) m = Math.max(m, vm.lane(x));
+        }
+        for (; j < count; j++) m = Math.max(m, s[so + j] * scale);
+        return m;
+    }
+
+    /**
+     * s[so + j] = exp(scale·s[so + j] − m) for j < count, 0 for the rest of the last vector; returns their sum (lane
+     * accumulators combined in lane order, in double).
+     */
+    private static double expRow(float[] s, int so, int count, float scale, float m, float[] lanes) {
+        int cp = roundUp(count, L);
+        FloatVector shift = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
+        for (int j = 0; j < cp; j += L) {
+            VectorExp.expNonPositive(FloatVector.fromArray(S, s, so + j).mul(scale).sub(shift)).intoArray(s, so + j);
+        }
+        for (int j = count; j < cp; j++) s[so + j] = 0f;
+        for (int j = 0; j < cp; j += L) acc = acc.add(FloatVector.fromArray(S, s, so + j));
+        acc.intoArray(lanes, 0);
+        double l = 0;
+        for (float x : lanes) l += x;
+        return l;
+    }
+
+    // ------------------------------------------------------------------ backward
 
     static void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dout, double scale,
                          Tensor dq, Tensor dk, Tensor dv) {
         int b = q.dim(0), h = q.dim(1), t = q.dim(2), dh = q.dim(3);
-        if (q.numel() == 0) return;
+        if (q.numel() == 0 || (dq == null && dk == null && dv == null)) return;
         float fs = (float) scale;
-        Buf bq = Buf.of(q), bk = Buf.of(k), bv = Buf.of(v), bo = Buf.of(out), bl = Buf.of(lse), bg = Buf.of(dout);
-        int tp = Gemm.roundUp(t, L);
-        CpuThreads.parallelFor(b * h, CpuThreads.count(), pair -> {
-            int bi = pair / h, hi = pair % h;
-            Scratch w = SCRATCH.get();
-            w.ensure(t, tp, dh);
-            load(bq, q, bi, hi, t, dh, w.q, null, 0);
-            load(bk, k, bi, hi, t, dh, w.k, w.kt, tp);
-            load(bv, v, bi, hi, t, dh, w.v, w.vt, tp);
-            load(bo, out, bi, hi, t, dh, w.o, null, 0);
-            load(bg, dout, bi, hi, t, dh, w.dout, null, 0);
-            java.util.Arrays.fill(w.dk, 0, t * dh, 0f);
-            java.util.Arrays.fill(w.dv, 0, t * dh, 0f);
-            for (int i0 = 0; i0 < t; i0 += ROWS) {
-                int rows = Math.min(ROWS, t - i0);
-                for (int i = i0; i < i0 + rows; i++) {
-                    int n = i + 1, nPad = Gemm.roundUp(n, L);
-                    float rowLse = bl.getF(lse.offset() + bi * lse.stride(0) + hi * lse.stride(1) + i * lse.stride(2));
-                    scores(w, i, n, tp, dh, fs);
-                    // p = exp(s − lse), zero past the causal edge
-                    FloatVector shift = FloatVector.broadcast(S, rowLse);
-                    for (int j = 0; j < nPad; j += L) VectorExp.expNonPositive(FloatVector.fromArray(S, w.s, j).sub(shift).min(0f)).intoArray(w.p, j);
-                    for (int j = n; j < nPad; j++) w.p[j] = 0f;
-                    // dp_j = dout_i · v_j (over contiguous keys), then ds = p (dp − D_i) with D_i = dout_i · out_i
-                    transposedProduct(w.dout, i * dh, w.vt, tp, nPad, dh, w.s);
-                    float di = 0f;
-                    for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dh + d], w.o[i * dh + d], di);
-                    FloatVector vd = FloatVector.broadcast(S, di);
-                    for (int j = 0; j < nPad; j += L) {
-                        FloatVector.fromArray(S, w.p, j).mul(FloatVector.fromArray(S, w.s, j).sub(vd)).intoArray(w.s, j); // s now holds ds
-                    }
-                    for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(fs).intoArray(w.s, j); // ds · scale
-                    float[] dqRow = w.row;
-                    weightedRows(w.s, w.k, n, dh, dqRow);
-                    System.arraycopy(w.s, 0, w.dsBlock, (i - i0) * tp, n);
-                    System.arraycopy(w.p, 0, w.pBlock, (i - i0) * tp, n);
-                    if (dq != null) accumulate(Buf.of(dq), offset(dq, bi, hi, i), dq.stride(3), dqRow, 0, dh);
+        Buf bl = Buf.of(lse);
+        CpuThreads.parallelFor(b * h, CpuThreads.count(), pair -> backwardPair(q, k, v, out, bl, lse, dout, fs, dq, dk, dv, pair / h, pair % h, t, dh));
+    }
+
+    /**
+     * One (batch, head) pair, key blocks outer and query blocks inner (those that see the key block): per tile it
+     * recomputes p = exp(scale·q·kᵀ − lse) and dp = dout·vᵀ, forms ds = p (dp − D) scale with D = dout·out per row, and
+     * accumulates dv += pᵀ dout, dk += dsᵀ q (the key block's own rows) and dq += ds k (the pair's rows, over key blocks
+     * in order).
+     */
+    private static void backwardPair(Tensor q, Tensor k, Tensor v, Tensor out, Buf bl, Tensor lse, Tensor dout, float scale,
+                                     Tensor dq, Tensor dk, Tensor dv, int bi, int hi, int t, int dh) {
+        int tp = roundUp(t, Math.max(BQ, BK)), ld = transposedStride(t), dhp = roundUp(dh, CW);
+        Scratch w = SCRATCH.get();
+        w.q = Scratch.grow(w.q, tp * dhp);
+        w.k = Scratch.grow(w.k, tp * dhp);
+        w.dout = Scratch.grow(w.dout, tp * dhp);
+        w.kt = Scratch.grow(w.kt, dh * ld);
+        w.vt = Scratch.grow(w.vt, dh * ld);
+        w.dq = Scratch.grow(w.dq, tp * dhp);
+        w.dkb = Scratch.grow(w.dkb, BK * dhp);
+        w.dvb = Scratch.grow(w.dvb, BK * dhp);
+        w.s = Scratch.grow(w.s, BQ * BK);
+        w.dp = Scratch.grow(w.dp, BQ * BK);
+        w.lse = Scratch.grow(w.lse, tp);
+        w.delta = Scratch.grow(w.delta, tp);
+        w.row = Scratch.grow(w.row, dh);
+        loadRows(q, bi, hi, 0, t, tp, dh, dhp, w.q, w.row);
+        loadRows(k, bi, hi, 0, t, tp, dh, dhp, w.k, w.row);
+        loadRows(dout, bi, hi, 0, t, tp, dh, dhp, w.dout, w.row);
+        loadTransposed(k, bi, hi, t, ld, dh, w.kt, w.row);
+        loadTransposed(v, bi, hi, t, ld, dh, w.vt, w.row);
+        // D_i = dout_i · out_i (ascending d, fused multiply-adds), and the row lse
+        Buf bo = Buf.of(out);
+        long lseBase = lse.offset() + bi * lse.stride(0) + hi * lse.stride(1);
+        for (int i = 0; i < t; i++) {
+            long ob = offset(out, bi, hi, i);
+            float di = 0f;
+            for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dhp + d], bo.getF(ob + d * out.stride(3)), di);
+            w.delta[i] = di;
+            w.lse[i] = bl.getF(lseBase + i * lse.stride(2));
+        }
+        if (dq != null) Arrays.fill(w.dq, 0, tp * dhp, 0f);
+        float[] p = w.s, ds = w.dp;
+        for (int j0 = 0; j0 < t; j0 += BK) {
+            Arrays.fill(w.dkb, 0, BK * dhp, 0f);
+            Arrays.fill(w.dvb, 0, BK * dhp, 0f);
+            for (int i0 = j0 / BQ * BQ; i0 < t; i0 += BQ) {
+                int rows = Math.min(BQ, t - i0);
+                // scores and dp for the row tiles that see any key of the block
+                for (int r0 = 0; r0 < BQ; r0 += RB) {
+                    int visible = Math.min(BK, i0 + r0 + RB - j0); // keys of the block the tile's last row sees
+                    if (visible <= 0 || r0 >= rows) continue;
+                    int width = roundUp(visible, CW);
+                    scoreTile(w.q, (i0 + r0) * dhp, dhp, dh, w.kt, j0, ld, width, p, r0 * BK, BK);
+                    scoreTile(w.dout, (i0 + r0) * dhp, dhp, dh, w.vt, j0, ld, width, ds, r0 * BK, BK);
                 }
-                for (int j = 0; j < i0 + rows; j++) keyUpdate(w, i0, Math.max(0, j - i0), rows, j, tp, dh);
+                for (int r = 0; r < BQ; r++) {
+                    int i = i0 + r, so = r * BK, count = Math.min(BK, i - j0 + 1);
+                    if (r >= rows || count <= 0) {
+                        Arrays.fill(p, so, so + BK, 0f);
+                        Arrays.fill(ds, so, so + BK, 0f);
+                        continue;
+                    }
+                    probabilitiesAndScoreGradient(p, ds, so, count, scale, w.lse[i], w.delta[i]);
+                }
+                // dv (key rows) += pᵀ dout, dk += dsᵀ q, over the block's queries that see each key tile, ascending
+                for (int c0 = 0; c0 < BK && j0 + c0 < t; c0 += RB) {
+                    int from = Math.max(0, j0 + c0 - i0);
+                    if (from >= rows) continue;
+                    if (dv != null) rowTile(p, c0, 1, BK, from, rows, w.dout, i0 * dhp, dhp, w.dvb, c0 * dhp, dhp, dhp);
+                    if (dk != null) rowTile(ds, c0, 1, BK, from, rows, w.q, i0 * dhp, dhp, w.dkb, c0 * dhp, dhp, dhp);
+                }
+                // dq (query rows) += ds k, over the keys of the block each row tile sees, ascending
+                if (dq != null) {
+                    for (int r0 = 0; r0 < rows; r0 += RB) {
+                        int visible = Math.min(Math.min(BK, t - j0), i0 + r0 + RB - j0);
+                        if (visible <= 0) continue;
+                        rowTile(ds, r0 * BK, BK, 1, 0, visible, w.k, j0 * dhp, dhp, w.dq, (i0 + r0) * dhp, dhp, dhp);
+                    }
+                }
             }
-            for (int j = 0; j < t; j++) {
-                if (dk != null) accumulate(Buf.of(dk), offset(dk, bi, hi, j), dk.stride(3), w.dk, j * dh, dh);
-                if (dv != null) accumulate(Buf.of(dv), offset(dv, bi, hi, j), dv.stride(3), w.dv, j * dh, dh);
-            }
-        });
-    }
-
-    /** s[0, nPad) = scale · (q_i · k_j), s[j ≥ n] = −∞; returns max over j < n. */
-    private static float scores(Scratch w, int i, int n, int tp, int dh, float scale) {
-        int nPad = Gemm.roundUp(n, L);
-        transposedProduct(w.q, i * dh, w.kt, tp, nPad, dh, w.s);
-        FloatVector vs = FloatVector.broadcast(S, scale);
-        for (int j = 0; j < nPad; j += L) FloatVector.fromArray(S, w.s, j).mul(vs).intoArray(w.s, j);
-        for (int j = n; j < nPad; j++) w.s[j] = Float.NEGATIVE_INFINITY;
-        FloatVector vm = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
-        for (int j = 0; j < nPad; j += L) vm = vm.max(FloatVector.fromArray(S, w.s, j));
-        return vm.reduceLanes(VectorOperators.MAX); // max is exact in any order
-    }
-
-    /** p[j] = exp(s[j] − m) for j < n, 0 beyond; returns Σ p (lane sums combined in lane order, in double). */
-    private static double probabilities(Scratch w, int n, float m) {
-        int nPad = Gemm.roundUp(n, L);
-        FloatVector shift = FloatVector.broadcast(S, m), acc = FloatVector.zero(S);
-        for (int j = 0; j < nPad; j += L) {
-            FloatVector e = VectorExp.expNonPositive(FloatVector.fromArray(S, w.s, j).sub(shift));
-            e.intoArray(w.p, j);
+            int keys = Math.min(BK, t - j0);
+            if (dk != null) accumulateRows(dk, bi, hi, j0, keys, dh, dhp, w.dkb, w.row);
+            if (dv != null) accumulateRows(dv, bi, hi, j0, keys, dh, dhp, w.dvb, w.row);
         }
-        for (int j = n; j < nPad; j++) w.p[j] = 0f;
-        for (int j = 0; j < nPad; j += L) acc = acc.add(FloatVector.fromArray(S, w.p, j));
-        acc.intoArray(w.lanes, 0);
-        double l = 0;
-        for (float x : w.lanes) l += x;
-        return l;
+        if (dq != null) accumulateRows(dq, bi, hi, 0, t, dh, dhp, w.dq, w.row);
     }
 
     /**
-     * out[j] = Σ_d x[xo + d] · cols[d·tp + j] for j in [0, nPad): per chunk of L keys the sum over d runs in a register
-     * (one load and one FMA per step), in ascending d.
+     * Row of a tile: p = exp(min(scale·s − lse, 0)) for the {@code count} visible keys, 0 beyond; ds = p (dp − D) scale.
+     * On entry p holds the raw scores and ds the raw dp.
      */
-    private static void transposedProduct(float[] x, int xo, float[] cols, int tp, int nPad, int dh, float[] out) {
-        for (int j = 0; j < nPad; j += L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int d = 0; d < dh; d++) acc = FloatVector.broadcast(S, x[xo + d]).fma(FloatVector.fromArray(S, cols, d * tp + j), acc);
-            acc.intoArray(out, j);
+    private static void probabilitiesAndScoreGradient(float[] p, float[] ds, int so, int count, float scale, float rowLse, float delta) {
+        int cp = roundUp(count, L);
+        FloatVector shift = FloatVector.broadcast(S, rowLse), vd = FloatVector.broadcast(S, delta), vs = FloatVector.broadcast(S, scale);
+        for (int j = 0; j < cp; j += L) {
+            FloatVector pj = VectorExp.expNonPositive(FloatVector.fromArray(S, p, so + j).mul(vs).sub(shift).min(0f));
+            pj.intoArray(p, so + j);
+            pj.mul(FloatVector.fromArray(S, ds, so + j).sub(vd)).mul(vs).intoArray(ds, so + j);
+        }
+        for (int j = count; j < cp; j++) {
+            p[so + j] = 0f;
+            ds[so + j] = 0f;
+        }
+        Arrays.fill(p, so + cp, so + BK, 0f);
+        Arrays.fill(ds, so + cp, so + BK, 0f);
+    }
+
+    // ------------------------------------------------------------------ register tiles
+
+    /**
+     * s[so + r·sRow + c] = Σ_{d < dh} a[ao + r·aRow + d] · bt[bo + d·bRow + c] for the RB rows r and columns c in
+     * [0, width) (width a multiple of CW): per column pair of vectors, RB × 2 accumulators summed over ascending d.
+     */
+    static void scoreTile(float[] a, int ao, int aRow, int dh, float[] bt, int bo, int bRow, int width, float[] s, int so, int sRow) {
+        int a0 = ao, a1 = ao + aRow, a2 = ao + 2 * aRow, a3 = ao + 3 * aRow;
+        int c = 0;
+        for (; c + 2 * CW <= width; c += 2 * CW) scoreTileWide(a, a0, a1, a2, a3, dh, bt, bo + c, bRow, s, so + c, sRow);
+        for (; c < width; c += CW) {
+            FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+            FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+            for (int d = 0; d < dh; d++) {
+                int bp = bo + d * bRow + c;
+                FloatVector b0 = FloatVector.fromArray(S, bt, bp), b1 = FloatVector.fromArray(S, bt, bp + L);
+                FloatVector x = FloatVector.broadcast(S, a[a0 + d]);
+                c00 = x.fma(b0, c00);
+                c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(S, a[a1 + d]);
+                c10 = x.fma(b0, c10);
+                c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(S, a[a2 + d]);
+                c20 = x.fma(b0, c20);
+                c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(S, a[a3 + d]);
+                c30 = x.fma(b0, c30);
+                c31 = x.fma(b1, c31);
+            }
+            int sp = so + c;
+            c00.intoArray(s, sp);
+            c01.intoArray(s, sp + L);
+            c10.intoArray(s, sp + sRow);
+            c11.intoArray(s, sp + sRow + L);
+            c20.intoArray(s, sp + 2 * sRow);
+            c21.intoArray(s, sp + 2 * sRow + L);
+            c30.intoArray(s, sp + 3 * sRow);
+            c31.intoArray(s, sp + 3 * sRow + L);
         }
     }
 
-    /** out[d] = Σ_{j < n} weight[j] · rows[j·dh + d], in ascending j, with register accumulators per chunk of L. */
-    private static void weightedRows(float[] weight, float[] rows, int n, int dh, float[] out) {
-        int d = 0;
-        for (; d + L <= dh; d += L) {
-            FloatVector acc = FloatVector.zero(S);
-            for (int j = 0; j < n; j++) acc = FloatVector.broadcast(S, weight[j]).fma(FloatVector.fromArray(S, rows, j * dh + d), acc);
-            acc.intoArray(out, d);
+    /** {@link #scoreTile} for one run of 4 vectors of columns: RB × 4 accumulators, the same sums in the same order. */
+    private static void scoreTileWide(float[] a, int a0, int a1, int a2, int a3, int dh, float[] bt, int bo, int bRow, float[] s, int sp, int sRow) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c02 = FloatVector.zero(S), c03 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c12 = FloatVector.zero(S), c13 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c22 = FloatVector.zero(S), c23 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c32 = FloatVector.zero(S), c33 = FloatVector.zero(S);
+        for (int d = 0; d < dh; d++) {
+            int bp = bo + d * bRow;
+            FloatVector b0 = FloatVector.fromArray(S, bt, bp), b1 = FloatVector.fromArray(S, bt, bp + L);
+            FloatVector b2 = FloatVector.fromArray(S, bt, bp + 2 * L), b3 = FloatVector.fromArray(S, bt, bp + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + d]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(S, a[a1 + d]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(S, a[a2 + d]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(S, a[a3 + d]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
         }
-        for (; d < dh; d++) {
-            float acc = 0f;
-            for (int j = 0; j < n; j++) acc = Math.fma(weight[j], rows[j * dh + d], acc);
-            out[d] = acc;
+        store4(s, sp, c00, c01, c02, c03);
+        store4(s, sp + sRow, c10, c11, c12, c13);
+        store4(s, sp + 2 * sRow, c20, c21, c22, c23);
+        store4(s, sp + 3 * sRow, c30, c31, c32, c33);
+    }
+
+    private static void store4(float[] s, int p, FloatVector v0, FloatVector v1, FloatVector v2, FloatVector v3) {
+        v0.intoArray(s, p);
+        v1.intoArray(s, p + L);
+        v2.intoArray(s, p + 2 * L);
+        v3.intoArray(s, p + 3 * L);
+    }
+
+    /** {@link #rowTile} for one run of 4 vectors of columns: RB × 4 accumulators, the same sums in the same order. */
+    private static void rowTileWide(float[] a, int a0, int a1, int a2, int a3, int aK, int k0, int k1, float[] b, int bo, int bRow,
+                                    float[] c, int cp, int cRow) {
+        FloatVector c00 = FloatVector.fromArray(S, c, cp), c01 = FloatVector.fromArray(S, c, cp + L);
+        FloatVector c02 = FloatVector.fromArray(S, c, cp + 2 * L), c03 = FloatVector.fromArray(S, c, cp + 3 * L);
+        int p1 = cp + cRow, p2 = cp + 2 * cRow, p3 = cp + 3 * cRow;
+        FloatVector c10 = FloatVector.fromArray(S, c, p1), c11 = FloatVector.fromArray(S, c, p1 + L);
+        FloatVector c12 = FloatVector.fromArray(S, c, p1 + 2 * L), c13 = FloatVector.fromArray(S, c, p1 + 3 * L);
+        FloatVector c20 = FloatVector.fromArray(S, c, p2), c21 = FloatVector.fromArray(S, c, p2 + L);
+        FloatVector c22 = FloatVector.fromArray(S, c, p2 + 2 * L), c23 = FloatVector.fromArray(S, c, p2 + 3 * L);
+        FloatVector c30 = FloatVector.fromArray(S, c, p3), c31 = FloatVector.fromArray(S, c, p3 + L);
+        FloatVector c32 = FloatVector.fromArray(S, c, p3 + 2 * L), c33 = FloatVector.fromArray(S, c, p3 + 3 * L);
+        for (int kk = k0; kk < k1; kk++) {
+            int bp = bo + kk * bRow, ak = kk * aK;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L);
+            FloatVector b2 = FloatVector.fromArray(S, b, bp + 2 * L), b3 = FloatVector.fromArray(S, b, bp + 3 * L);
+            FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
+            c00 = x.fma(b0, c00);
+            c01 = x.fma(b1, c01);
+            c02 = x.fma(b2, c02);
+            c03 = x.fma(b3, c03);
+            x = FloatVector.broadcast(S, a[a1 + ak]);
+            c10 = x.fma(b0, c10);
+            c11 = x.fma(b1, c11);
+            c12 = x.fma(b2, c12);
+            c13 = x.fma(b3, c13);
+            x = FloatVector.broadcast(S, a[a2 + ak]);
+            c20 = x.fma(b0, c20);
+            c21 = x.fma(b1, c21);
+            c22 = x.fma(b2, c22);
+            c23 = x.fma(b3, c23);
+            x = FloatVector.broadcast(S, a[a3 + ak]);
+            c30 = x.fma(b0, c30);
+            c31 = x.fma(b1, c31);
+            c32 = x.fma(b2, c32);
+            c33 = x.fma(b3, c33);
         }
+        store4(c, cp, c00, c01, c02, c03);
+        store4(c, p1, c10, c11, c12, c13);
+        store4(c, p2, c20, c21, c22, c23);
+        store4(c, p3, c30, c31, c32, c33);
     }
 
     /**
-     * dk_j += Σ_r ds[r][j] · q_{i0+r} and dv_j += Σ_r p[r][j] · dout_{i0+r} over the block's rows r ≥ r0 (those whose
-     * query may see key j), in ascending row order — the order a row-at-a-time update would use, with dk_j, dv_j loaded
-     * and stored once per block instead of once per row.
+     * c[co + r·cRow + x] += Σ_{k0 ≤ k < k1} a[ao + r·aRow + k·aK] · b[bo + k·bRow + x] for the RB rows r and columns x in
+     * [0, cols) (a multiple of CW): the partial sums are loaded, continued over ascending k in registers, and stored.
      */
-    private static void keyUpdate(Scratch w, int i0, int r0, int rows, int j, int tp, int dh) {
-        int d = 0;
-        for (; d + L <= dh; d += L) {
-            FloatVector ak = FloatVector.fromArray(S, w.dk, j * dh + d), av = FloatVector.fromArray(S, w.dv, j * dh + d);
-            for (int r = r0; r < rows; r++) {
-                int i = i0 + r;
-                ak = FloatVector.broadcast(S, w.dsBlock[r * tp + j]).fma(FloatVector.fromArray(S, w.q, i * dh + d), ak);
-                av = FloatVector.broadcast(S, w.pBlock[r * tp + j]).fma(FloatVector.fromArray(S, w.dout, i * dh + d), av);
+    static void rowTile(float[] a, int ao, int aRow, int aK, int k0, int k1, float[] b, int bo, int bRow,
+                        float[] c, int co, int cRow, int cols) {
+        int a0 = ao, a1 = ao + aRow, a2 = ao + 2 * aRow, a3 = ao + 3 * aRow;
+        int x0 = 0;
+        for (; x0 + 2 * CW <= cols; x0 += 2 * CW) rowTileWide(a, a0, a1, a2, a3, aK, k0, k1, b, bo + x0, bRow, c, co + x0, cRow);
+        for (; x0 < cols; x0 += CW) {
+            int cp = co + x0;
+            FloatVector c00 = FloatVector.fromArray(S, c, cp), c01 = FloatVector.fromArray(S, c, cp + L);
+            FloatVector c10 = FloatVector.fromArray(S, c, cp + cRow), c11 = FloatVector.fromArray(S, c, cp + cRow + L);
+            FloatVector c20 = FloatVector.fromArray(S, c, cp + 2 * cRow), c21 = FloatVector.fromArray(S, c, cp + 2 * cRow + L);
+            FloatVector c30 = FloatVector.fromArray(S, c, cp + 3 * cRow), c31 = FloatVector.fromArray(S, c, cp + 3 * cRow + L);
+            for (int kk = k0; kk < k1; kk++) {
+                int bp = bo + kk * bRow + x0, ak = kk * aK;
+                FloatVector b0 = FloatVector.fromArray(S, b, bp), b1 = FloatVector.fromArray(S, b, bp + L);
+                FloatVector x = FloatVector.broadcast(S, a[a0 + ak]);
+                c00 = x.fma(b0, c00);
+                c01 = x.fma(b1, c01);
+                x = FloatVector.broadcast(S, a[a1 + ak]);
+                c10 = x.fma(b0, c10);
+                c11 = x.fma(b1, c11);
+                x = FloatVector.broadcast(S, a[a2 + ak]);
+                c20 = x.fma(b0, c20);
+                c21 = x.fma(b1, c21);
+                x = FloatVector.broadcast(S, a[a3 + ak]);
+                c30 = x.fma(b0, c30);
+                c31 = x.fma(b1, c31);
             }
-            ak.intoArray(w.dk, j * dh + d);
-            av.intoArray(w.dv, j * dh + d);
-        }
-        for (; d < dh; d++) {
-            float ak = w.dk[j * dh + d], av = w.dv[j * dh + d];
-            for (int r = r0; r < rows; r++) {
-                int i = i0 + r;
-                ak = Math.fma(w.dsBlock[r * tp + j], w.q[i * dh + d], ak);
-                av = Math.fma(w.pBlock[r * tp + j], w.dout[i * dh + d], av);
-            }
-            w.dk[j * dh + d] = ak;
-            w.dv[j * dh + d] = av;
+            c00.intoArray(c, cp);
+            c01.intoArray(c, cp + L);
+            c10.intoArray(c, cp + cRow);
+            c11.intoArray(c, cp + cRow + L);
+            c20.intoArray(c, cp + 2 * cRow);
+            c21.intoArray(c, cp + 2 * cRow + L);
+            c30.intoArray(c, cp + 3 * cRow);
+            c31.intoArray(c, cp + 3 * cRow + L);
         }
     }
+
+    // ------------------------------------------------------------------ loading and storing
 
     /** Element (bi, hi, row, 0) of a [B, H, T, Dh] view. */
     private static long offset(Tensor x, int bi, int hi, int row) {
         return x.offset() + bi * x.stride(0) + hi * x.stride(1) + row * x.stride(2);
     }
 
-    /** The pair's [T, Dh] block as fp32 rows, and (if {@code cols} is given) transposed into [Dh, tp] with zero padding. */
-    private static void load(Buf buf, Tensor x, int bi, int hi, int t, int dh, float[] rows, float[] cols, int tp) {
-        long sd = x.stride(3);
-        for (int r = 0; r < t; r++) {
-            long base = offset(x, bi, hi, r);
-            for (int d = 0; d < dh; d++) rows[r * dh + d] = buf.getF(base + d * sd);
+    /** Rows [r0, r0 + rows) of the pair as fp32 into dst[r·dhp + d]; padding columns and rows up to {@code rowsPad} zero. */
+    private static void loadRows(Tensor x, int bi, int hi, int r0, int rows, int rowsPad, int dh, int dhp, float[] dst, float[] row) {
+        Buf buf = Buf.of(x);
+        for (int r = 0; r < rows; r++) {
+            readRow(buf, x, offset(x, bi, hi, r0 + r), dh, row);
+            System.arraycopy(row, 0, dst, r * dhp, dh);
+            Arrays.fill(dst, r * dhp + dh, (r + 1) * dhp, 0f);
         }
-        if (cols == null) return;
-        for (int d = 0; d < dh; d++) {
-            for (int r = 0; r < t; r++) cols[d * tp + r] = rows[r * dh + d];
-            for (int r = t; r < tp; r++) cols[d * tp + r] = 0f;
+        Arrays.fill(dst, rows * dhp, rowsPad * dhp, 0f);
+    }
+
+    /** Rows [0, rows) of the pair transposed into dst[d·ld + r]; columns [rows, ld) zero. */
+    private static void loadTransposed(Tensor x, int bi, int hi, int rows, int ld, int dh, float[] dst, float[] row) {
+        Buf buf = Buf.of(x);
+        for (int r = 0; r < rows; r++) {
+            readRow(buf, x, offset(x, bi, hi, r), dh, row);
+            for (int d = 0; d < dh; d++) dst[d * ld + r] = row[d];
+        }
+        for (int d = 0; d < dh; d++) Arrays.fill(dst, d * ld + rows, (d + 1) * ld, 0f);
+    }
+
+    private static void readRow(Buf buf, Tensor x, long base, int dh, float[] row) {
+        long sd = x.stride(3);
+        if (x.dtype() == DType.F32 && sd == 1) {
+            MemorySegment.copy(buf.seg(), Buf.F, base * 4, row, 0, dh);
+        } else {
+            for (int d = 0; d < dh; d++) row[d] = buf.getF(base + d * sd);
         }
     }
 
-    private static void accumulate(Buf buf, long base, long stride, float[] src, int so, int len) {
-        for (int d = 0; d < len; d++) buf.set(base + d * stride, buf.getF(base + d * stride) + src[so + d]);
+    private static void writeRow(Buf buf, Tensor x, long base, int dh, float[] row) {
+        long sd = x.stride(3);
+        if (x.dtype() == DType.F32 && sd == 1) {
+            MemorySegment.copy(row, 0, buf.seg(), Buf.F, base * 4, dh);
+        } else {
+            for (int d = 0; d < dh; d++) buf.set(base + d * sd, row[d]);
+        }
+    }
+
+    /** Writes (or, with {@code add}, adds onto the tensor) rows src[r·dhp + d] as the pair's rows [r0, r0 + rows). */
+    private static void storeRows(Tensor x, int bi, int hi, int r0, int rows, int dh, int dhp, float[] src, float[] row, boolean add) {
+        Buf buf = Buf.of(x);
+        for (int r = 0; r < rows; r++) {
+            long base = offset(x, bi, hi, r0 + r);
+            if (add) {
+                readRow(buf, x, base, dh, row);
+                for (int d = 0; d < dh; d++) row[d] += src[r * dhp + d];
+            } else {
+                System.arraycopy(src, r * dhp, row, 0, dh);
+            }
+            writeRow(buf, x, base, dh, row);
+        }
+    }
+
+    private static void accumulateRows(Tensor x, int bi, int hi, int r0, int rows, int dh, int dhp, float[] src, float[] row) {
+        storeRows(x, bi, hi, r0, rows, dh, dhp, src, row, true);
     }
 }

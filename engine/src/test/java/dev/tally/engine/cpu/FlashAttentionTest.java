@@ -7,7 +7,8 @@ import dev.tally.engine.Ops;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.testing.SeededRandom;
 import dev.tally.engine.testing.TestArenas;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -20,15 +21,24 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * ragged against the vector length; backward accumulates; META validates the same shapes.
  */
 class FlashAttentionTest {
-    private static final int B = 2, H = 3, T = 37, DH = 20;
+    private int B, H, T, DH;
 
     /** [B·T, H·Dh] storage viewed as [B, H, T, Dh]. */
-    private static Tensor heads(Tensor x) { return x.reshape(B, T, H, DH).permute(0, 2, 1, 3); }
+    private Tensor heads(Tensor x) { return x.reshape(B, T, H, DH).permute(0, 2, 1, 3); }
 
-    private static double at(double[] x, int b, int h, int t, int d) { return x[((b * T + t) * H + h) * DH + d]; }
+    private double at(double[] x, int b, int h, int t, int d) { return x[((b * T + t) * H + h) * DH + d]; }
 
-    @Test
-    void forwardAndBackwardMatchFloat64() {
+    /**
+     * One block of queries and keys with ragged T and Dh; several blocks (T crosses the 64-row query and key blocks, a
+     * partial last block, Dh a multiple of the tile width as in the models).
+     */
+    @ParameterizedTest(name = "B{0} H{1} T{2} Dh{3}")
+    @CsvSource({"2, 3, 37, 20", "1, 2, 133, 64", "2, 1, 200, 24"})
+    void forwardAndBackwardMatchFloat64(int batch, int heads, int seq, int dh) {
+        B = batch;
+        H = heads;
+        T = seq;
+        DH = dh;
         SeededRandom r = new SeededRandom(17);
         Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
         double scale = 1 / Math.sqrt(DH);
@@ -108,7 +118,7 @@ class FlashAttentionTest {
         }
     }
 
-    private static Tensor t(MemoryArena arena, double[] x) {
+    private Tensor t(MemoryArena arena, double[] x) {
         Tensor t = arena.allocate("x", DType.F32, B * T, H * DH);
         float[] f = new float[x.length];
         for (int i = 0; i < f.length; i++) f[i] = (float) x[i];

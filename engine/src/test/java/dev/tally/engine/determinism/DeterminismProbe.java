@@ -158,6 +158,20 @@ public final class DeterminismProbe {
         }, List.of(c, att, tiny)));
         Tensor cFresh = arena.allocate("out", DType.F32, m, n);
         cs.add(new Case("matmul.beta0", () -> ops.matmul(a, b, cFresh, 1.0, 0.0), List.of(cFresh)));
+
+        // fused causal attention: T = rows crosses the 64-row query and key blocks on the large inputs, Dh ragged
+        // against the tile width; backward accumulates, so its gradients start from zero on every call
+        Shape heads = Shape.of(2, 2, rows, 40);
+        Tensor aq = input(arena, r, heads, 1), ak = input(arena, r, heads, 1), av = input(arena, r, heads, 1), ado = input(arena, r, heads, 1);
+        Tensor ao = arena.allocate("out", DType.F32, heads), alse = arena.allocate("lse", DType.F32, 2, 2, rows);
+        Tensor gq = arena.allocate("out", DType.F32, heads), gk = arena.allocate("out", DType.F32, heads), gv = arena.allocate("out", DType.F32, heads);
+        cs.add(new Case("causalAttention.fused", () -> {
+            ops.causalAttention(aq, ak, av, 0.125, ao, alse);
+            ops.fill(gq, 0);
+            ops.fill(gk, 0);
+            ops.fill(gv, 0);
+            ops.causalAttentionBackward(aq, ak, av, ao, alse, ado, 0.125, gq, gk, gv);
+        }, List.of(ao, alse, gq, gk, gv)));
         return cs;
     }
 

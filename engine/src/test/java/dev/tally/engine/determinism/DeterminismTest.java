@@ -32,7 +32,8 @@ class DeterminismTest {
         // C1 does not intrinsify the Vector API: this runs its per-lane Java fallback, the interpreter's arithmetic
         ChildJvm.Result c1 = ChildJvm.run(List.of("-XX:TieredStopAtLevel=1", "-Dtally.cpu.threads=1"), PROBE, List.of("100", "1"), 600);
 
-        for (String kernel : List.of("dev.tally.engine.cpu.ContiguousF32Kernels::softmaxRow", "dev.tally.engine.cpu.Gemm::kernel")) {
+        for (String kernel : List.of("dev.tally.engine.cpu.ContiguousF32Kernels::softmaxRow", "dev.tally.engine.cpu.Gemm::kernel",
+                "dev.tally.engine.cpu.FlashAttention::scoreTile", "dev.tally.engine.cpu.FlashAttention::rowTile")) {
             assertTrue(compiled.lines().anyMatch(l -> l.contains(kernel) && l.matches("^\\s*\\d+\\s+\\d+\\s+[%sbn! ]*4\\s+.*")),
                     kernel + " was not compiled by C2 during the warm-up:\n" + ChildJvm.tail(compiled));
         }

@@ -166,7 +166,10 @@ public final class Trainer implements AutoCloseable {
      */
     public static Plan plan(Settings settings, Function<List<Parameter>, Optimizer> optimizerFactory) {
         MemoryLedger metaLedger = new MemoryLedger();
-        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, TRACE, StepMemory.PLANNED)) {
+        // the step is traced with the attention path of the device the plan is for (CUDA has no fused kernel), not META's
+        boolean fused = fusedAttention(settings.device());
+        StepTracer tracer = (st, k) -> trace(st, k, fused);
+        try (Trainer t = new Trainer(settings.withDevice(Device.META), optimizerFactory, metaLedger, tracer, StepMemory.PLANNED)) {
             Map<MemoryCategory, Long> bytes = new java.util.EnumMap<>(MemoryCategory.class);
             for (MemoryCategory c : MemoryCategory.values()) bytes.put(c, metaLedger.entry(Device.META, c).capacity());
             // recompute auto is resolved here, once, against the budget: the run takes the plan's choice
@@ -291,7 +294,11 @@ public final class Trainer implements AutoCloseable {
 
     /** Records one micro-step on META and plans both arenas. */
     public static StepPlans trace(Settings s, int recomputedLayers) {
-        StepTrace t = traceStep(s, recomputedLayers);
+        return trace(s, recomputedLayers, fusedAttention(s.device()));
+    }
+
+    private static StepPlans trace(Settings s, int recomputedLayers, boolean fusedAttention) {
+        StepTrace t = traceStep(s, recomputedLayers, fusedAttention);
         return new StepPlans(Planner.plan(t.activations()), Planner.plan(t.loss()));
     }
 
@@ -305,6 +312,10 @@ public final class Trainer implements AutoCloseable {
 
     /** Records one micro-step on META (a twin model, its own scratch ledger) with the first {@code recomputedLayers} recomputed. */
     public static StepTrace traceStep(Settings s, int recomputedLayers) {
+        return traceStep(s, recomputedLayers, fusedAttention(s.device()));
+    }
+
+    private static StepTrace traceStep(Settings s, int recomputedLayers, boolean fusedAttention) {
         MemoryLedger scratch = new MemoryLedger();
         TracingAllocator actTrace = new TracingAllocator(), lossTrace = new TracingAllocator();
         try (LlamaModel twin = new LlamaModel(s.config(), s.dtype(), Device.META, scratch, 0, s.weights());
@@ -316,7 +327,7 @@ public final class Trainer implements AutoCloseable {
             Tensor ids = in.allocate("ids", DType.I64, s.batch(), s.seq());
             Tensor targets = in.allocate("targets", DType.I64, s.tokensPerMicroBatch());
             Graph graph = new Graph(acts, loss, p -> g.computeIfAbsent(p, k -> gradArena.allocate("g", s.dtype(), k.value().shape())), true)
-                    .fusedAttention(fusedAttention(s.device()));
+                    .fusedAttention(fusedAttention);
             Var lossVar = forwardLoss(graph, twin, LinearCrossEntropy.named(s.loss()), ids, targets, s, recomputedLayers, null);
             graph.backward(lossVar, 1.0);
             graph.close();
@@ -355,13 +366,23 @@ public final class Trainer implements AutoCloseable {
         });
     }
 
+    /** The system property that forces the attention path: {@code fused} or {@code materialized}. */
+    public static final String ATTENTION_PROPERTY = "tally.attention";
+
     /**
-     * The fused attention (O(B·H·T) saved instead of the [B, H, T, T] probabilities) when the system property
-     * {@code tally.attention=fused} asks for it and the device has the kernel (CPU; META plans for it); otherwise the
-     * materialized path, which is faster on the CPU at the sizes measured and the only one on CUDA.
+     * Whether causal attention runs the fused op (the row log-sum-exp, O(B·H·T), saved instead of the [B, H, T, T]
+     * probabilities). The default wherever the device has the kernel — the CPU, where it is also the faster path
+     * (register-blocked tiles, fully masked tiles skipped), and META planning for it; CUDA has no fused kernel and keeps
+     * the materialized path. {@code -Dtally.attention=materialized} forces the materialized path, {@code =fused} asks for
+     * the fused one (ignored on CUDA); any other value is an error naming the property.
      */
     static boolean fusedAttention(Device device) {
-        return !(device instanceof Device.Cuda) && "fused".equals(System.getProperty("tally.attention"));
+        String mode = System.getProperty(ATTENTION_PROPERTY, "fused");
+        return switch (mode) {
+            case "fused" -> !(device instanceof Device.Cuda);
+            case "materialized" -> false;
+            default -> throw new IllegalArgumentException("system property " + ATTENTION_PROPERTY + ": expected fused or materialized, got '" + mode + "'");
+        };
     }
 
     private static void phase(OpProfile profile, String name) {
@@ -496,7 +517,7 @@ public final class Trainer implements AutoCloseable {
         ids.copyFrom(inputIds);
         actAlloc.reset();
         lossAlloc.reset();
-        Graph g = new Graph(activations, lossArena, this::gradFor, false);
+        Graph g = new Graph(activations, lossArena, this::gradFor, false).fusedAttention(fusedAttention(s.device())); // as planned
         float[] out;
         try (AutoCloseable off = g.noGrad()) {
             out = model.forward(g, ids, s.batch(), s.seq()).value().toFloatArray();

@@ -20,6 +20,7 @@ import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class TrainingTest {
@@ -201,15 +202,16 @@ class TrainingTest {
     }
 
     @Test
-    void fusedAttentionDropsTheProbabilitiesFromThePlanAndMetaStillEqualsCpu() {
-        long materialized, fused;
-        MemoryLedger plain = new MemoryLedger();
-        try (Trainer t = trainer("adamw", "ce", false, Device.META, plain)) {
-            materialized = t.activationPlan().size();
-        }
+    void fusedAttentionIsTheCpuDefaultDropsTheProbabilitiesFromThePlanAndMetaStillEqualsCpu() {
+        long materialized, fused, byDefault;
         String before = System.getProperty("tally.attention");
-        System.setProperty("tally.attention", "fused");
         try {
+            System.setProperty("tally.attention", "materialized");
+            MemoryLedger plain = new MemoryLedger();
+            try (Trainer t = trainer("adamw", "ce", false, Device.META, plain)) {
+                materialized = t.activationPlan().size();
+            }
+            System.setProperty("tally.attention", "fused");
             MemoryLedger cpu = new MemoryLedger(), meta = new MemoryLedger();
             try (Trainer a = trainer("adamw", "ce", false, Device.CPU, cpu); Trainer b = trainer("adamw", "ce", false, Device.META, meta)) {
                 fused = b.activationPlan().size();
@@ -219,9 +221,24 @@ class TrainingTest {
                 assertTrue(l > 5.0 && l < 6.0, "a fused-attention step trains: loss " + l);
                 assertEquals(a.activationPlan().size(), a.activationArena().highWater(), "planned = measured with fused attention");
             }
+            // no property: the CPU (and META planning for it) runs the fused path
+            System.clearProperty("tally.attention");
+            try (Trainer c = trainer("adamw", "ce", false, Device.CPU, new MemoryLedger())) {
+                byDefault = c.activationPlan().size();
+            }
+            // a plan for CUDA (no fused kernel there) is traced with the materialized path although it is traced on META
+            Trainer.Settings cuda = new Trainer.Settings(LlamaConfig.named("tiny"), DType.F32, 4, 32, 1, "ce", false, Device.cuda(0), 7, 0);
+            Map<String, Object> h = Map.of("lr", 3e-3, "weight_decay", 0.0);
+            assertEquals(materialized, Trainer.plan(cuda, params -> Optimizers.create("adamw", h, params)).activations().size(),
+                    "a CUDA plan books the probabilities");
+            System.setProperty("tally.attention", "flash");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> trainer("adamw", "ce", false, Device.META, new MemoryLedger()).close());
+            assertTrue(e.getMessage().contains("tally.attention") && e.getMessage().contains("flash"), e.getMessage());
         } finally {
             if (before == null) System.clearProperty("tally.attention"); else System.setProperty("tally.attention", before);
         }
+        assertEquals(fused, byDefault, "fused attention is the CPU default");
         // tiny: batch 4, 4 heads, seq 32; the probabilities of one layer live at a time in the plan's peak at least
         long probs = 4L * 4 * 4 * 32 * 32;
         System.out.printf("activation plan: materialized %d B, fused %d B%n", materialized, fused);
