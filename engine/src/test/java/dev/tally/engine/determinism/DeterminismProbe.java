@@ -108,15 +108,15 @@ public final class DeterminismProbe {
             ops.binaryScalar(BinaryOp.MUL, bx, 1e-3, bScalar);
         }, List.of(bExp, bMul, bAxpby, bScalar)));
         Tensor w0 = input(arena, r, big, 1), m0 = input(arena, r, big, 0.1);
-        Tensor aw = arena.allocate("w", DType.F32, big), am = arena.allocate("m", DType.F32, big), av = arena.allocate("v", DType.F32, big);
+        Tensor adw = arena.allocate("w", DType.F32, big), adm = arena.allocate("m", DType.F32, big), adv = arena.allocate("v", DType.F32, big);
         Tensor scratch = arena.allocate("scratch", DType.F32, big);
         cs.add(new Case("adamStep", () -> { // from the same state every call: the step updates its operands in place
-            ops.copy(w0, aw);
-            ops.copy(m0, am);
-            ops.binary(BinaryOp.MUL, bpos, bpos, av);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), aw, by, am, av, scratch);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), aw, bx, am, av, scratch);
-        }, List.of(aw, am, av)));
+            ops.copy(w0, adw);
+            ops.copy(m0, adm);
+            ops.binary(BinaryOp.MUL, bpos, bpos, adv);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), adw, by, adm, adv, scratch);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), adw, bx, adm, adv, scratch);
+        }, List.of(adw, adm, adv)));
 
         Tensor sm = arena.allocate("out", DType.F32, rc), causal = arena.allocate("out", DType.F32, rc);
         cs.add(new Case("softmax", () -> ops.softmax(x, sm, false), List.of(sm)));
