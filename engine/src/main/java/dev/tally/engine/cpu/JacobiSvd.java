@@ -120,8 +120,14 @@ final class JacobiSvd {
         }
     }
 
-    /** A unit vector orthogonal to u[0..j): the first standard basis vector that survives Gram–Schmidt. */
+    /**
+     * A unit vector orthogonal to u[0..j): the first standard basis vector that keeps more than half its length through
+     * Gram–Schmidt, else the one that keeps the most. One always keeps at least √((rows − j) / rows) — the residuals'
+     * squared norms sum to rows − j — but with one dimension left in 64 that is 1/8, so "more than half" alone can fail.
+     */
     private static double[] completion(double[][] u, int j, int rows) {
+        double[] best = null;
+        double bestNorm = 0;
         for (int e = 0; e < rows; e++) {
             double[] x = new double[rows];
             x[e] = 1.0;
@@ -139,6 +145,14 @@ final class JacobiSvd {
                 for (int i = 0; i < rows; i++) x[i] /= norm;
                 return x;
             }
+            if (norm > bestNorm) {
+                best = x;
+                bestNorm = norm;
+            }
+        }
+        if (best != null && bestNorm > 1e-6) {
+            for (int i = 0; i < rows; i++) best[i] /= bestNorm;
+            return best;
         }
         throw new IllegalStateException("svd: could not complete an orthonormal basis (rows " + rows + ", column " + j + ")");
     }

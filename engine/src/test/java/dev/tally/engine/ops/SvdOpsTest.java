@@ -62,6 +62,31 @@ class SvdOpsTest {
         }
     }
 
+    /**
+     * I − 11ᵀ/n: rank n − 1, its null vector spread evenly, so completing U's last column from a standard basis vector
+     * keeps only 1/√n of that vector's length (the completion used to require more than half and gave up at n = 64).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("dev.tally.engine.ops.Cases#devices")
+    void aNullVectorSpreadOverEveryCoordinateIsCompleted(Device device) {
+        TestDevices.assumeUsable(device);
+        Ops ops = Backends.of(device).ops();
+        int n = 64;
+        double[] a = new double[n * n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i * n + j] = (i == j ? 1 : 0) - 1.0 / n;
+        try (MemoryArena arena = TestArenas.open(device)) {
+            Tensor ta = arena.allocate("a", DType.F32, n, n).copyFrom(a);
+            Tensor u = arena.allocate("u", DType.F32, n, n), s = arena.allocate("s", DType.F32, n), vt = arena.allocate("vt", DType.F32, n, n);
+            ops.svd(ta, u, s, vt);
+            double[] du = u.toDoubleArray(), ds = s.toDoubleArray(), dv = vt.toDoubleArray();
+            assertTrue(Math.abs(ds[n - 1]) < 1e-5 && Math.abs(ds[0] - 1) < 1e-5, "singular values 1 (n − 1 times) and 0");
+            double[] eye = new double[n * n];
+            for (int i = 0; i < n; i++) eye[i * n + i] = 1;
+            assertClose(eye, Reference.matmul(Reference.transpose(du, n, n), du, n, n, n), 0, 1e-5, "uᵀu");
+            assertClose(eye, Reference.matmul(dv, Reference.transpose(dv, n, n), n, n, n), 0, 1e-5, "vt·vtᵀ");
+        }
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("dev.tally.engine.ops.Cases#devices")
     void knownSingularValues(Device device) {
