@@ -89,6 +89,10 @@ final class Matmul {
         }
         long flops = 2L * m * n * k;
         int t = flops < PARALLEL_FLOPS ? 1 : Math.min(threads, CpuThreads.count());
+        if (m == 1 || n == 1) {
+            gemv(a, b, c, m, n, k, alpha, beta, t);
+            return;
+        }
         if (t <= 1) {
             Gemm.run(a, b, c, 0, m, 0, n, k, alpha, beta, Gemm.scratch());
             return;
@@ -107,6 +111,37 @@ final class Matmul {
                 if (j0 < j1) Gemm.run(a, b, c, 0, m, j0, j1, k, alpha, beta, Gemm.scratch());
             });
         }
+    }
+
+    /**
+     * One output row (v = A's row, M = B) or one output column (v = B's column, M = Aᵀ) on {@link Gemv}, split over
+     * threads by output ranges (every output's sum is computed by one thread in the same order either way).
+     */
+    private static void gemv(Gemm.Operand a, Gemm.Operand b, Gemm.Dest c, int m, int n, int k, float alpha, float beta, int t) {
+        Gemm.Operand v, mat;
+        Gemm.Dest y;
+        int len;
+        if (m == 1) {
+            v = a;
+            mat = b;
+            y = new Gemm.Dest(c.seg(), c.offset(), 1);
+            len = n;
+        } else {
+            v = new Gemm.Operand(b.buf(), b.offset(), 0, b.rs());
+            mat = new Gemm.Operand(a.buf(), a.offset(), a.cs(), a.rs());
+            y = c;
+            len = m;
+        }
+        int tasks = Math.max(1, Math.min(t, len / Gemm.NR));
+        if (tasks <= 1) {
+            Gemv.run(v, mat, y, 0, len, k, alpha, beta, Gemm.scratch());
+            return;
+        }
+        int units = (len + Gemm.NR - 1) / Gemm.NR;
+        CpuThreads.parallelFor(tasks, tasks, task -> {
+            int j0 = split(units, tasks, task) * Gemm.NR, j1 = Math.min(len, split(units, tasks, task + 1) * Gemm.NR);
+            if (j0 < j1) Gemv.run(v, mat, y, j0, j1, k, alpha, beta, Gemm.scratch());
+        });
     }
 
     /** Start of part {@code i} of {@code total} units divided into {@code parts} near-equal parts. */
