@@ -140,23 +140,25 @@ public final class MatmulBenchmark {
             fill(b, r);
             fill(c, r);
             double beta = s.accumulate() ? 1 : 0;
-            // the accumulating cases add into C every call: scale A so C stays far from overflow over all repetitions
-            double alpha = s.accumulate() ? 1e-3 : 1;
+            // the accumulating cases add into C every call: a small alpha keeps C far from overflow over all calls
+            double alpha = s.accumulate() ? 1e-6 : 1;
             // warm-up: enough calls for the JIT to compile the kernel, at least ~1 s of work
             long warmEnd = System.nanoTime() + 1_500_000_000L;
             int warm = 0;
-            while (warm < 3 || (System.nanoTime() < warmEnd && warm < 200)) {
+            while (warm < 3 || System.nanoTime() < warmEnd) {
                 Matmul.matmul(a, b, c, alpha, beta, threads);
                 warm++;
             }
+            // small products are timed in runs of calls (~0.5 GFLOP a repetition): one call is too short for the clocks
+            int calls = (int) Math.max(1, Math.min(100_000, 5e8 / s.flops()));
             double[] t = new double[reps], cpu = new double[reps];
             var mx = java.lang.management.ManagementFactory.getThreadMXBean();
             for (int i = 0; i < reps; i++) {
                 long c0 = mx.getCurrentThreadCpuTime();
                 long t0 = System.nanoTime();
-                Matmul.matmul(a, b, c, alpha, beta, threads);
-                t[i] = (System.nanoTime() - t0) * 1e-9;
-                cpu[i] = (mx.getCurrentThreadCpuTime() - c0) * 1e-9;
+                for (int call = 0; call < calls; call++) Matmul.matmul(a, b, c, alpha, beta, threads);
+                t[i] = (System.nanoTime() - t0) * 1e-9 / calls;
+                cpu[i] = (mx.getCurrentThreadCpuTime() - c0) * 1e-9 / calls;
             }
             Arrays.sort(t);
             Arrays.sort(cpu);
