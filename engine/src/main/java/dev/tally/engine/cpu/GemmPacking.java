@@ -66,31 +66,45 @@ final class GemmPacking {
     static void packA(Gemm.Operand a, int ic, int mc, int pc, int kc, float[] dst) {
         boolean f32 = a.buf().dt() == DType.F32;
         MemorySegment seg = a.buf().seg();
-        for (int ir = 0; ir < mc; ir += MR) {
+        int ir0 = 0;
+        if (WIDE && f32 && a.rs() == 1 && a.cs() != 1) ir0 = packTransposedPairs(a, ic, mc, pc, kc, dst);
+        for (int ir = ir0; ir < mc; ir += MR) {
             int h = Math.min(MR, mc - ir), base = ir * kc;
             long origin = a.offset() + (ic + ir) * a.rs() + (long) pc * a.cs();
             int p0 = 0;
             if (WIDE && f32 && h == MR && a.cs() == 1) {
                 // row-major A: 8 rows × 16 k at a time, transposed in registers into the panel
                 for (; p0 + L <= kc; p0 += L) transpose8(seg, origin + p0, a.rs(), dst, base + p0 * MR, MR);
-            } else if (WIDE && f32 && a.rs() == 1 && ir + 2 * MR <= mc) {
-                // transposed A, two full panels: their 16 rows are contiguous at every k, and two k steps of 8 rows
-                // make one vector of each panel
-                int next = base + MR * kc;
-                for (; p0 + 2 <= kc; p0 += 2) {
-                    long at = origin + p0 * a.cs();
-                    FloatVector x = FloatVector.fromMemorySegment(S, seg, at * 4, NATIVE);
-                    FloatVector y = FloatVector.fromMemorySegment(S, seg, (at + a.cs()) * 4, NATIVE);
-                    x.rearrange(HALVES_LO, y).intoArray(dst, base + p0 * MR);
-                    x.rearrange(HALVES_HI, y).intoArray(dst, next + p0 * MR);
-                }
-                packAElements(a, f32, origin, MR, p0, kc, dst, base);
-                packAElements(a, f32, origin + MR, MR, p0, kc, dst, next);
-                ir += MR;
-                continue;
             }
             packAElements(a, f32, origin, h, p0, kc, dst, base);
         }
+    }
+
+    /**
+     * Transposed A (dW = dyᵀ·x, the head's dC): the block's rows are contiguous at every k. Two full panels (16 rows) at
+     * a time, two k steps of 8 rows making one vector of each; k outermost, so each k step's run of the source (one
+     * row of the stored matrix, often a DRAM stream) is read front to back. Returns the rows packed (a multiple of 16).
+     */
+    private static int packTransposedPairs(Gemm.Operand a, int ic, int mc, int pc, int kc, float[] dst) {
+        MemorySegment seg = a.buf().seg();
+        int rows = mc / (2 * MR) * (2 * MR), panel = MR * kc;
+        int p0 = 0;
+        for (; p0 + 2 <= kc; p0 += 2) {
+            long at = a.offset() + (long) (pc + p0) * a.cs() + ic;
+            for (int ir = 0; ir < rows; ir += 2 * MR) {
+                FloatVector x = FloatVector.fromMemorySegment(S, seg, (at + ir) * 4, NATIVE);
+                FloatVector y = FloatVector.fromMemorySegment(S, seg, (at + a.cs() + ir) * 4, NATIVE);
+                int d = ir * kc + p0 * MR;
+                x.rearrange(HALVES_LO, y).intoArray(dst, d);
+                x.rearrange(HALVES_HI, y).intoArray(dst, d + panel);
+            }
+        }
+        if (p0 < kc) { // an odd k: its last step one element at a time
+            for (int ir = 0; ir < rows; ir += MR) {
+                packAElements(a, true, a.offset() + (long) (ic + ir) + (long) pc * a.cs(), MR, p0, kc, dst, ir * kc);
+            }
+        }
+        return rows;
     }
 
     /** k steps [p0, kc) of one panel of h valid rows (the rest zero) starting at element {@code origin}, one by one. */

@@ -98,7 +98,7 @@ final class Matmul {
             return;
         }
         int rowBlocks = (m + Gemm.MR - 1) / Gemm.MR, colBlocks = (n + Gemm.NR - 1) / Gemm.NR;
-        if (rowBlocks >= t * 2 || rowBlocks >= colBlocks) {
+        if (rowBlocks >= t && (colBlocks < t || rowSplitPacks(m, n, k, t) <= colSplitPacks(m, n, k, t))) {
             int tasks = Math.min(t, rowBlocks);
             CpuThreads.parallelFor(tasks, t, task -> {
                 int i0 = split(rowBlocks, tasks, task) * Gemm.MR, i1 = Math.min(m, split(rowBlocks, tasks, task + 1) * Gemm.MR);
@@ -111,6 +111,18 @@ final class Matmul {
                 if (j0 < j1) Gemm.run(a, b, c, 0, m, j0, j1, k, alpha, beta, Gemm.scratch());
             });
         }
+    }
+
+    /**
+     * Elements one thread packs when the rows are split: all of B, and its rows of A once per NC-wide column block.
+     * Splitting the columns instead packs half of B but all of A: the cheaper split wins (the logits' 32000 columns).
+     */
+    private static long rowSplitPacks(int m, int n, int k, int t) {
+        return (long) k * n + (long) (m / t) * k * ((n + Gemm.NC - 1) / Gemm.NC);
+    }
+
+    private static long colSplitPacks(int m, int n, int k, int t) {
+        return (long) k * (n / t) + (long) m * k * ((n / t + Gemm.NC - 1) / Gemm.NC);
     }
 
     /**
