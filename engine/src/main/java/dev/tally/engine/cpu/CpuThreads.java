@@ -103,7 +103,7 @@ final class CpuThreads {
                 int finished = 1;
                 try {
                     body.accept(i);
-                } catch (RuntimeException | Error e) {
+                } catch (Throwable e) { // anything: a worker that died here would leave the caller waiting for ever
                     if (failure == null) failure = e;
                     // stop handing out work; the tasks nobody took count as finished
                     finished += Math.max(0, tasks - next.getAndSet(tasks));
@@ -124,6 +124,7 @@ final class CpuThreads {
             Throwable f = failure;
             if (f instanceof RuntimeException re) throw re;
             if (f instanceof Error err) throw err;
+            if (f != null) throw new IllegalStateException("cpu worker failed", f);
         }
     }
 }

@@ -17,10 +17,14 @@ import java.nio.ByteOrder;
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    static final int MR = 8;
+    /**
+     * Rows of the micro-tile: 8 × 2 vectors (16 accumulators) with AVX-512's 32 registers, 6 × 2 with AVX2's 16 (8 rows
+     * would spill). Neither changes a result: each output is the same FMA chain in either tile.
+     */
+    static final int MR = L >= 16 ? 8 : 6;
     static final int NR = 2 * L;
     static final int KC = 256;
-    static final int MC = 128;
+    static final int MC = MR * 16;
     static final int NC = 1024;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -117,11 +121,16 @@ final class Gemm {
     }
 
     /**
-     * The MR×NR micro-kernel (8 × 2 vectors: 16 accumulators): every element of the tile is one fused multiply-add chain
+     * The MR×NR micro-kernel (MR × 2 vectors of accumulators): every element of the tile is one fused multiply-add chain
      * over k in order, from zero, whatever the tile's position, so the result does not depend on how the product is
      * split into tiles or threads.
      */
     static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
+        if (MR == 8) kernel8(a, ao, b, bo, kc, tile);
+        else kernel6(a, ao, b, bo, kc, tile);
+    }
+
+    private static void kernel8(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
@@ -131,7 +140,7 @@ final class Gemm {
         FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
         FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
         for (int p = 0; p < kc; p++) {
-            int bp = bo + p * NR, ap = ao + p * MR;
+            int bp = bo + p * NR, ap = ao + p * 8;
             FloatVector b0 = FloatVector.fromArray(S, b, bp);
             FloatVector b1 = FloatVector.fromArray(S, b, bp + L);
             FloatVector x0 = FloatVector.broadcast(S, a[ap + 0]);
@@ -175,6 +184,50 @@ final class Gemm {
         c61.intoArray(tile, 6 * NR + L);
         c70.intoArray(tile, 7 * NR);
         c71.intoArray(tile, 7 * NR + L);
+    }
+
+    private static void kernel6(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bp = bo + p * NR, ap = ao + p * 6;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp);
+            FloatVector b1 = FloatVector.fromArray(S, b, bp + L);
+            FloatVector x0 = FloatVector.broadcast(S, a[ap + 0]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(S, a[ap + 1]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(S, a[ap + 2]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(S, a[ap + 3]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+            FloatVector x4 = FloatVector.broadcast(S, a[ap + 4]);
+            c40 = x4.fma(b0, c40);
+            c41 = x4.fma(b1, c41);
+            FloatVector x5 = FloatVector.broadcast(S, a[ap + 5]);
+            c50 = x5.fma(b0, c50);
+            c51 = x5.fma(b1, c51);
+        }
+        c00.intoArray(tile, 0 * NR);
+        c01.intoArray(tile, 0 * NR + L);
+        c10.intoArray(tile, 1 * NR);
+        c11.intoArray(tile, 1 * NR + L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
     }
 
     /**
