@@ -12,13 +12,18 @@ import java.util.function.IntConsumer;
  * <p>A training step is a stream of parallel ops of a fraction of a millisecond each. Handing each one to parked threads
  * (an executor's queue) cost a wake-up per op, and on a virtual machine that wake-up is often longer than the op's
  * half: the caller then ran every task itself, and the step's small GEMMs gained nothing from the second core. The
- * workers here spin for {@link #SPIN_NANOS} after their last task before parking, so back-to-back ops find them
- * awake; a job is published with one volatile write and the caller waits on a counter.
+ * workers here poll for {@link #SPIN_NANOS} after their last task before parking, so back-to-back ops find them
+ * awake; a job is published with one volatile write and the caller waits on a counter. Polling yields the core
+ * ({@code Thread.yield}, which returns at once on an idle machine): on a busy one a spinning caller would otherwise hold
+ * the core its own worker needs to finish.
  */
 final class CpuThreads {
     private static final int THREADS = Math.max(1, Integer.getInteger("tally.cpu.threads", Runtime.getRuntime().availableProcessors()));
-    /** How long an idle worker polls for the next job before parking: longer than the gap between a step's ops. */
-    static final long SPIN_NANOS = 200_000;
+    /**
+     * How long an idle worker polls for the next job before parking, and the caller for its workers' last tasks: longer
+     * than the gap between a step's ops. {@code -Dtally.cpu.spinMicros=0} parks at once (for A/B timing).
+     */
+    static final long SPIN_NANOS = Math.max(0, Long.getLong("tally.cpu.spinMicros", 200)) * 1000;
     private static final ThreadLocal<Boolean> IN_POOL = ThreadLocal.withInitial(() -> false);
     /** One job at a time: a second caller meanwhile (another thread's op) runs its tasks itself. */
     private static final AtomicBoolean BUSY = new AtomicBoolean();
@@ -70,7 +75,7 @@ final class CpuThreads {
             long spinEnd = System.nanoTime() + SPIN_NANOS;
             Job job;
             while ((job = current) == null || job == seen) {
-                if (System.nanoTime() < spinEnd) Thread.onSpinWait();
+                if (System.nanoTime() < spinEnd) Thread.yield();
                 else LockSupport.park(CpuThreads.class);
             }
             seen = job;
@@ -115,7 +120,7 @@ final class CpuThreads {
         void awaitDone() {
             long spinEnd = System.nanoTime() + SPIN_NANOS;
             while (done.get() < tasks) {
-                if (System.nanoTime() < spinEnd) Thread.onSpinWait();
+                if (System.nanoTime() < spinEnd) Thread.yield();
                 else LockSupport.park(this);
             }
         }
