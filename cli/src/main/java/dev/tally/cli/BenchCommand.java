@@ -38,6 +38,10 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--warmup-steps", description = "Untimed steps first, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).") int warmupSteps = 10;
     @Option(names = "--device", description = "(default: ${DEFAULT-VALUE})") String device = "auto";
     @Option(names = "--matmul", description = "Also run the CPU fp32 GEMM benchmark.") boolean matmul;
+    @Option(names = "--matmul-shapes", description = "GEMM shapes for --matmul (implies it): 'square' (the default: 1024^3, "
+            + "4096x4096x1024), 'training' (the products of a llama_20m step), or a comma list of [B*]OP:MxNxK[:acc], "
+            + "e.g. NT:1024x32000x256,16*TN:256x64x256:acc.") String matmulShapes;
+    @Option(names = "--matmul-only", description = "Run only the GEMM benchmark, no training.") boolean matmulOnly;
     @Option(names = "--out", description = "Also write the JSON here.") Path out;
     @Option(names = "--profile", description = "After the timed steps, run --profile-steps more with every op timed and print "
             + "a per-op table (time, calls, bytes, GFLOP/s per phase and op kind) to stderr. The timed figures are not affected.")
@@ -52,24 +56,36 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--batch " + batch + " x --seq " + seq + " exceeds " + Integer.MAX_VALUE + " tokens");
         }
         if (optimizers.isEmpty() || losses.isEmpty()) throw new IllegalArgumentException("--optimizers and --loss need at least one name");
-        Device d = Backends.resolve(device);
-        LlamaConfig c = LlamaConfig.named(model);
-        List<Object> results = new ArrayList<>();
-        SplittableRandom r = new SplittableRandom(1);
-        // a throwaway pass of the first configuration, so JIT compilation of the shared code is not billed to it
-        measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), null);
-        for (String o : optimizers) {
-            OptimizerKind kind = OptimizerKind.parse(o);
-            for (String l : losses) measure(c, d, kind, l, r, results);
-        }
+        List<MatmulBenchmark.Case> shapes = MatmulBenchmark.Case.parseList(matmulShapes == null ? "square" : matmulShapes);
+        boolean gemm = matmul || matmulShapes != null || matmulOnly;
         Map<String, Object> report = new LinkedHashMap<>();
-        report.put("training", results);
-        if (matmul) {
+        if (!matmulOnly) {
+            Device d = Backends.resolve(device);
+            LlamaConfig c = LlamaConfig.named(model);
+            List<Object> results = new ArrayList<>();
+            SplittableRandom r = new SplittableRandom(1);
+            // a throwaway pass of the first configuration, so JIT compilation of the shared code is not billed to it
+            measure(c, d, OptimizerKind.parse(optimizers.get(0)), losses.get(0), new SplittableRandom(0), null);
+            for (String o : optimizers) {
+                OptimizerKind kind = OptimizerKind.parse(o);
+                for (String l : losses) measure(c, d, kind, l, r, results);
+            }
+            report.put("training", results);
+        }
+        if (gemm) {
             List<Object> mm = new ArrayList<>();
-            for (int[] sz : new int[][] {{1024, 1024, 1024}, {4096, 4096, 1024}}) {
+            for (MatmulBenchmark.Case sz : shapes) {
                 for (int threads : new int[] {1, Runtime.getRuntime().availableProcessors()}) {
-                    MatmulBenchmark.Result res = MatmulBenchmark.measure(sz[0], sz[1], sz[2], threads, 5);
-                    mm.add(Map.of("m", (long) sz[0], "n", (long) sz[1], "k", (long) sz[2], "threads", (long) threads, "gflops", res.gflops()));
+                    MatmulBenchmark.Result res = MatmulBenchmark.measure(sz, threads, 5);
+                    System.err.println(res); // the readable line as each shape finishes; the JSON comes at the end
+                    Map<String, Object> e = new LinkedHashMap<>();
+                    e.put("shape", sz.toString());
+                    e.put("m", (long) sz.m());
+                    e.put("n", (long) sz.n());
+                    e.put("k", (long) sz.k());
+                    e.put("threads", (long) threads);
+                    e.put("gflops", res.gflops());
+                    mm.add(e);
                 }
             }
             report.put("cpu_matmul_fp32", mm);

@@ -1,6 +1,5 @@
 package dev.tally.engine.cpu;
 
-import dev.tally.engine.DType;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -11,16 +10,21 @@ import java.nio.ByteOrder;
 /**
  * Blocked single-precision GEMM, C = alpha·A·B + beta·C, in the GotoBLAS/BLIS scheme: B is packed into KC×NR
  * column panels (kept in L1 while a micro-kernel runs), A into MR×KC row panels (a MC×KC block kept in L2), and an
- * MR×NR register-blocked Vector API micro-kernel does the FMAs. Packing reads any strides and any float dtype, so
- * transposed views and bf16 operands cost nothing extra. C is F32 with unit column stride (a native or heap segment).
+ * MR×NR register-blocked Vector API micro-kernel does the FMAs. {@link GemmPacking} reads any strides and any float
+ * dtype, so transposed views and bf16 operands give the same panels. C is F32 with unit column stride (a native or heap
+ * segment).
  */
 final class Gemm {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int L = S.length();
-    static final int MR = 6;
+    /**
+     * Rows of the micro-tile: 8 × 2 vectors (16 accumulators) with AVX-512's 32 registers, 6 × 2 with AVX2's 16 (8 rows
+     * would spill). Neither changes a result: each output is the same FMA chain in either tile.
+     */
+    static final int MR = L >= 16 ? 8 : 6;
     static final int NR = 2 * L;
     static final int KC = 256;
-    static final int MC = 120;
+    static final int MC = MR * 16;
     static final int NC = 1024;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F = ValueLayout.JAVA_FLOAT_UNALIGNED;
@@ -63,11 +67,11 @@ final class Gemm {
             int nc = Math.min(NC, j1 - jc);
             for (int pc = 0; pc < k; pc += KC) {
                 int kc = Math.min(KC, k - pc);
-                packB(b, pc, kc, jc, nc, s.b);
+                GemmPacking.packB(b, pc, kc, jc, nc, s.b);
                 boolean first = pc == 0;
                 for (int ic = i0; ic < i1; ic += MC) {
                     int mc = Math.min(MC, i1 - ic);
-                    packA(a, ic, mc, pc, kc, s.a);
+                    GemmPacking.packA(a, ic, mc, pc, kc, s.a);
                     macro(s, c, ic, mc, jc, nc, kc, alpha, first ? beta : 1f, first);
                 }
             }
@@ -104,73 +108,6 @@ final class Gemm {
         }
     }
 
-    /** B[pc:pc+kc, jc:jc+nc] into NR-wide column panels, each kc×NR row-major, zero-padded past nc. */
-    static void packB(Operand b, int pc, int kc, int jc, int nc, float[] dst) {
-        boolean f32Rows = b.buf.dt() == DType.F32 && b.cs == 1;
-        MemorySegment seg = b.buf.seg();
-        if (b.buf.dt() == DType.F32 && b.rs == 1 && b.cs != 1) {
-            packTransposedB(seg, b, pc, kc, jc, nc, dst);
-            return;
-        }
-        for (int jr = 0; jr < nc; jr += NR) {
-            int w = Math.min(NR, nc - jr);
-            int base = jr * kc;
-            for (int p = 0; p < kc; p++) {
-                int d = base + p * NR;
-                long row = b.offset + (pc + p) * b.rs + (long) (jc + jr) * b.cs;
-                if (f32Rows && w == NR) {
-                    FloatVector.fromMemorySegment(S, seg, row * 4, NATIVE).intoArray(dst, d);
-                    FloatVector.fromMemorySegment(S, seg, (row + L) * 4, NATIVE).intoArray(dst, d + L);
-                } else {
-                    for (int j = 0; j < w; j++) dst[d + j] = b.buf.getF(row + j * b.cs);
-                    for (int j = w; j < NR; j++) dst[d + j] = 0f;
-                }
-            }
-        }
-    }
-
-    /**
-     * packB for a transposed F32 view (x @ Wᵀ: every forward linear and the loss head): each panel column is a contiguous
-     * run of W's row, so it is read sequentially into the L1-resident panel instead of element by element through the
-     * dtype-generic accessor (the profile had the head's and CCE's NT products well below the NN ones). Same values, same
-     * panel, so the product's bits do not change.
-     */
-    private static void packTransposedB(MemorySegment seg, Operand b, int pc, int kc, int jc, int nc, float[] dst) {
-        for (int jr = 0; jr < nc; jr += NR) {
-            int w = Math.min(NR, nc - jr);
-            int base = jr * kc;
-            for (int j = 0; j < w; j++) {
-                long col = b.offset + pc + (long) (jc + jr + j) * b.cs;
-                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = seg.getAtIndex(F, col + p);
-            }
-            for (int j = w; j < NR; j++) {
-                for (int p = 0; p < kc; p++) dst[base + p * NR + j] = 0f;
-            }
-        }
-    }
-
-    /** A[ic:ic+mc, pc:pc+kc] into MR-tall row panels, each kc×MR (MR values per k step), zero-padded past mc. */
-    static void packA(Operand a, int ic, int mc, int pc, int kc, float[] dst) {
-        boolean f32 = a.buf.dt() == DType.F32;
-        MemorySegment seg = a.buf.seg();
-        for (int ir = 0; ir < mc; ir += MR) {
-            int h = Math.min(MR, mc - ir);
-            int base = ir * kc;
-            for (int r = 0; r < MR; r++) {
-                if (r >= h) {
-                    for (int p = 0; p < kc; p++) dst[base + p * MR + r] = 0f;
-                    continue;
-                }
-                long row = a.offset + (ic + ir + r) * a.rs + (long) pc * a.cs;
-                if (f32) {
-                    for (int p = 0; p < kc; p++) dst[base + p * MR + r] = seg.getAtIndex(F, row + p * a.cs);
-                } else {
-                    for (int p = 0; p < kc; p++) dst[base + p * MR + r] = a.buf.getF(row + p * a.cs);
-                }
-            }
-        }
-    }
-
     /** All micro-tiles of one packed MC×KC block of A against one packed KC×NC panel of B. */
     private static void macro(Scratch s, Dest c, int ic, int mc, int jc, int nc, int kc, float alpha, float beta, boolean first) {
         for (int jr = 0; jr < nc; jr += NR) {
@@ -184,53 +121,113 @@ final class Gemm {
     }
 
     /**
-     * The MR×NR micro-kernel (6 × 2 vectors), k unrolled by 1.
+     * The MR×NR micro-kernel (MR × 2 vectors of accumulators): every element of the tile is one fused multiply-add chain
+     * over k in order, from zero, whatever the tile's position, so the result does not depend on how the product is
+     * split into tiles or threads.
      */
     static void kernel(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
+        if (MR == 8) kernel8(a, ao, b, bo, kc, tile);
+        else kernel6(a, ao, b, bo, kc, tile);
+    }
+
+    private static void kernel8(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
         FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
         FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
         FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
         FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
         FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
         FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
-        int p = 0;
-        for (; p + 1 <= kc; p += 1) {
-            {
-                int bp = bo + (p + 0) * NR, ap = ao + (p + 0) * MR;
-                FloatVector b0 = FloatVector.fromArray(S, b, bp + 0 * L);
-                FloatVector b1 = FloatVector.fromArray(S, b, bp + 1 * L);
-                FloatVector x = FloatVector.broadcast(S, a[ap + 0]);
-                c00 = x.fma(b0, c00);
-                c01 = x.fma(b1, c01);
-                x = FloatVector.broadcast(S, a[ap + 1]);
-                c10 = x.fma(b0, c10);
-                c11 = x.fma(b1, c11);
-                x = FloatVector.broadcast(S, a[ap + 2]);
-                c20 = x.fma(b0, c20);
-                c21 = x.fma(b1, c21);
-                x = FloatVector.broadcast(S, a[ap + 3]);
-                c30 = x.fma(b0, c30);
-                c31 = x.fma(b1, c31);
-                x = FloatVector.broadcast(S, a[ap + 4]);
-                c40 = x.fma(b0, c40);
-                c41 = x.fma(b1, c41);
-                x = FloatVector.broadcast(S, a[ap + 5]);
-                c50 = x.fma(b0, c50);
-                c51 = x.fma(b1, c51);
-            }
+        FloatVector c60 = FloatVector.zero(S), c61 = FloatVector.zero(S);
+        FloatVector c70 = FloatVector.zero(S), c71 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bp = bo + p * NR, ap = ao + p * 8;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp);
+            FloatVector b1 = FloatVector.fromArray(S, b, bp + L);
+            FloatVector x0 = FloatVector.broadcast(S, a[ap + 0]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(S, a[ap + 1]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(S, a[ap + 2]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(S, a[ap + 3]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+            FloatVector x4 = FloatVector.broadcast(S, a[ap + 4]);
+            c40 = x4.fma(b0, c40);
+            c41 = x4.fma(b1, c41);
+            FloatVector x5 = FloatVector.broadcast(S, a[ap + 5]);
+            c50 = x5.fma(b0, c50);
+            c51 = x5.fma(b1, c51);
+            FloatVector x6 = FloatVector.broadcast(S, a[ap + 6]);
+            c60 = x6.fma(b0, c60);
+            c61 = x6.fma(b1, c61);
+            FloatVector x7 = FloatVector.broadcast(S, a[ap + 7]);
+            c70 = x7.fma(b0, c70);
+            c71 = x7.fma(b1, c71);
         }
-        c00.intoArray(tile, 0 * NR + 0 * L);
-        c01.intoArray(tile, 0 * NR + 1 * L);
-        c10.intoArray(tile, 1 * NR + 0 * L);
-        c11.intoArray(tile, 1 * NR + 1 * L);
-        c20.intoArray(tile, 2 * NR + 0 * L);
-        c21.intoArray(tile, 2 * NR + 1 * L);
-        c30.intoArray(tile, 3 * NR + 0 * L);
-        c31.intoArray(tile, 3 * NR + 1 * L);
-        c40.intoArray(tile, 4 * NR + 0 * L);
-        c41.intoArray(tile, 4 * NR + 1 * L);
-        c50.intoArray(tile, 5 * NR + 0 * L);
-        c51.intoArray(tile, 5 * NR + 1 * L);
+        c00.intoArray(tile, 0 * NR);
+        c01.intoArray(tile, 0 * NR + L);
+        c10.intoArray(tile, 1 * NR);
+        c11.intoArray(tile, 1 * NR + L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
+        c60.intoArray(tile, 6 * NR);
+        c61.intoArray(tile, 6 * NR + L);
+        c70.intoArray(tile, 7 * NR);
+        c71.intoArray(tile, 7 * NR + L);
+    }
+
+    private static void kernel6(float[] a, int ao, float[] b, int bo, int kc, float[] tile) {
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S);
+        FloatVector c10 = FloatVector.zero(S), c11 = FloatVector.zero(S);
+        FloatVector c20 = FloatVector.zero(S), c21 = FloatVector.zero(S);
+        FloatVector c30 = FloatVector.zero(S), c31 = FloatVector.zero(S);
+        FloatVector c40 = FloatVector.zero(S), c41 = FloatVector.zero(S);
+        FloatVector c50 = FloatVector.zero(S), c51 = FloatVector.zero(S);
+        for (int p = 0; p < kc; p++) {
+            int bp = bo + p * NR, ap = ao + p * 6;
+            FloatVector b0 = FloatVector.fromArray(S, b, bp);
+            FloatVector b1 = FloatVector.fromArray(S, b, bp + L);
+            FloatVector x0 = FloatVector.broadcast(S, a[ap + 0]);
+            c00 = x0.fma(b0, c00);
+            c01 = x0.fma(b1, c01);
+            FloatVector x1 = FloatVector.broadcast(S, a[ap + 1]);
+            c10 = x1.fma(b0, c10);
+            c11 = x1.fma(b1, c11);
+            FloatVector x2 = FloatVector.broadcast(S, a[ap + 2]);
+            c20 = x2.fma(b0, c20);
+            c21 = x2.fma(b1, c21);
+            FloatVector x3 = FloatVector.broadcast(S, a[ap + 3]);
+            c30 = x3.fma(b0, c30);
+            c31 = x3.fma(b1, c31);
+            FloatVector x4 = FloatVector.broadcast(S, a[ap + 4]);
+            c40 = x4.fma(b0, c40);
+            c41 = x4.fma(b1, c41);
+            FloatVector x5 = FloatVector.broadcast(S, a[ap + 5]);
+            c50 = x5.fma(b0, c50);
+            c51 = x5.fma(b1, c51);
+        }
+        c00.intoArray(tile, 0 * NR);
+        c01.intoArray(tile, 0 * NR + L);
+        c10.intoArray(tile, 1 * NR);
+        c11.intoArray(tile, 1 * NR + L);
+        c20.intoArray(tile, 2 * NR);
+        c21.intoArray(tile, 2 * NR + L);
+        c30.intoArray(tile, 3 * NR);
+        c31.intoArray(tile, 3 * NR + L);
+        c40.intoArray(tile, 4 * NR);
+        c41.intoArray(tile, 4 * NR + L);
+        c50.intoArray(tile, 5 * NR);
+        c51.intoArray(tile, 5 * NR + L);
     }
 
     /**

@@ -89,12 +89,16 @@ final class Matmul {
         }
         long flops = 2L * m * n * k;
         int t = flops < PARALLEL_FLOPS ? 1 : Math.min(threads, CpuThreads.count());
+        if (m == 1 || n == 1) {
+            gemv(a, b, c, m, n, k, alpha, beta, t);
+            return;
+        }
         if (t <= 1) {
             Gemm.run(a, b, c, 0, m, 0, n, k, alpha, beta, Gemm.scratch());
             return;
         }
         int rowBlocks = (m + Gemm.MR - 1) / Gemm.MR, colBlocks = (n + Gemm.NR - 1) / Gemm.NR;
-        if (rowBlocks >= t * 2 || rowBlocks >= colBlocks) {
+        if (rowBlocks >= t && (colBlocks < t || rowSplitPacks(m, n, k, t) <= colSplitPacks(m, n, k, t))) {
             int tasks = Math.min(t, rowBlocks);
             CpuThreads.parallelFor(tasks, t, task -> {
                 int i0 = split(rowBlocks, tasks, task) * Gemm.MR, i1 = Math.min(m, split(rowBlocks, tasks, task + 1) * Gemm.MR);
@@ -107,6 +111,49 @@ final class Matmul {
                 if (j0 < j1) Gemm.run(a, b, c, 0, m, j0, j1, k, alpha, beta, Gemm.scratch());
             });
         }
+    }
+
+    /**
+     * Elements one thread packs when the rows are split: all of B, and its rows of A once per NC-wide column block.
+     * Splitting the columns instead packs half of B but all of A: the cheaper split wins (the logits' 32000 columns).
+     */
+    private static long rowSplitPacks(int m, int n, int k, int t) {
+        return (long) k * n + (long) (m / t) * k * ((n + Gemm.NC - 1) / Gemm.NC);
+    }
+
+    private static long colSplitPacks(int m, int n, int k, int t) {
+        return (long) k * (n / t) + (long) m * k * ((n / t + Gemm.NC - 1) / Gemm.NC);
+    }
+
+    /**
+     * One output row (v = A's row, M = B) or one output column (v = B's column, M = Aᵀ) on {@link Gemv}, split over
+     * threads by output ranges (every output's sum is computed by one thread in the same order either way).
+     */
+    private static void gemv(Gemm.Operand a, Gemm.Operand b, Gemm.Dest c, int m, int n, int k, float alpha, float beta, int t) {
+        Gemm.Operand v, mat;
+        Gemm.Dest y;
+        int len;
+        if (m == 1) {
+            v = a;
+            mat = b;
+            y = new Gemm.Dest(c.seg(), c.offset(), 1);
+            len = n;
+        } else {
+            v = new Gemm.Operand(b.buf(), b.offset(), 0, b.rs());
+            mat = new Gemm.Operand(a.buf(), a.offset(), a.cs(), a.rs());
+            y = c;
+            len = m;
+        }
+        int tasks = Math.max(1, Math.min(t, len / Gemm.NR));
+        if (tasks <= 1) {
+            Gemv.run(v, mat, y, 0, len, k, alpha, beta, Gemm.scratch());
+            return;
+        }
+        int units = (len + Gemm.NR - 1) / Gemm.NR;
+        CpuThreads.parallelFor(tasks, tasks, task -> {
+            int j0 = split(units, tasks, task) * Gemm.NR, j1 = Math.min(len, split(units, tasks, task + 1) * Gemm.NR);
+            if (j0 < j1) Gemv.run(v, mat, y, j0, j1, k, alpha, beta, Gemm.scratch());
+        });
     }
 
     /** Start of part {@code i} of {@code total} units divided into {@code parts} near-equal parts. */
