@@ -8,6 +8,7 @@ import java.nio.ByteOrder;
 
 import static dev.tally.engine.cpu.Gemm.KC;
 import static dev.tally.engine.cpu.Gemm.L;
+import static dev.tally.engine.cpu.Gemm.NR;
 import static dev.tally.engine.cpu.Gemm.S;
 
 /**
@@ -40,7 +41,7 @@ final class Gemv {
             float b = first ? beta : 1f;
             for (int jj = j0; jj < j1; jj += CHUNK) {
                 int w = Math.min(CHUNK, j1 - jj);
-                blockSums(x, m, pc, kc, jj, w, acc);
+                blockSums(x, m, pc, kc, jj, w, acc, s.b);
                 for (int q = 0; q < w; q++) {
                     long at = y.offset() + (jj + q) * y.ld();
                     float sum = alpha * acc[q];
@@ -54,10 +55,28 @@ final class Gemv {
         }
     }
 
-    /** acc[q] = Σ_{p < kc} x[p]·M[pc + p, jj + q] for q < w, each a fused multiply-add chain in p order from zero. */
-    private static void blockSums(float[] x, Gemm.Operand m, int pc, int kc, int jj, int w, float[] acc) {
+    /**
+     * acc[q] = Σ_{p < kc} x[p]·M[pc + p, jj + q] for q < w, each a fused multiply-add chain in p order from zero. A
+     * transposed F32 matrix (C ᵀ in CCE's average logit: each output a row of C) is first packed as the blocked GEMM
+     * packs B — columns side by side — into {@code panels}, so its chains run in vector lanes too.
+     */
+    private static void blockSums(float[] x, Gemm.Operand m, int pc, int kc, int jj, int w, float[] acc, float[] panels) {
         MemorySegment seg = m.buf().seg();
         int q = 0;
+        if (m.buf().dt() == DType.F32 && m.cs() != 1) {
+            GemmPacking.packB(m, pc, kc, jj, w, panels); // NR-wide panels, each kc × NR row-major, zero past w
+            float[] lanes = new float[L];
+            for (int jr = 0; jr < w; jr += NR) {
+                int base = jr * kc;
+                for (int v = 0; v < NR && jr + v < w; v += L) {
+                    FloatVector sum = FloatVector.zero(S);
+                    for (int p = 0; p < kc; p++) sum = FloatVector.broadcast(S, x[p]).fma(FloatVector.fromArray(S, panels, base + p * NR + v), sum);
+                    sum.intoArray(lanes, 0);
+                    System.arraycopy(lanes, 0, acc, jr + v, Math.min(L, w - jr - v));
+                }
+            }
+            return;
+        }
         if (m.buf().dt() == DType.F32 && m.cs() == 1) {
             long origin = m.offset() + (long) pc * m.rs() + jj;
             if (w == CHUNK) {
