@@ -36,7 +36,7 @@ import java.util.concurrent.Callable;
 public final class FitCommand implements Callable<Integer> {
     @Option(names = "--model", description = "Config name or JSON file (default: ${DEFAULT-VALUE}).") String model = "llama_7b";
     @Option(names = "--budget", description = "Memory budget, e.g. 12GiB or 24GB (default: the free memory of --device).") String budget;
-    @Option(names = "--device", description = "Device whose free memory is the default budget (default: ${DEFAULT-VALUE}).") String device = "auto";
+    @Option(names = "--device", description = "Device the runs are planned for: its attention path, and its free memory as the default budget (default: ${DEFAULT-VALUE}).") String device = "auto";
     @Option(names = "--seq", description = "Sequence length (default: ${DEFAULT-VALUE}).") int seq = 256;
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes to try (default: ${DEFAULT-VALUE}).")
     List<Integer> batches = List.of(1, 2, 4, 8, 16, 32, 64);
@@ -84,6 +84,8 @@ public final class FitCommand implements Callable<Integer> {
     static final class TraceCache implements Trainer.StepTracer {
         private final Map<List<Object>, Trainer.StepPlans> plans = new HashMap<>();
         int traced, served;
+        /** The device the searched runs would run on: its attention path is what the plans book. */
+        Device runsOn = Device.CPU;
 
         @Override public Trainer.StepPlans trace(Trainer.Settings s, int recomputedLayers) {
             // The key is the settings with the fields a trace ignores normalised away; a field added to Settings later
@@ -93,7 +95,7 @@ public final class FitCommand implements Callable<Integer> {
             served++;
             return plans.computeIfAbsent(List.of(key, s.accumulation(), recomputedLayers), k -> {
                 traced++;
-                return Trainer.trace(s, recomputedLayers);
+                return Trainer.trace(s, recomputedLayers, runsOn);
             });
         }
     }
@@ -107,6 +109,8 @@ public final class FitCommand implements Callable<Integer> {
         for (int b : batches) if (b < 1) throw new IllegalArgumentException("--batch: sizes must be >= 1, got " + b);
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
+        Device target = device.equalsIgnoreCase("auto") ? dev.tally.engine.Backends.resolve(device) : Device.parse(device);
+        cache.runsOn = target; // a GPU run keeps the attention probabilities the CPU's fused kernel does not
         long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev.tally.engine.Backends.resolve(device));
         long t0 = System.nanoTime();
         List<Result> fits = new ArrayList<>();

@@ -255,6 +255,24 @@ class CliTest {
         assertTrue(r.err().contains("--recompute") && r.err().contains("sometimes"), r.err());
     }
 
+    /** fit plans the attention path of the device the runs are for: CUDA keeps the probabilities, the CPU does not. */
+    @Test
+    void fitPlansTheAttentionOfTheDeviceItPlansFor() {
+        java.util.Map<String, Long> activations = new java.util.HashMap<>();
+        for (String device : List.of("cpu", "cuda")) {
+            CliRunner.Result r = run("fit", "--model", "llama_60m", "--budget", "1TiB", "--batch", "2", "--optimizers", "adamw",
+                    "--device", device, "--format", "csv");
+            assertEquals(0, r.code(), r.err());
+            // the configuration without per-layer updates or recompute
+            String row = r.out().lines().filter(l -> l.contains(",activations,") && l.contains(",false,0,16,")).findFirst().orElseThrow();
+            activations.put(device, Long.parseLong(row.split(",")[3]));
+        }
+        // the [B, H, T, T] probabilities (and their gradient) are what differ
+        assertTrue(activations.get("cuda") > activations.get("cpu"), activations.toString());
+        assertEquals(MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 2, 256, false).bytes().get(MemoryCategory.ACTIVATIONS),
+                activations.get("cpu"), "--device cpu plans what memtable plans");
+    }
+
     @Test
     void fitListsExactlyTheConfigurationsMemtablePlansWithinTheBudget() {
         List<String> optimizers = List.of("adamw", "apollo_mini", "galore_adamw8bit");

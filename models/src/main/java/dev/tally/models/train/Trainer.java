@@ -297,6 +297,15 @@ public final class Trainer implements AutoCloseable {
         return trace(s, recomputedLayers, fusedAttention(s.device()));
     }
 
+    /**
+     * As {@link #trace(Settings, int)} with the attention path of a run on {@code runsOn}: a META plan of a run on another
+     * device ({@code tally fit --device cuda} plans the probabilities CUDA keeps, where META alone plans the CPU's fused
+     * attention).
+     */
+    public static StepPlans trace(Settings s, int recomputedLayers, Device runsOn) {
+        return trace(s, recomputedLayers, fusedAttention(runsOn));
+    }
+
     private static StepPlans trace(Settings s, int recomputedLayers, boolean fusedAttention) {
         StepTrace t = traceStep(s, recomputedLayers, fusedAttention);
         return new StepPlans(Planner.plan(t.activations()), Planner.plan(t.loss()));
