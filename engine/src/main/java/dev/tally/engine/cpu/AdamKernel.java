@@ -1,11 +1,10 @@
 package dev.tally.engine.cpu;
 
 import dev.tally.engine.AdamStep;
+import dev.tally.engine.BinaryOp;
 import dev.tally.engine.Tensor;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -21,13 +20,12 @@ import java.nio.ByteOrder;
  * the body's form and the rest the tail's. The other steps are single correctly rounded operations either way (a
  * product, quotient or square root of floats rounded from double is the correctly rounded float result), and a scalar
  * that is not exact in fp32 (lr, eps, the bias corrections) is applied in double and rounded once, as
- * {@link DoubleScalar} does. {@code AdamStepTest} checks fused = composed bit for bit.
+ * {@link DoubleScalar#apply} does. {@code AdamStepOpsTest} checks fused = composed bit for bit.
  */
 final class AdamKernel {
     private static final int L = FloatVector.SPECIES_PREFERRED.length();
-    private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
-    /** Floats as many as D's doubles, so each float vector widens to one double vector. */
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED.withShape(VectorShape.forBitSize(D.vectorBitSize() / 2));
+    /** {@link DoubleScalar}'s species: lanes that widen to one double vector for the non-fp32-exact scalars. */
+    private static final VectorSpecies<Float> F = DoubleScalar.F;
     private static final int W = F.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
@@ -35,7 +33,7 @@ final class AdamKernel {
 
     /** Returns false (the caller composes) unless every operand is contiguous F32 of one shape and the kernel applies. */
     static boolean step(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v) {
-        if (!ContiguousF32Kernels.f32(w, g, m, v) || W != D.length() || L % W != 0) return false;
+        if (!ContiguousF32Kernels.f32(w, g, m, v) || !DoubleScalar.available() || L % W != 0) return false;
         if (!g.shape().equals(w.shape()) || !m.shape().equals(w.shape()) || !v.shape().equals(w.shape())) return false;
         // the composition's axpby leaves its vector kernel for a zero coefficient (a term dropped entirely)
         if (s.beta1() == 0 || 1 - s.beta1() == 0 || s.beta2() == 0 || 1 - s.beta2() == 0) return false;
@@ -46,17 +44,19 @@ final class AdamKernel {
         double b1 = s.beta1(), c1 = 1 - s.beta1(), b2 = s.beta2(), c2 = 1 - s.beta2();
         double eps = s.eps(), divisor = s.denominatorDivisor(), stepSize = s.stepSize(), before = s.decayBefore(), after = s.decayAfter();
         float b1f = (float) b1, c1f = (float) c1, b2f = (float) b2, c2f = (float) c2, afterF = (float) after;
+        DoubleVector vBefore = DoubleVector.broadcast(DoubleScalar.D, before), vDivisor = DoubleVector.broadcast(DoubleScalar.D, divisor);
+        DoubleVector vEps = DoubleVector.broadcast(DoubleScalar.D, eps), vStep = DoubleVector.broadcast(DoubleScalar.D, stepSize);
         ContiguousF32Kernels.forElements(n, (lo, hi) -> {
             long i = lo;
             for (long end = Math.min(hi, body); i + W <= end; i += W) {
                 FloatVector wv = load(sw, wo + i), gv = load(sg, go + i), mv = load(sm, mo + i), vv = load(sv, vo + i);
-                if (before != 1) wv = scalar(wv, before, Op.MUL);
+                if (before != 1) wv = DoubleScalar.apply(BinaryOp.MUL, wv, vBefore);
                 mv = mv.mul(b1f).add(gv.mul(c1f));
                 vv = vv.mul(b2f).add(gv.mul(gv).mul(c2f));
                 FloatVector den = vv.sqrt();
-                if (divisor != 1) den = scalar(den, divisor, Op.DIV);
-                den = scalar(den, eps, Op.ADD);
-                FloatVector d = scalar(mv.div(den), stepSize, Op.MUL);
+                if (divisor != 1) den = DoubleScalar.apply(BinaryOp.DIV, den, vDivisor);
+                den = DoubleScalar.apply(BinaryOp.ADD, den, vEps);
+                FloatVector d = DoubleScalar.apply(BinaryOp.MUL, mv.div(den), vStep);
                 wv = wv.mul(1f).add(d.mul(-1f));
                 if (after != 0) wv = wv.mul(1f).add(wv.mul(afterF));
                 wv.intoMemorySegment(sw, (wo + i) * 4, NATIVE);
@@ -83,19 +83,6 @@ final class AdamKernel {
             }
         });
         return true;
-    }
-
-    private enum Op { ADD, MUL, DIV }
-
-    /** x ∘ s in double, rounded once to fp32 (the composition's binaryScalar with a double scalar). */
-    private static FloatVector scalar(FloatVector x, double s, Op op) {
-        DoubleVector d = (DoubleVector) x.convertShape(VectorOperators.F2D, D, 0);
-        d = switch (op) {
-            case ADD -> d.add(s);
-            case MUL -> d.mul(s);
-            case DIV -> d.div(s);
-        };
-        return (FloatVector) d.convertShape(VectorOperators.D2F, F, 0);
     }
 
     private static FloatVector load(MemorySegment seg, long i) {
