@@ -109,9 +109,9 @@ public final class FitCommand implements Callable<Integer> {
         for (int b : batches) if (b < 1) throw new IllegalArgumentException("--batch: sizes must be >= 1, got " + b);
         LlamaConfig config = LlamaConfig.named(model);
         DType dt = DType.parse(dtype);
-        Device target = device.equalsIgnoreCase("auto") ? dev.tally.engine.Backends.resolve(device) : Device.parse(device);
+        Device target = dev.tally.engine.Backends.resolve(device);
         cache.runsOn = target; // a GPU run keeps the attention probabilities the CPU's fused kernel does not
-        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev.tally.engine.Backends.resolve(device));
+        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(target);
         long t0 = System.nanoTime();
         List<Result> fits = new ArrayList<>();
         Map<String, Integer> refused = new java.util.LinkedHashMap<>();
