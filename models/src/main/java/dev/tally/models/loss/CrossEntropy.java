@@ -72,7 +72,7 @@ public final class CrossEntropy implements LinearCrossEntropy {
         arena.free(rowScale);
         arena.free(g);
         ops.matmul(dLogits, s.c, dE, 1, 0);
-        ops.matmul(dLogits.t(), s.e, dC, 1, 0);
+        if (dC != null) ops.matmul(dLogits.t(), s.e, dC, 1, 1);
         arena.free(dLogits);
         s.free();
     }

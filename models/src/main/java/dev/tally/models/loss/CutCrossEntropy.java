@@ -211,9 +211,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
         try {
             Tensor tile = temps.add("loss.cce.tile", DType.F32, nb, vt);
             // sorted: the tile's classifier rows are gathered once per vocabulary tile and its dC is summed over every
-            // row block before one scatter; unsorted: the rows are a slice of C and dC a slice of the output
+            // row block before one scatter-add; unsorted: the rows are a slice of C, and the products add into dC's slice
             Tensor rows = sortedOptions ? temps.add("loss.cce.rows", DType.F32, vt, d) : null;
             Tensor dRows = sortedOptions ? temps.add("loss.cce.d_rows", DType.F32, vt, d) : null;
+            boolean wantC = dC != null;
             Tensor targetPos = temps.add("loss.cce.target_pos", DType.I32, n);
             Tensor scale = temps.add("loss.cce.scale", DType.F32, 1);
             Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
@@ -235,7 +236,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             boolean sorted = sortedOptions && filter;
             ops.fill(skipped, 0);
             ops.fill(dE, 0);
-            if (sorted) ops.fill(dC, 0); // unsorted: each tile's first product (or a fill, if all were skipped) writes it
             // d = (softmax − onehot) · mask is what the filter tests (the reference's threshold is on d itself); it is
             // then scaled by dLoss / max(count, 1). With no valid target the loss is NaN (0/0, as torch's mean), the
             // gradients 0.
@@ -262,9 +262,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     dCg = dRows.slice(0, 0, w);
                 } else {
                     cg = c.slice(0, k0, k1);
-                    dCg = dC.slice(0, k0, k1);
+                    dCg = wantC ? dC.slice(0, k0, k1) : null;
                 }
-                boolean dCgWritten = false; // the first product into dCg overwrites it (beta 0)
+                // the tile's first product overwrites the gathered rows' dC (beta 0); dC's own slice is always added to
+                boolean dCgWritten = !sorted;
                 for (int b0 = 0; b0 < n; b0 += nb) {
                     int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
                     Tensor eb = e.slice(0, b0, b1), lseB = s.lse.slice(0, b0, b1), maskB = s.mask.slice(0, b0, b1);
@@ -281,10 +282,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                         ops.binary(BinaryOp.MUL, p, scale, p);
                         // an unfiltered gradient takes p before the gate; gated entries become ±0 and add nothing
                         if (!options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                        if (!options.filterC()) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
+                        if (!options.filterC() && wantC) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         ops.binary(BinaryOp.MUL, p, gate, p);
                         if (options.filterE()) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                        if (options.filterC()) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
+                        if (options.filterC() && wantC) ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         dCgWritten = true;
                         continue;
                     }
@@ -297,19 +298,15 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     }
                     if (skipE) skippedE++;
                     if (skipC) skippedC++;
-                    if (skipE && skipC) continue;
+                    if (skipE && (skipC || !wantC)) continue;
                     ops.binary(BinaryOp.MUL, p, scale, p);
                     if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
-                    if (!skipC) {
+                    if (!skipC && wantC) {
                         ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);
                         dCgWritten = true;
                     }
                 }
-                if (sorted) {
-                    if (dCgWritten) ops.scatterAddRows(idsT, dCg, dC); // else every product was skipped: dC stays 0
-                } else if (!dCgWritten) {
-                    ops.fill(dCg, 0);
-                }
+                if (sorted && dCgWritten && wantC) ops.scatterAddRows(idsT, dCg, dC); // else every product was skipped
             }
             if (gated && data && countGatedTiles) { // one read, after the loop, only when asked for
                 long gatedTiles = Math.round(skipped.item());

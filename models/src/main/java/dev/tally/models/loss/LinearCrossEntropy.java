@@ -21,8 +21,11 @@ public sealed interface LinearCrossEntropy permits CrossEntropy, CutCrossEntropy
     Saved forward(Tensor e, Tensor c, Tensor targets, Tensor loss, MemoryArena arena);
 
     /**
-     * Writes dE (N×D) and dC (V×D) for upstream gradient {@code dLoss} (one element) — overwriting them — and frees the
-     * saved state.
+     * For upstream gradient {@code dLoss} (one element): writes dE (N×D, overwritten) and <em>adds</em> the classifier's
+     * gradient into dC (V×D, any float dtype), then frees the saved state. Adding lets the caller pass the classifier's
+     * own gradient buffer, which accumulates over micro-batches anyway, instead of booking a V×D temporary and adding
+     * that (the products take beta = 1; a zero-filled dC gets exactly the overwriting products' values, −0 aside). A
+     * null dC (a frozen classifier) skips its products.
      */
     void backward(Saved saved, Tensor dLoss, Tensor dE, Tensor dC, MemoryArena arena);
 

@@ -51,6 +51,7 @@ public final class LossBenchmark {
             for (int i = 0; i < n; i++) ids[i] = (i * 2654435761L) % v;
             t.copyFrom(ids);
             dl.copyFrom(new float[] {1f});
+            dc.ops().fill(dc, 0); // backward adds into dC, as into a parameter's gradient in training
             ThreadMXBean mx = ManagementFactory.getThreadMXBean();
             List<double[]> ceTimes = new ArrayList<>(), cceTimes = new ArrayList<>();
             for (int r = -2; r < reps; r++) { // two untimed rounds for the JIT

@@ -361,13 +361,8 @@ public final class Trainer implements AutoCloseable {
             @Override public void backward(Tensor dLoss, Graph gr) {
                 phase(profile, "loss backward");
                 Tensor dE = Functions.gradOf(gr, hidden);
-                Tensor dC = gr.alloc("tmp.loss.dC", head.value().dtype(), head.value().dims());
-                lossFn.backward(saved, dLoss, dE, dC, gr.lossArena());
-                if (head.requiresGrad()) {
-                    Tensor hg = Functions.gradOf(gr, head);
-                    hg.ops().binary(dev.tally.engine.BinaryOp.ADD, hg, dC, hg);
-                }
-                gr.activations().free(dC);
+                // the loss adds into the head's gradient itself: no V×D temporary, no pass adding it (null when frozen)
+                lossFn.backward(saved, dLoss, dE, head.requiresGrad() ? Functions.gradOf(gr, head) : null, gr.lossArena());
                 phase(profile, "backward");
             }
 

@@ -26,9 +26,51 @@ class LossTest {
             Tensor tt = in.allocate("t", DType.I32, n).copyFrom(t);
             Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1).copyFrom(new float[] {2});
             Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
+            dc.ops().fill(dc, 0); // backward adds the classifier's gradient into dC
             ce.backward(ce.forward(et, ct, tt, l, ws), g, de, dc, ws);
             assertEquals(0, ws.used(), "backward frees what forward booked");
             return new Result(l.item(), de.toDoubleArray(), dc.toDoubleArray(), ws.highWater());
+        }
+    }
+
+    /**
+     * backward adds the classifier's gradient into dC (the trainer passes the head's own gradient, which holds earlier
+     * micro-batches' sums): onto a non-zero dC the result is that dC plus the gradient; a null dC skips the classifier's
+     * products and leaves dE unchanged. For CE and every CCE path (natural order, sorted with skipped tiles, exact).
+     */
+    @Test
+    void backwardAddsIntoDcAndSkipsItWhenNull() {
+        SplittableRandom r = new SplittableRandom(17);
+        int n = 37, d = 24, v = 300;
+        float[] e = rand(r, n * d, 4), c = rand(r, v * d, 1); // peaky: the filtered CCE skips tiles
+        long[] t = new long[n];
+        for (int i = 0; i < n; i++) t[i] = i % 7 == 3 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
+        float[] prior = rand(r, v * d, 0.01f);
+        CutCrossEntropy.Options small = new CutCrossEntropy.Options(16, 32, true, true, true, 1e-3);
+        for (LinearCrossEntropy f : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
+                new CutCrossEntropy(CutCrossEntropy.Options.EXACT), new CutCrossEntropy(small)}) {
+            Result fresh = run(f, e, c, t, n, d, v);
+            MemoryLedger ledger = new MemoryLedger();
+            try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
+                 MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
+                Tensor et = in.allocate("e", DType.F32, n, d).copyFrom(e), ct = in.allocate("c", DType.F32, v, d).copyFrom(c);
+                Tensor tt = in.allocate("t", DType.I32, n).copyFrom(t);
+                Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1).copyFrom(new float[] {2});
+                Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d).copyFrom(prior);
+                f.backward(f.forward(et, ct, tt, l, ws), g, de, dc, ws);
+                double[] expected = fresh.dc.clone(), got = dc.toDoubleArray();
+                for (int i = 0; i < expected.length; i++) expected[i] += prior[i];
+                String what = f instanceof CutCrossEntropy cce ? "CCE " + cce.options() : "CE";
+                assertScaledClose(got, expected, 1e-6, "dC added onto a non-zero dC, " + what);
+                if (f instanceof CutCrossEntropy cce && cce.options() == small) {
+                    assertTrue(cce.filterStats().skippedC() > 0, "the sorted path skipped tiles: " + cce.filterStats());
+                }
+                assertEquals(0, scaledError(de.toDoubleArray(), fresh.de), "dE does not depend on dC, " + what);
+
+                f.backward(f.forward(et, ct, tt, l, ws), g, de, null, ws);
+                assertEquals(0, scaledError(de.toDoubleArray(), fresh.de), "dE with a null dC, " + what);
+                assertEquals(0, ws.used(), "backward with a null dC frees what forward booked, " + what);
+            }
         }
     }
 
@@ -140,6 +182,7 @@ class LossTest {
                 t.copyFrom(ids);
                 g.copyFrom(new float[] {1});
             }
+            dc.ops().fill(dc, 0); // backward adds the classifier's gradient into dC
             ce.backward(ce.forward(e, c, t, l, ws), g, de, dc, ws);
             assertEquals(ws.highWater(), ledger.entry(device, MemoryCategory.LOSS).peak(), "bump arena: high water = ledger peak");
             return ledger.entry(device, MemoryCategory.LOSS).peak();

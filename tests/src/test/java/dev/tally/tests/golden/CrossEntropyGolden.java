@@ -37,6 +37,7 @@ final class CrossEntropyGolden {
                 Tensor t = in.allocate("targets", DType.I64, n).copyFrom(f.longs("targets"));
                 Tensor l = in.allocate("loss", DType.F32, 1), g = in.allocate("dloss", DType.F32, 1).copyFrom(new float[] {1});
                 Tensor de = in.allocate("dE", DType.F32, n, d), dc = in.allocate("dC", DType.F32, v, d);
+                dc.ops().fill(dc, 0); // backward adds the classifier's gradient into dC
                 loss.backward(loss.forward(e, c, t, l, ws), g, de, dc, ws);
                 String who = f.path().getFileName() + " " + loss.getClass().getSimpleName()
                         + (loss instanceof CutCrossEntropy cce ? " " + cce.options() : "");
