@@ -48,7 +48,9 @@ public final class MemtableCommand implements Callable<Integer> {
     @Option(names = "--format", description = "table or csv (default: ${DEFAULT-VALUE}).") String format = "table";
     @Option(names = "--plot", description = "Write a stacked-bar PNG here.") Path plot;
     @Option(names = "--measure", description = "Also allocate for real on --device, run one step, and print planned vs measured.") boolean measure;
-    @Option(names = "--device", description = "Device for --measure (default: ${DEFAULT-VALUE}).") String device = "cpu";
+    @Option(names = "--device", description = "Device the plans are for: its attention path (a GPU keeps the [B, H, T, T] "
+            + "probabilities the CPU's fused attention does not), its free memory as --recompute auto's default budget, and "
+            + "--measure's device (default: ${DEFAULT-VALUE}).") String device = "cpu";
 
     PrintStream out = System.out;
 
@@ -73,16 +75,28 @@ public final class MemtableCommand implements Callable<Integer> {
         return plan(model, optimizer, loss, dtype, batch, seq, layerwise, WeightFormat.MODEL_DTYPE, recompute);
     }
 
-    /** Plans one configuration on META. */
+    /** Plans one configuration on META, with the attention path META assumes (the CPU's). */
     static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
                     WeightFormat weights, Recompute recompute) {
+        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, weights, recompute, Trainer.TRACE);
+    }
+
+    /** Plans one configuration on META for a run on {@code runsOn}: that device's attention path is what it books. */
+    static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
+                    WeightFormat weights, Recompute recompute, Device runsOn) {
+        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, weights, recompute,
+                (settings, layers) -> Trainer.trace(settings, layers, runsOn));
+    }
+
+    private static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
+                            WeightFormat weights, Recompute recompute, Trainer.StepTracer tracer) {
         LlamaConfig c = LlamaConfig.named(model);
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         MemoryLedger ledger = new MemoryLedger();
         Map<String, Object> hyper = RunSetup.hyper(kind, c, defaultsFor(kind));
         Trainer.Settings s = RunSetup.settings(c, DType.parse(dtype), batch, seq, 1, loss, layerwise, Device.META, 0, 0)
                 .withWeights(weights).withRecompute(recompute);
-        try (Trainer t = new Trainer(s, RunSetup.factory(kind, hyper), ledger)) {
+        try (Trainer t = new Trainer(s, RunSetup.factory(kind, hyper), ledger, tracer)) {
             Map<MemoryCategory, Long> bytes = new EnumMap<>(MemoryCategory.class);
             for (MemoryCategory cat : MemoryCategory.values()) bytes.put(cat, ledger.entry(Device.META, cat).capacity());
             return new Row(model, kind.userName(), loss, dtype, batch, seq, layerwise, t.recomputedLayers(), bytes, weights);
@@ -105,7 +119,11 @@ public final class MemtableCommand implements Callable<Integer> {
         List<Boolean> layerwiseValues = layerwiseValues(layerwise);
         for (int b : batches) if (b < 1) throw new IllegalArgumentException("--batch must be >= 1, got " + b);
         for (int sq : seqs) if (sq < 1) throw new IllegalArgumentException("--seq must be >= 1, got " + sq);
-        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : Recompute.deviceBudget(dev.tally.engine.Backends.resolve(device));
+        Device target = dev.tally.engine.Backends.resolve(device);
+        // the device's free memory is asked for only when --recompute auto needs a budget (a GPU need not be present to
+        // plan for one)
+        boolean auto = recompute.stream().anyMatch(r -> r.trim().equalsIgnoreCase("auto"));
+        long budgetBytes = budget != null ? Recompute.parseBytes(budget) : auto ? Recompute.deviceBudget(target) : Long.MAX_VALUE;
         List<Recompute> recomputes = recompute.stream().map(r -> Recompute.parse(r, budgetBytes)).toList();
         List<Row> rows = new ArrayList<>();
         java.util.Set<String> skipped = new java.util.TreeSet<>();
@@ -117,7 +135,7 @@ public final class MemtableCommand implements Callable<Integer> {
                     skipped.add(OptimizerKind.parse(o).userName());
                     continue;
                 }
-                rows.add(plan(m, o, l, d, b, s, lw, wf, rc));
+                rows.add(plan(m, o, l, d, b, s, lw, wf, rc, target));
             }
         if (rows.isEmpty()) {
             throw new IllegalArgumentException("nothing to plan: " + String.join(", ", skipped)

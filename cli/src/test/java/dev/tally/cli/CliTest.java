@@ -273,6 +273,28 @@ class CliTest {
                 activations.get("cpu"), "--device cpu plans what memtable plans");
     }
 
+    /** memtable plans for --device as fit does: a GPU's plan books the attention probabilities, and the two commands agree. */
+    @Test
+    void memtablePlansTheAttentionOfTheDeviceItPlansFor() {
+        java.util.Map<String, Long> memtable = new java.util.HashMap<>(), fit = new java.util.HashMap<>();
+        for (String device : List.of("cpu", "cuda")) {
+            CliRunner.Result r = run("memtable", "--models", "llama_60m", "--optimizers", "adamw", "--batch", "2", "--device", device,
+                    "--format", "csv");
+            assertEquals(0, r.code(), r.err());
+            String row = r.out().lines().filter(l -> l.contains(",activations,")).findFirst().orElseThrow();
+            memtable.put(device, Long.parseLong(row.split(",")[3]));
+            CliRunner.Result f = run("fit", "--model", "llama_60m", "--budget", "1TiB", "--batch", "2", "--optimizers", "adamw",
+                    "--device", device, "--format", "csv");
+            assertEquals(0, f.code(), f.err());
+            String fitRow = f.out().lines().filter(l -> l.contains(",activations,") && l.contains(",false,0,16,")).findFirst().orElseThrow();
+            fit.put(device, Long.parseLong(fitRow.split(",")[3]));
+        }
+        assertTrue(memtable.get("cuda") > memtable.get("cpu"), memtable.toString());
+        assertEquals(fit, memtable, "memtable and fit plan the same bytes for the same device");
+        assertEquals(MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 2, 256, false).bytes().get(MemoryCategory.ACTIVATIONS),
+                memtable.get("cpu"), "--device cpu (the default) plans what META assumes");
+    }
+
     @Test
     void fitListsExactlyTheConfigurationsMemtablePlansWithinTheBudget() {
         List<String> optimizers = List.of("adamw", "apollo_mini", "galore_adamw8bit");
