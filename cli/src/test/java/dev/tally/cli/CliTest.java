@@ -295,6 +295,20 @@ class CliTest {
                 memtable.get("cpu"), "--device cpu (the default) plans what META assumes");
     }
 
+    /** Planning for a GPU that is not here works; only a default budget needs the device, and the error says what to give. */
+    @Test
+    void aBudgetForADeviceThatIsNotHereIsAskedFor() {
+        org.junit.jupiter.api.Assumptions.assumeFalse(dev.tally.engine.Backends.cudaAvailable(), "a GPU is here: its free memory can be read");
+        for (String[] args : new String[][] {{"memtable", "--models", "tiny", "--optimizers", "adamw", "--device", "cuda", "--recompute", "auto"},
+                {"fit", "--model", "tiny", "--optimizers", "adamw", "--device", "cuda"}}) {
+            CliRunner.Result r = run(args);
+            assertTrue(r.code() != 0, String.join(" ", args) + " should fail");
+            assertTrue(r.err().contains("free memory of cuda") && r.err().contains("give --budget"), r.err());
+        }
+        CliRunner.Result ok = run("fit", "--model", "tiny", "--optimizers", "adamw", "--device", "cuda", "--budget", "1GiB");
+        assertEquals(0, ok.code(), ok.err());
+    }
+
     @Test
     void fitListsExactlyTheConfigurationsMemtablePlansWithinTheBudget() {
         List<String> optimizers = List.of("adamw", "apollo_mini", "galore_adamw8bit");

@@ -85,7 +85,12 @@ public sealed interface Recompute {
      * are off-heap), unlimited on META.
      */
     static long deviceBudget(Device device) {
-        return Backends.of(device).availableBytes();
+        try {
+            return Backends.of(device).availableBytes();
+        } catch (RuntimeException e) { // planning for a device that is not here (a GPU, from a laptop): say what to do
+            throw new IllegalArgumentException("the default budget is the free memory of " + device + ", which cannot be read here ("
+                    + e.getMessage() + "); give --budget", e);
+        }
     }
 
     /** Parses a byte size: "12GiB", "24 GB" (GB = 10⁹), "512MiB", "1.5TiB", or plain bytes. */
