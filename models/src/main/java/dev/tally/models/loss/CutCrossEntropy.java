@@ -241,6 +241,12 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             // gradients 0.
             ops.binaryScalar(BinaryOp.MAX, s.count, 1, scale);
             ops.binary(BinaryOp.DIV, dLoss, scale, scale);
+            // With nothing tested against eps the scale can ride in the row scale, one multiply of N values instead of one
+            // pass over every tile: the mask is 0 or 1, so fl(fl(g·mask)·scale) = fl(g·fl(mask·scale)) bit for bit (signed
+            // zeros, NaN and ±∞ included). A filter tests the unscaled d, so it keeps the per-tile multiply. The mask is
+            // saved state that nothing reads after this pass.
+            boolean scaleInRows = !filter;
+            if (scaleInRows) ops.binary(BinaryOp.MUL, s.mask, scale, s.mask);
             if (sorted) {
                 // ascending average logit (ties by id); rank[id] = the id's position, 1-based so that an ignored target
                 // (a negative id, which embedding turns into 0) comes out as −1 after the shift back
@@ -299,7 +305,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     if (skipE) skippedE++;
                     if (skipC) skippedC++;
                     if (skipE && (skipC || !wantC)) continue;
-                    ops.binary(BinaryOp.MUL, p, scale, p);
+                    if (!scaleInRows) ops.binary(BinaryOp.MUL, p, scale, p);
                     if (!skipE) ops.matmul(p, cg, dE.slice(0, b0, b1), 1, 1);
                     if (!skipC && wantC) {
                         ops.matmul(p.t(), eb, dCg, 1, dCgWritten ? 1 : 0);

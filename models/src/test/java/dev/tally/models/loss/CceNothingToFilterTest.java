@@ -61,6 +61,22 @@ class CceNothingToFilterTest {
         assertEquals(new CutCrossEntropy.FilterStats(40, 0, 0), tested.stats());
     }
 
+    /**
+     * Without a filter the loss multiplies the mask by the scale once instead of every tile by it; a device-side filter
+     * (natural order, nothing small) still scales each tile: the same bits.
+     */
+    @Test
+    void theScaleInTheRowScaleGivesTheBitsOfTheScaleOnEveryTile() {
+        int n = 64, d = 16, v = 300;
+        CutCrossEntropy perTile = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, false, Double.NaN))
+                .deviceSideFiltering(true).countingGatedTiles(true);
+        Run tiles = run(perTile, 1, 0.1, n, d, v);
+        Run rows = run(cce(false), 1, 0.1, n, d, v);
+        assertEquals(new CutCrossEntropy.FilterStats(40, 0, 0), tiles.stats(), "no tile small: every product made");
+        assertArrayEquals(rows.de(), tiles.de(), "dE");
+        assertArrayEquals(rows.dc(), tiles.dc(), "dC");
+    }
+
     @Test
     void peakedSoftmaxStillFilters() {
         int n = 64, d = 16, v = 300;
