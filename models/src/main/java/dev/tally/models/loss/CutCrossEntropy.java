@@ -119,10 +119,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
     public FilterStats filterStats() { return lastStats; }
 
     /**
-     * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V); forward's temporaries: one
-     * logit tile, tile LSE, the block's gathered target rows (row block × D; first the masked sum of the hidden
-     * states, with sorting), dot, partial sum; backward's: one logit tile, with sorting the gathered classifier rows and
-     * their dC (tile columns × D each) and the visiting order (V; each id's rank in it reuses the average logit's
+     * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V, booked by forward, filled by
+     * backward when it sorts); forward's temporaries: one logit tile, tile LSE, the block's gathered target rows (row
+     * block × D), dot, partial sum; backward's: one logit tile, with sorting the gathered classifier rows (first the
+     * masked sum of the hidden states) and their dC (tile columns × D each) and the visiting order (V; each id's rank in it reuses the average logit's
      * V × 4 bytes), each row's target position in that order (N), scale, max |d|, and the device filter's small/gate
      * flags and skip count. Independent of N×V: for N = 8192, D = 2304, V = 256000 about 2.6 MiB.
      */
@@ -159,13 +159,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             ops.fill(loss, 0);
             ops.binaryScalar(BinaryOp.NE, targets, IGNORE_INDEX, mask);
             ops.reduceAll(ReduceOp.SUM, mask, count);
-            if (avg != null) {
-                // the column sums of the valid rows' logits, Σ_i mask_i E_i·C_j = (Σ_i mask_i E_i)·C_j: one product of
-                // the masked sum of E with C instead of a column sum of every logit tile
-                Tensor maskedSum = rows.slice(0, 0, 1); // the target rows' buffer is free until the first row block
-                ops.matmul(mask.reshape(1, n), e, maskedSum, 1, 0);
-                ops.matmul(maskedSum, c.t(), avg.reshape(1, v), 1, 0);
-            }
             for (int b0 = 0; b0 < n; b0 += nb) {
                 int b1 = Math.min(n, b0 + nb), rb = b1 - b0;
                 Tensor eb = e.slice(0, b0, b1), lseB = lse.slice(0, b0, b1), maskB = mask.slice(0, b0, b1);
@@ -189,7 +182,6 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                 ops.binary(BinaryOp.ADD, loss, partial, loss);
             }
             ops.binary(BinaryOp.DIV, loss, count, loss);
-            if (avg != null) ops.binary(BinaryOp.DIV, avg, count, avg);
         } finally {
             temps.freeAll();
         }
@@ -248,6 +240,14 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
             boolean scaleInRows = !filter;
             if (scaleInRows) ops.binary(BinaryOp.MUL, s.mask, scale, s.mask);
             if (sorted) {
+                // The average logit of each class over the valid rows, Σ_i mask_i E_i·C_j / count = (Σ_i mask_i E_i)·C_j /
+                // count: one product of the masked sum of E with C. The reference accumulates it in its forward kernel;
+                // here forward only books it and backward computes it when the filter may skip a tile (at initialisation
+                // on the CPU it never is) — the same values, from the same saved E, C and mask.
+                Tensor maskedSum = rows.slice(0, 0, 1); // the gathered rows' buffer is free until the first tile
+                ops.matmul(s.mask.reshape(1, n), e, maskedSum, 1, 0);
+                ops.matmul(maskedSum, c.t(), s.avg.reshape(1, v), 1, 0);
+                ops.binary(BinaryOp.DIV, s.avg, s.count, s.avg);
                 // ascending average logit (ties by id); rank[id] = the id's position, 1-based so that an ignored target
                 // (a negative id, which embedding turns into 0) comes out as −1 after the shift back
                 Tensor rank = s.avg.viewAs(DType.I32); // the averages are read (sorted) before their bytes are written
