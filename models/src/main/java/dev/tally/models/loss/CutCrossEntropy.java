@@ -122,9 +122,10 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
      * Saved for backward: lse, mask (N each), count, and with sorting the average logit (V, booked by forward, filled by
      * backward when it sorts); forward's temporaries: one logit tile, tile LSE, the block's gathered target rows (row
      * block × D), dot, partial sum; backward's: one logit tile, with sorting the gathered classifier rows (first the
-     * masked sum of the hidden states) and their dC (tile columns × D each) and the visiting order (V; each id's rank in it reuses the average logit's
-     * V × 4 bytes), each row's target position in that order (N), scale, max |d|, and the device filter's small/gate
-     * flags and skip count. Independent of N×V: for N = 8192, D = 2304, V = 256000 about 2.6 MiB.
+     * masked sum of the hidden states) and their dC (tile columns × D each) and the visiting order (V; each id's rank in
+     * it reuses the average logit's V × 4 bytes), each row's target position in that order (N), scale, max |d|, and the
+     * device filter's small/gate flags and skip count. Independent of N×V: for N = 8192, D = 2304, V = 256000 about
+     * 2.6 MiB.
      */
     @Override public long lossArenaBytes(int n, int d, int v) {
         int[] tileDims = options.tiles(n, d, v);
