@@ -79,12 +79,18 @@ public final class LossBenchmark {
                 }
             }
             double ceWall = median(ceTimes, 0), cceWall = median(cceTimes, 0), ceCpu = median(ceTimes, 1), cceCpu = median(cceTimes, 1);
+            double ceMin = min(ceTimes), cceMin = min(cceTimes);
             CutCrossEntropy.FilterStats fs = cce.filterStats();
             System.out.printf(Locale.ROOT, "N=%d D=%d V=%d: CE %.1f ms, CCE %.1f ms forward+backward (median of %d): CCE/CE %.2f wall, "
-                            + "%.2f calling-thread CPU (%.0f / %.0f ms); CCE tiles %d, dE skipped %d, dC skipped %d; loss memory CE %d B, CCE %d B%n",
-                    n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, fs.tiles(), fs.skippedE(), fs.skippedC(),
-                    ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
+                            + "%.2f calling-thread CPU (%.0f / %.0f ms); fastest runs CE %.1f, CCE %.1f ms (%.2f, the figure a noisy "
+                            + "machine disturbs least); CCE tiles %d, dE skipped %d, dC skipped %d; loss memory CE %d B, CCE %d B%n",
+                    n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, ceMin, cceMin, cceMin / ceMin,
+                    fs.tiles(), fs.skippedE(), fs.skippedC(), ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
         }
+    }
+
+    private static double min(List<double[]> xs) {
+        return xs.stream().mapToDouble(x -> x[0]).min().orElse(Double.NaN);
     }
 
     private static double median(List<double[]> xs, int i) {
