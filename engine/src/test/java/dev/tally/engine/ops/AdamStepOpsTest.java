@@ -133,6 +133,47 @@ class AdamStepOpsTest {
         }
     }
 
+    /**
+     * bf16 weight and gradient with fp32 moments (bf16 training's default state): the fused pass gives the composition's
+     * bits — whose ops with a bf16 operand take the element-by-element double path — over lengths around the vector width
+     * and the thread split, every step flavour, two steps in a row, with exact zeros.
+     */
+    @Test
+    void bf16WeightsWithFp32MomentsGiveTheBitsOfTheComposition() {
+        Ops cpu = Backends.of(Device.CPU).ops(), composed = composedOnly(cpu);
+        SeededRandom r = new SeededRandom(29);
+        for (int n : lengths()) {
+            Shape shape = Shape.of(n);
+            double[] w = r.normal(n, 0.5), m = r.normal(n, 1e-3), v = r.uniform(n, 0, 1e-5);
+            double[][] grads = {r.normal(n, 1e-2), r.normal(n, 3.0)};
+            grads[1][0] = 0;
+            m[0] = 0;
+            w[n - 1] = 0;
+            for (AdamStep s : steps()) {
+                try (MemoryArena arena = TestArenas.open(Device.CPU, 14L * 4 * n + (1 << 16))) {
+                    Tensor[] fused = bf16Operands(arena, shape, w, grads[0], m, v), ref = bf16Operands(arena, shape, w, grads[0], m, v);
+                    for (double[] g : grads) {
+                        Views.write(fused[1], g);
+                        Views.write(ref[1], g);
+                        cpu.adamStep(s, fused[0], fused[1], fused[2], fused[3], fused[4]);
+                        composed.adamStep(s, ref[0], ref[1], ref[2], ref[3], ref[4]);
+                    }
+                    String what = "n=" + n + " " + s;
+                    assertArrayEquals(Views.read(ref[0]), Views.read(fused[0]), "w, " + what);
+                    assertArrayEquals(Views.read(ref[2]), Views.read(fused[2]), "exp_avg, " + what);
+                    assertArrayEquals(Views.read(ref[3]), Views.read(fused[3]), "exp_avg_sq, " + what);
+                }
+            }
+        }
+    }
+
+    /** w and g bf16, m and v fp32, scratch fp32. */
+    private static Tensor[] bf16Operands(MemoryArena a, Shape shape, double[] w, double[] g, double[] m, double[] v) {
+        return new Tensor[] {Views.of(a, "w", DType.BF16, shape, w, Layout.CONTIGUOUS), Views.of(a, "g", DType.BF16, shape, g, Layout.CONTIGUOUS),
+                Views.of(a, "m", DType.F32, shape, m, Layout.CONTIGUOUS), Views.of(a, "v", DType.F32, shape, v, Layout.CONTIGUOUS),
+                Views.empty(a, "scratch", DType.F32, shape, Layout.CONTIGUOUS)};
+    }
+
     /** Operands the kernel does not take (strided views, bf16 state) are updated by the composition, bit for bit. */
     @Test
     void stridedAndBf16OperandsTakeTheComposition() {
