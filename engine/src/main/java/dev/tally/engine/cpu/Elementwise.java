@@ -1,5 +1,7 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.DType;
+
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.Tensor;
 import dev.tally.engine.UnaryOp;
@@ -12,6 +14,15 @@ final class Elementwise {
 
     static void fill(Tensor out, double value) {
         if (ContiguousF32Kernels.fill(out, value)) return;
+        if (out.dtype() == DType.BF16 && out.isContiguous()) { // zeroing bf16 gradients every step: one short per element
+            short bits = DType.f32ToBf16((float) value);
+            java.lang.foreign.MemorySegment so = out.segment();
+            long oo = out.offset();
+            ContiguousF32Kernels.forElements(out.numel(), (lo, hi) -> {
+                for (long i = lo; i < hi; i++) so.setAtIndex(Buf.S, oo + i, bits);
+            });
+            return;
+        }
         Buf o = Buf.of(out);
         boolean integral = !out.dtype().isFloating();
         long lv = (long) value;

@@ -91,8 +91,31 @@ final class Reductions {
         });
     }
 
+    /**
+     * MAX_ABS of a contiguous bf16 tensor (the trainer's finite check of bf16 weights and gradients, which took the
+     * element-by-element path): on the bits, since a bf16 magnitude orders as its 15 low bits do — exact, so the same
+     * result as that path in any order, NaN anywhere giving NaN.
+     */
+    private static boolean bf16MaxAbs(Tensor x, Tensor out) {
+        if (x.dtype() != dev.tally.engine.DType.BF16 || !x.isContiguous() || x.numel() == 0) return false;
+        java.lang.foreign.MemorySegment sx = x.segment();
+        long xo = x.offset(), n = x.numel();
+        int[] partial = new int[(int) ((n + ContiguousF32Kernels.ELEMENT_CHUNK - 1) / ContiguousF32Kernels.ELEMENT_CHUNK)];
+        ContiguousF32Kernels.forElements(n, (lo, hi) -> {
+            int max = 0;
+            for (long i = lo; i < hi; i++) max = Math.max(max, sx.getAtIndex(Buf.S, xo + i) & 0x7FFF);
+            partial[(int) (lo / ContiguousF32Kernels.ELEMENT_CHUNK)] = max;
+        });
+        int max = 0;
+        for (int p : partial) max = Math.max(max, p);
+        // above 0x7F80 is a NaN (0x7F80 itself is infinity)
+        Buf.of(out).set(out.offset(), max > 0x7F80 ? Double.NaN : dev.tally.engine.DType.bf16ToF32((short) max));
+        return true;
+    }
+
     static void reduceAll(ReduceOp op, Tensor x, Tensor out) {
         if (ContiguousF32Kernels.reduceRows(op, x, out, true)) return;
+        if (op == ReduceOp.MAX_ABS && bf16MaxAbs(x, out)) return;
         Buf bx = Buf.of(x);
         Acc acc = new Acc(op);
         long[][] st = {x.strides()};

@@ -1,0 +1,88 @@
+package dev.tally.engine.ops;
+
+import dev.tally.engine.Backends;
+import dev.tally.engine.DType;
+import dev.tally.engine.Device;
+import dev.tally.engine.MemoryArena;
+import dev.tally.engine.Ops;
+import dev.tally.engine.ReduceOp;
+import dev.tally.engine.Shape;
+import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.SeededRandom;
+import dev.tally.engine.testing.TestArenas;
+import dev.tally.engine.testing.Views;
+import dev.tally.engine.testing.Views.Layout;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The contiguous bf16 paths of {@code fill} and {@code reduceAll(MAX_ABS)} (a bf16 run zeroes and checks every gradient
+ * each step) against what the element-by-element path computes: the same values on lengths around the thread split,
+ * with −0, ±∞ and NaN placed anywhere, and strided views (which keep the general path) agreeing with them.
+ */
+class Bf16FastPathsTest {
+    private static final int[] LENGTHS = {1, 7, 65536, 65536 * 2 + 5, 300_001};
+
+    @Test
+    void maxAbsMatchesTheElementwiseDefinition() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        SeededRandom r = new SeededRandom(8);
+        for (int n : LENGTHS) {
+            double[] x = r.normal(n, 3.0);
+            x[n / 2] = -0.0;
+            for (double special : new double[] {Double.NaN, 0, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, -1e30}) {
+                double[] y = x.clone();
+                int at = (int) ((n - 1) * 0.77);
+                if (special != 0) y[at] = special;
+                double expected = 0;
+                boolean nan = false;
+                for (double v : y) {
+                    double b = DType.bf16ToF32(DType.f32ToBf16((float) v)); // the value bf16 holds
+                    nan |= Double.isNaN(b);
+                    expected = Math.max(expected, Math.abs(b));
+                }
+                try (MemoryArena a = TestArenas.open(Device.CPU, 8L * n + (1 << 16))) {
+                    Tensor t = Views.of(a, "x", DType.BF16, Shape.of(n), y), out = a.allocate("out", DType.F32, 1);
+                    ops.reduceAll(ReduceOp.MAX_ABS, t, out);
+                    String what = "n=" + n + " with " + special;
+                    if (nan) assertTrue(Double.isNaN(out.item()), what);
+                    else assertEquals(expected, out.item(), what);
+                    if (n > 2) { // a strided view of every other element takes the general path: the same answer for its elements
+                        Tensor strided = t.reshape(n).slice(0, 0, n - n % 2).reshape((n - n % 2) / 2, 2).slice(1, 0, 1);
+                        double e2 = 0;
+                        boolean nan2 = false;
+                        for (int i = 0; i < n - n % 2; i += 2) {
+                            double b = DType.bf16ToF32(DType.f32ToBf16((float) y[i]));
+                            nan2 |= Double.isNaN(b);
+                            e2 = Math.max(e2, Math.abs(b));
+                        }
+                        ops.reduceAll(ReduceOp.MAX_ABS, strided, out);
+                        if (nan2) assertTrue(Double.isNaN(out.item()), "strided " + what);
+                        else assertEquals(e2, out.item(), "strided " + what);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void fillWritesTheRoundedValueEverywhere() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        for (int n : LENGTHS) {
+            for (double value : new double[] {0, -0.0, 1.0 / 3, -1e30, Double.NaN}) {
+                try (MemoryArena a = TestArenas.open(Device.CPU, 4L * n + (1 << 16))) {
+                    Tensor t = Views.empty(a, "x", DType.BF16, Shape.of(n), Layout.CONTIGUOUS);
+                    ops.fill(t, value);
+                    short expected = DType.f32ToBf16((float) value);
+                    java.lang.foreign.MemorySegment host = java.lang.foreign.MemorySegment.ofArray(new short[n]);
+                    ops.copyToHost(t, host);
+                    for (int i = 0; i < n; i++) {
+                        assertEquals(expected, host.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i), "n=" + n + " value " + value + " at " + i);
+                    }
+                }
+            }
+        }
+    }
+}
