@@ -68,6 +68,14 @@ final class Matmul {
         // a strided F32 output gets exactly the bits a contiguous one would (results never depend on layout).
         MemorySegment tmp = MemorySegment.ofArray(new byte[Math.multiplyExact(Math.multiplyExact(m, n), 4)]);
         long om = out.stride(-2), on = out.stride(-1);
+        if (out.dtype() == DType.BF16 && on == 1) { // bf16 rows (every product of a bf16 run): convert a row at a time
+            for (Job j : jobs) {
+                if (beta != 0) bf16Rows(bo.seg(), j.outOffset, om, tmp, m, n, true);
+                one(j.a, j.b, new Gemm.Dest(tmp, 0, n), m, n, k, fa, fb, threads);
+                bf16Rows(bo.seg(), j.outOffset, om, tmp, m, n, false);
+            }
+            return;
+        }
         for (Job j : jobs) {
             if (beta != 0) {
                 for (int i = 0; i < m; i++) {
@@ -79,6 +87,26 @@ final class Matmul {
                 for (int c = 0; c < n; c++) bo.set(j.outOffset + i * om + c * on, tmp.getAtIndex(Buf.F, (long) i * n + c));
             }
         }
+    }
+
+    /**
+     * Copies the m rows of a bf16 output (row i at {@code offset + i·ld}, unit column stride) into the fp32 scratch
+     * ({@code toScratch}: widened, as {@link Buf#getF} reads them) or back (rounded, as {@link Buf#set} writes them), the
+     * rows split over the threads: the element-by-element loop below, without its per-element dispatch.
+     */
+    private static void bf16Rows(MemorySegment out, long offset, long ld, MemorySegment tmp, int m, int n, boolean toScratch) {
+        int tasks = (int) Math.max(1, Math.min(m, (long) m * n / (1 << 16)));
+        CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
+            int i0 = (int) ((long) m * t / tasks), i1 = (int) ((long) m * (t + 1) / tasks);
+            for (int i = i0; i < i1; i++) {
+                long o = offset + i * ld, f = (long) i * n;
+                if (toScratch) {
+                    for (int c = 0; c < n; c++) tmp.setAtIndex(Buf.F, f + c, DType.bf16ToF32(out.getAtIndex(Buf.S, o + c)));
+                } else {
+                    for (int c = 0; c < n; c++) out.setAtIndex(Buf.S, o + c, DType.f32ToBf16(tmp.getAtIndex(Buf.F, f + c)));
+                }
+            }
+        });
     }
 
     /** One product, split over threads by row ranges (or column ranges when there are few rows). */

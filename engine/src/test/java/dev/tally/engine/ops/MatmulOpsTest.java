@@ -15,6 +15,8 @@ import dev.tally.engine.testing.TestDevices;
 import dev.tally.engine.testing.Views;
 import dev.tally.engine.testing.Views.Layout;
 import org.junit.jupiter.params.ParameterizedTest;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.Arrays;
@@ -136,6 +138,34 @@ class MatmulOpsTest {
             ops.matmul(xa, xb, out, 1, 0);
             // bf16 products are exact in f32, so only the f32 sums round: far below one bf16 step (2^-8) of the result
             Fixtures.assertClose(Views.read(out), Reference.matmul(a, b, m, k, n), 1e-5, "bf16 @ bf16 -> f32, k = " + k);
+        }
+    }
+
+    /**
+     * A bf16 output with contiguous rows is converted a row at a time, a strided one element by element: the same bits,
+     * overwritten or accumulated (beta ≠ 0), one product or a batch, rows split over the threads or not.
+     */
+    @org.junit.jupiter.api.Test
+    void bf16OutputRowsGiveTheBitsOfTheElementwiseConversion() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        SeededRandom r = new SeededRandom(61);
+        for (int[] s : new int[][] {{1, 37, 300, 41}, {3, 9, 64, 5}, {1, 700, 256, 300}}) {
+            int batch = s[0], m = s[1], k = s[2], n = s[3];
+            try (MemoryArena arena = TestArenas.open(Device.CPU, 64L << 20)) {
+                Tensor a = Views.of(arena, "a", DType.BF16, Shape.of(batch, m, k), r.uniform(batch * m * k, -1, 1));
+                Tensor b = Views.of(arena, "b", DType.BF16, Shape.of(batch, k, n), r.uniform(batch * k * n, -1, 1));
+                double[] prior = r.uniform(batch * m * n, -2, 2);
+                for (double beta : new double[] {0, 0.5}) {
+                    Tensor rows = Views.of(arena, "rows", DType.BF16, Shape.of(batch, m, n), prior);
+                    // the same values in a [batch, n, m] buffer read transposed: unit stride across rows, not columns
+                    Tensor stored = arena.allocate("cols", DType.BF16, batch, n, m);
+                    Tensor cols = stored.transpose(-1, -2);
+                    ops.copy(rows, cols);
+                    ops.matmul(a, b, rows, 1, beta);
+                    ops.matmul(a, b, cols, 1, beta);
+                    assertArrayEquals(Views.read(cols), Views.read(rows), java.util.Arrays.toString(s) + " beta " + beta);
+                }
+            }
         }
     }
 
