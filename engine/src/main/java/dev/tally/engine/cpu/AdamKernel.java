@@ -35,11 +35,7 @@ final class AdamKernel {
     /** Returns false (the caller composes) unless every operand is contiguous F32 of one shape and the kernel applies. */
     static boolean step(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v) {
         if (bf16Weights(w, g, m, v)) return stepBf16Weights(s, w, g, m, v);
-        if (!ContiguousF32Kernels.f32(w, g, m, v) || !DoubleScalar.available() || L % W != 0) return false;
-        if (!g.shape().equals(w.shape()) || !m.shape().equals(w.shape()) || !v.shape().equals(w.shape())) return false;
-        // the composition's axpby leaves its vector kernel for a zero coefficient (a term dropped entirely)
-        if (s.beta1() == 0 || 1 - s.beta1() == 0 || s.beta2() == 0 || 1 - s.beta2() == 0) return false;
-        if (overlaps(w, g) || overlaps(w, m) || overlaps(w, v) || overlaps(g, m) || overlaps(g, v) || overlaps(m, v)) return false;
+        if (!ContiguousF32Kernels.f32(w, g, m, v) || !DoubleScalar.available() || L % W != 0 || !onePass(s, w, g, m, v)) return false;
         long n = w.numel(), body = n - n % L;
         MemorySegment sw = w.segment(), sg = g.segment(), sm = m.segment(), sv = v.segment();
         long wo = w.offset(), go = g.offset(), mo = m.offset(), vo = v.offset();
@@ -87,6 +83,17 @@ final class AdamKernel {
         return true;
     }
 
+    /**
+     * What both one-pass kernels need besides their dtypes: operands of one shape that share no memory (the composition
+     * reads each whole before writing it), and no zero moment coefficient (the composition's axpby then drops the term
+     * and leaves its vector kernel, which the kernels do not mirror).
+     */
+    private static boolean onePass(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v) {
+        if (!g.shape().equals(w.shape()) || !m.shape().equals(w.shape()) || !v.shape().equals(w.shape())) return false;
+        if (s.beta1() == 0 || 1 - s.beta1() == 0 || s.beta2() == 0 || 1 - s.beta2() == 0) return false;
+        return !(overlaps(w, g) || overlaps(w, m) || overlaps(w, v) || overlaps(g, m) || overlaps(g, v) || overlaps(m, v));
+    }
+
     /** bf16 training's usual operands: weight and gradient bf16, both moments fp32, all contiguous. */
     private static boolean bf16Weights(Tensor w, Tensor g, Tensor m, Tensor v) {
         return w.dtype() == DType.BF16 && g.dtype() == DType.BF16 && w.isContiguous() && g.isContiguous()
@@ -102,9 +109,7 @@ final class AdamKernel {
      * square root, denominator, quotient, step size) as the fp32 kernel above, body and tail alike.
      */
     private static boolean stepBf16Weights(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v) {
-        if (!g.shape().equals(w.shape()) || !m.shape().equals(w.shape()) || !v.shape().equals(w.shape())) return false;
-        if (s.beta1() == 0 || 1 - s.beta1() == 0 || s.beta2() == 0 || 1 - s.beta2() == 0) return false;
-        if (overlaps(w, g) || overlaps(w, m) || overlaps(w, v) || overlaps(g, m) || overlaps(g, v) || overlaps(m, v)) return false;
+        if (!onePass(s, w, g, m, v)) return false;
         long n = w.numel(), body = n - n % L;
         MemorySegment sw = w.segment(), sg = g.segment(), sm = m.segment(), sv = v.segment();
         long wo = w.offset(), go = g.offset(), mo = m.offset(), vo = v.offset();
