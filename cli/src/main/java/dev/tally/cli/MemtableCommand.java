@@ -75,21 +75,16 @@ public final class MemtableCommand implements Callable<Integer> {
         return plan(model, optimizer, loss, dtype, batch, seq, layerwise, WeightFormat.MODEL_DTYPE, recompute);
     }
 
-    /** Plans one configuration on META, with the attention path META assumes (the CPU's). */
+    /** Plans one configuration on META for a run on the CPU (memtable's default device). */
     static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
                     WeightFormat weights, Recompute recompute) {
-        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, weights, recompute, Trainer.TRACE);
+        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, weights, recompute, Device.CPU);
     }
 
     /** Plans one configuration on META for a run on {@code runsOn}: that device's attention path is what it books. */
     static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
                     WeightFormat weights, Recompute recompute, Device runsOn) {
-        return plan(model, optimizer, loss, dtype, batch, seq, layerwise, weights, recompute,
-                (settings, layers) -> Trainer.trace(settings, layers, runsOn));
-    }
-
-    private static Row plan(String model, String optimizer, String loss, String dtype, int batch, int seq, boolean layerwise,
-                            WeightFormat weights, Recompute recompute, Trainer.StepTracer tracer) {
+        Trainer.StepTracer tracer = (settings, layers) -> Trainer.trace(settings, layers, runsOn);
         LlamaConfig c = LlamaConfig.named(model);
         OptimizerKind kind = OptimizerKind.parse(optimizer);
         MemoryLedger ledger = new MemoryLedger();
