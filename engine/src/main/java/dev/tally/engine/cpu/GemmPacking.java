@@ -24,7 +24,9 @@ import static dev.tally.engine.cpu.Gemm.S;
  * NR rows of W interleaved. Element-by-element copies cost as much as a third of the FMAs at K = 256 and N = 256, and the
  * element loop over a transposed A (dW = dyᵀ·x, dC of the head) walked a column per row of the panel: 3 ns an element.
  * With 16-lane vectors (AVX-512) those layouts are transposed in registers instead (two-vector shuffles, 8 rows × 16 k
- * per block); other vector widths, dtypes and the ragged edges take the element loops.
+ * per block); other vector widths, dtypes and the ragged edges take the element loops. bf16 operands take the same
+ * vector paths, each load widening L values (a bf16 value is the top half of its fp32 bits, so the widening is exact
+ * and the panel holds the values the element loop's {@link Buf#getF} would write).
  */
 final class GemmPacking {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
@@ -64,17 +66,17 @@ final class GemmPacking {
 
     /** A[ic:ic+mc, pc:pc+kc] into MR-tall row panels, each kc×MR (MR values per k step), zero-padded past mc. */
     static void packA(Gemm.Operand a, int ic, int mc, int pc, int kc, float[] dst) {
-        boolean f32 = a.buf().dt() == DType.F32;
+        boolean f32 = a.buf().dt() == DType.F32, vec = f32 || a.buf().dt() == DType.BF16;
         MemorySegment seg = a.buf().seg();
         int ir0 = 0;
-        if (WIDE && f32 && a.rs() == 1 && a.cs() != 1) ir0 = packTransposedPairs(a, ic, mc, pc, kc, dst);
+        if (WIDE && vec && a.rs() == 1 && a.cs() != 1) ir0 = packTransposedPairs(a, ic, mc, pc, kc, dst, !f32);
         for (int ir = ir0; ir < mc; ir += MR) {
             int h = Math.min(MR, mc - ir), base = ir * kc;
             long origin = a.offset() + (ic + ir) * a.rs() + (long) pc * a.cs();
             int p0 = 0;
-            if (WIDE && f32 && h == MR && a.cs() == 1) {
+            if (WIDE && vec && h == MR && a.cs() == 1) {
                 // row-major A: 8 rows × 16 k at a time, transposed in registers into the panel
-                for (; p0 + L <= kc; p0 += L) transpose8(seg, origin + p0, a.rs(), dst, base + p0 * MR, MR);
+                for (; p0 + L <= kc; p0 += L) transpose8(seg, !f32, origin + p0, a.rs(), dst, base + p0 * MR, MR);
             }
             packAElements(a, f32, origin, h, p0, kc, dst, base);
         }
@@ -85,15 +87,15 @@ final class GemmPacking {
      * a time, two k steps of 8 rows making one vector of each; k outermost, so each k step's run of the source (one
      * row of the stored matrix, often a DRAM stream) is read front to back. Returns the rows packed (a multiple of 16).
      */
-    private static int packTransposedPairs(Gemm.Operand a, int ic, int mc, int pc, int kc, float[] dst) {
+    private static int packTransposedPairs(Gemm.Operand a, int ic, int mc, int pc, int kc, float[] dst, boolean bf16) {
         MemorySegment seg = a.buf().seg();
         int rows = mc / (2 * MR) * (2 * MR), panel = MR * kc;
         int p0 = 0;
         for (; p0 + 2 <= kc; p0 += 2) {
             long at = a.offset() + (long) (pc + p0) * a.cs() + ic;
             for (int ir = 0; ir < rows; ir += 2 * MR) {
-                FloatVector x = FloatVector.fromMemorySegment(S, seg, (at + ir) * 4, NATIVE);
-                FloatVector y = FloatVector.fromMemorySegment(S, seg, (at + a.cs() + ir) * 4, NATIVE);
+                FloatVector x = load(seg, bf16, at + ir);
+                FloatVector y = load(seg, bf16, at + a.cs() + ir);
                 int d = ir * kc + p0 * MR;
                 x.rearrange(HALVES_LO, y).intoArray(dst, d);
                 x.rearrange(HALVES_HI, y).intoArray(dst, d + panel);
@@ -101,7 +103,7 @@ final class GemmPacking {
         }
         if (p0 < kc) { // an odd k: its last step one element at a time
             for (int ir = 0; ir < rows; ir += MR) {
-                packAElements(a, true, a.offset() + (long) (ic + ir) + (long) pc * a.cs(), MR, p0, kc, dst, ir * kc);
+                packAElements(a, !bf16, a.offset() + (long) (ic + ir) + (long) pc * a.cs(), MR, p0, kc, dst, ir * kc);
             }
         }
         return rows;
@@ -120,23 +122,23 @@ final class GemmPacking {
 
     /** B[pc:pc+kc, jc:jc+nc] into NR-wide column panels, each kc×NR row-major, zero-padded past nc. */
     static void packB(Gemm.Operand b, int pc, int kc, int jc, int nc, float[] dst) {
-        boolean f32 = b.buf().dt() == DType.F32;
+        boolean f32 = b.buf().dt() == DType.F32, vec = f32 || b.buf().dt() == DType.BF16;
         MemorySegment seg = b.buf().seg();
         for (int jr = 0; jr < nc; jr += NR) {
             int w = Math.min(NR, nc - jr), base = jr * kc;
             long origin = b.offset() + (long) pc * b.rs() + (long) (jc + jr) * b.cs();
             int p0 = 0;
-            if (f32 && w == NR && b.cs() == 1) {
-                // row-major B: each k step of the panel is NR contiguous floats
+            if (vec && w == NR && b.cs() == 1) {
+                // row-major B: each k step of the panel is NR contiguous values
                 for (; p0 < kc; p0++) {
                     long row = origin + p0 * b.rs();
                     int d = base + p0 * NR;
-                    for (int v = 0; v < NR; v += L) FloatVector.fromMemorySegment(S, seg, (row + v) * 4, NATIVE).intoArray(dst, d + v);
+                    for (int v = 0; v < NR; v += L) load(seg, !f32, row + v).intoArray(dst, d + v);
                 }
-            } else if (WIDE && f32 && w == NR && b.rs() == 1) {
+            } else if (WIDE && vec && w == NR && b.rs() == 1) {
                 // transposed B (x·Wᵀ): W's rows are the panel's columns; 8 of them × 16 k at a time through registers
                 for (; p0 + L <= kc; p0 += L) {
-                    for (int j = 0; j < NR; j += MR) transpose8(seg, origin + p0 + j * b.cs(), b.cs(), dst, base + p0 * NR + j, NR);
+                    for (int j = 0; j < NR; j += MR) transpose8(seg, !f32, origin + p0 + j * b.cs(), b.cs(), dst, base + p0 * NR + j, NR);
                 }
             }
             for (int p = p0; p < kc; p++) {
@@ -153,15 +155,15 @@ final class GemmPacking {
      * {@code dst[d0 + q·stride …+8]}. Three rounds of zips turn the 8 × 16 block into 8 vectors that each hold two
      * columns. Written out in full: a helper taking or returning a vector would box it wherever C2 does not inline.
      */
-    private static void transpose8(MemorySegment seg, long src, long ld, float[] dst, int d0, int stride) {
-        FloatVector r0 = FloatVector.fromMemorySegment(S, seg, (src + 0 * ld) * 4, NATIVE);
-        FloatVector r1 = FloatVector.fromMemorySegment(S, seg, (src + 1 * ld) * 4, NATIVE);
-        FloatVector r2 = FloatVector.fromMemorySegment(S, seg, (src + 2 * ld) * 4, NATIVE);
-        FloatVector r3 = FloatVector.fromMemorySegment(S, seg, (src + 3 * ld) * 4, NATIVE);
-        FloatVector r4 = FloatVector.fromMemorySegment(S, seg, (src + 4 * ld) * 4, NATIVE);
-        FloatVector r5 = FloatVector.fromMemorySegment(S, seg, (src + 5 * ld) * 4, NATIVE);
-        FloatVector r6 = FloatVector.fromMemorySegment(S, seg, (src + 6 * ld) * 4, NATIVE);
-        FloatVector r7 = FloatVector.fromMemorySegment(S, seg, (src + 7 * ld) * 4, NATIVE);
+    private static void transpose8(MemorySegment seg, boolean bf16, long src, long ld, float[] dst, int d0, int stride) {
+        FloatVector r0 = load(seg, bf16, src + 0 * ld);
+        FloatVector r1 = load(seg, bf16, src + 1 * ld);
+        FloatVector r2 = load(seg, bf16, src + 2 * ld);
+        FloatVector r3 = load(seg, bf16, src + 3 * ld);
+        FloatVector r4 = load(seg, bf16, src + 4 * ld);
+        FloatVector r5 = load(seg, bf16, src + 5 * ld);
+        FloatVector r6 = load(seg, bf16, src + 6 * ld);
+        FloatVector r7 = load(seg, bf16, src + 7 * ld);
         // round 1 zips rows (r, r + 4), round 2 the results (s, s + 4), round 3 again: vector q then holds columns 2q, 2q + 1
         FloatVector a0 = r0.rearrange(ZIP_LO, r4), a1 = r0.rearrange(ZIP_HI, r4), a2 = r1.rearrange(ZIP_LO, r5), a3 = r1.rearrange(ZIP_HI, r5);
         FloatVector a4 = r2.rearrange(ZIP_LO, r6), a5 = r2.rearrange(ZIP_HI, r6), a6 = r3.rearrange(ZIP_LO, r7), a7 = r3.rearrange(ZIP_HI, r7);
@@ -196,5 +198,10 @@ final class GemmPacking {
             c7.intoArray(dst, d0 + 14 * stride, LOW8);
             c7.intoArray(dst, d0 + 15 * stride - 8, HIGH8);
         }
+    }
+
+    /** L values from element {@code at}: fp32 as they are, bf16 widened ({@link Bf16Lanes#widen}). */
+    private static FloatVector load(MemorySegment seg, boolean bf16, long at) {
+        return bf16 ? Bf16Lanes.widen(seg, at) : FloatVector.fromMemorySegment(S, seg, at * 4, NATIVE);
     }
 }

@@ -4,7 +4,10 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 
+import jdk.incubator.vector.FloatVector;
+
 import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
@@ -15,6 +18,7 @@ import java.util.Arrays;
 final class Matmul {
     /** Below this many flops per product, threads cost more than they save. */
     private static final long PARALLEL_FLOPS = 1L << 21;
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     private Matmul() {}
 
@@ -92,7 +96,7 @@ final class Matmul {
     /**
      * Copies the m rows of a bf16 output (row i at {@code offset + i·ld}, unit column stride) into the fp32 scratch
      * ({@code toScratch}: widened, as {@link Buf#getF} reads them) or back (rounded, as {@link Buf#set} writes them), the
-     * rows split over the threads: the element-by-element loop below, without its per-element dispatch.
+     * rows split over the threads: the element-by-element loop below, without its per-element dispatch, a vector at a time.
      */
     private static void bf16Rows(MemorySegment out, long offset, long ld, MemorySegment tmp, int m, int n, boolean toScratch) {
         int tasks = (int) Math.max(1, Math.min(m, (long) m * n / (1 << 16)));
@@ -100,10 +104,15 @@ final class Matmul {
             int i0 = (int) ((long) m * t / tasks), i1 = (int) ((long) m * (t + 1) / tasks);
             for (int i = i0; i < i1; i++) {
                 long o = offset + i * ld, f = (long) i * n;
+                int c = 0;
                 if (toScratch) {
-                    for (int c = 0; c < n; c++) tmp.setAtIndex(Buf.F, f + c, DType.bf16ToF32(out.getAtIndex(Buf.S, o + c)));
+                    for (; c + Bf16Lanes.L <= n; c += Bf16Lanes.L) Bf16Lanes.widen(out, o + c).intoMemorySegment(tmp, (f + c) * 4, NATIVE);
+                    for (; c < n; c++) tmp.setAtIndex(Buf.F, f + c, DType.bf16ToF32(out.getAtIndex(Buf.S, o + c)));
                 } else {
-                    for (int c = 0; c < n; c++) out.setAtIndex(Buf.S, o + c, DType.f32ToBf16(tmp.getAtIndex(Buf.F, f + c)));
+                    for (; c + Bf16Lanes.L <= n; c += Bf16Lanes.L) {
+                        Bf16Lanes.narrowInto(FloatVector.fromMemorySegment(Bf16Lanes.S, tmp, (f + c) * 4, NATIVE), out, o + c);
+                    }
+                    for (; c < n; c++) out.setAtIndex(Buf.S, o + c, DType.f32ToBf16(tmp.getAtIndex(Buf.F, f + c)));
                 }
             }
         });

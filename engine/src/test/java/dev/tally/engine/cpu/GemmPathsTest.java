@@ -19,9 +19,9 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 
 /**
  * The CPU GEMM's fast paths against its element-by-element ones and a float64 reference: the register-transpose packing
- * of row-major A, transposed A and transposed B (F32 only; bf16 operands holding the same values take the element loops,
- * so both must give the same bits), with ragged panels and k tails; and {@link Gemv}, whose rows must have the bits the
- * blocked product gives them.
+ * of row-major A, transposed A and transposed B (F32, and BF16 widened on the way; f16 operands holding the same values
+ * take the element loops, so all three must give the same bits), with ragged panels and k tails; and {@link Gemv}, whose
+ * rows must have the bits the blocked product gives them.
  */
 class GemmPathsTest {
     /** {m, k, n}: m off the 8/16-row panels, k tails after the 16-wide transposes and KC blocks (odd too), n off NR. */
@@ -33,14 +33,16 @@ class GemmPathsTest {
         try (MemoryArena arena = TestArenas.open(Device.CPU, 64L << 20)) {
             for (int[] s : SIZES) {
                 int m = s[0], k = s[1], n = s[2];
-                // bf16-exact values: the same floats whether the operand is F32 (vector packing) or BF16 (element loops)
-                double[] a = Reference.round(DType.BF16, r.normal(m * k)), b = Reference.round(DType.BF16, r.normal(k * n));
+                // values exact in bf16 and in f16 (|x| ≥ 1/64 keeps f16 normal): the same floats whether the operand is F32
+                // or BF16 (vector packing, BF16 widened) or F16 (element loops)
+                double[] a = Reference.round(DType.BF16, awayFromZero(r.normal(m * k)));
+                double[] b = Reference.round(DType.BF16, awayFromZero(r.normal(k * n)));
                 double[] c0 = r.normal(m * n);
                 double[] ab = Reference.matmul(a, b, m, k, n);
                 double[] expect = new double[m * n];
                 for (int i = 0; i < expect.length; i++) expect[i] = 0.5 * ab[i] + 0.25 * c0[i];
                 double[] first = null;
-                for (DType dt : new DType[] {DType.F32, DType.BF16}) {
+                for (DType dt : new DType[] {DType.F32, DType.BF16, DType.F16}) {
                     for (int variant = 0; variant < 4; variant++) {
                         for (Layout layout : Layout.values()) {
                             long mark = arena.mark();
@@ -139,6 +141,11 @@ class GemmPathsTest {
             Matmul.matmul(a, b, two, 1, 0, 2);
             assertArrayEquals(one.toDoubleArray(), two.toDoubleArray(), 0.0);
         }
+    }
+
+    private static double[] awayFromZero(double[] v) {
+        for (int i = 0; i < v.length; i++) v[i] += Math.copySign(1.0 / 64, v[i]);
+        return v;
     }
 
     /** The logical [rows, cols] matrix {@code v} in {@code layout}, or stored transposed and viewed with {@code .t()}. */
