@@ -8,7 +8,10 @@ import dev.tally.engine.UnaryOp;
 
 import java.lang.foreign.MemorySegment;
 
-/** Elementwise kernels over strided, broadcast views; math in double, stored rounded to the output dtype. */
+/**
+ * Elementwise kernels over strided, broadcast views; math in double, stored rounded to the output dtype. Rows go to the
+ * CPU threads ({@link Loop#outputRows}): every element is computed alone, so the split never changes a bit.
+ */
 final class Elementwise {
     private Elementwise() {}
 
@@ -27,7 +30,7 @@ final class Elementwise {
         boolean integral = !out.dtype().isFloating();
         long lv = (long) value;
         long[][] st = {out.strides()};
-        Loop.rows(out.dims(), st, new long[]{out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[0], st, new long[]{out.offset()}, (row, base, n) -> {
             long s = Loop.inner(st[0]);
             for (int j = 0; j < n; j++) {
                 if (integral) o.setLong(base[0] + j * s, lv); else o.set(base[0] + j * s, value);
@@ -41,7 +44,7 @@ final class Elementwise {
         boolean ints = !src.dtype().isFloating() && !dst.dtype().isFloating();
         long[][] st = {Loop.stridesFor(src, dst.shape()), dst.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Loop.rows(dst.dims(), st, new long[]{src.offset(), dst.offset()}, (row, base, n) -> {
+        Loop.outputRows(dst, new Tensor[] {src}, st, new long[]{src.offset(), dst.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) {
                 if (ints) o.setLong(base[1] + j * so, a.getLong(base[0] + j * sa));
                 else o.set(base[1] + j * so, a.get(base[0] + j * sa));
@@ -176,7 +179,7 @@ final class Elementwise {
         Buf a = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) o.set(base[1] + j * so, unary(op, a.get(base[0] + j * sa)));
         });
     }
@@ -186,7 +189,7 @@ final class Elementwise {
         Buf a = Buf.of(x), g = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {x.strides(), dy.strides(), dx.strides()};
         long sa = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
-        Loop.rows(dx.dims(), st, new long[]{x.offset(), dy.offset(), dx.offset()}, (row, base, n) -> {
+        Loop.outputRows(dx, new Tensor[] {x, dy}, st, new long[]{x.offset(), dy.offset(), dx.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) {
                 o.set(base[2] + j * so, unaryGrad(op, a.get(base[0] + j * sa), g.get(base[1] + j * sg)));
             }
@@ -198,7 +201,7 @@ final class Elementwise {
         Buf ba = Buf.of(a), bb = Buf.of(b), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(a, out.shape()), Loop.stridesFor(b, out.shape()), out.strides()};
         long sa = Loop.inner(st[0]), sb = Loop.inner(st[1]), so = Loop.inner(st[2]);
-        Loop.rows(out.dims(), st, new long[]{a.offset(), b.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {a, b}, st, new long[]{a.offset(), b.offset(), out.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) {
                 o.set(base[2] + j * so, binary(op, ba.get(base[0] + j * sa), bb.get(base[1] + j * sb)));
             }
@@ -210,7 +213,7 @@ final class Elementwise {
         Buf ba = Buf.of(a), o = Buf.of(out);
         long[][] st = {a.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Loop.rows(out.dims(), st, new long[]{a.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {a}, st, new long[]{a.offset(), out.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) o.set(base[1] + j * so, binary(op, ba.get(base[0] + j * sa), s));
         });
     }
@@ -221,7 +224,7 @@ final class Elementwise {
         Buf bx = Buf.of(x), by = Buf.of(y), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(x, out.shape()), Loop.stridesFor(y, out.shape()), out.strides()};
         long sx = Loop.inner(st[0]), sy = Loop.inner(st[1]), so = Loop.inner(st[2]);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), y.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {x, y}, st, new long[]{x.offset(), y.offset(), out.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) {
                 double v = 0;
                 if (alpha != 0) v += alpha * bx.get(base[0] + j * sx);
@@ -236,7 +239,7 @@ final class Elementwise {
         Buf bc = Buf.of(cond), ba = Buf.of(a), bb = Buf.of(b), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(cond, out.shape()), Loop.stridesFor(a, out.shape()), Loop.stridesFor(b, out.shape()), out.strides()};
         long sc = Loop.inner(st[0]), sa = Loop.inner(st[1]), sb = Loop.inner(st[2]), so = Loop.inner(st[3]);
-        Loop.rows(out.dims(), st, new long[]{cond.offset(), a.offset(), b.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {cond, a, b}, st, new long[]{cond.offset(), a.offset(), b.offset(), out.offset()}, (row, base, n) -> {
             for (int j = 0; j < n; j++) {
                 boolean pick = bc.get(base[0] + j * sc) != 0;
                 o.set(base[3] + j * so, pick ? ba.get(base[1] + j * sa) : bb.get(base[2] + j * sb));

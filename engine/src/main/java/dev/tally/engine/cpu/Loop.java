@@ -52,6 +52,95 @@ final class Loop {
         }
     }
 
+    /**
+     * {@link #rows} with the rows split over the CPU threads when there are enough elements; each row is walked by one
+     * thread exactly as {@link #rows} walks it, so the results are the same bits whatever the split. Only for bodies whose
+     * rows are independent (nothing accumulated across rows) and whose output does not overlap an input other than as
+     * the very same view: callers check with {@link #rowsIndependent}, and fall back to {@link #rows} otherwise.
+     */
+    static void parallelRows(int[] dims, long[][] strides, long[] offsets, Row body) {
+        int r = dims.length;
+        for (int d : dims) if (d == 0) return;
+        int n = r == 0 ? 1 : dims[r - 1];
+        long rowsTotal = 1;
+        for (int i = 0; i < r - 1; i++) rowsTotal *= dims[i];
+        int tasks = (int) Math.max(1, Math.min(rowsTotal, rowsTotal * n / (1 << 15)));
+        if (tasks == 1 || CpuThreads.count() == 1) {
+            rows(dims, strides, offsets, body);
+            return;
+        }
+        long total = rowsTotal;
+        CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
+            long r0 = total * t / tasks, r1 = total * (t + 1) / tasks;
+            if (r0 == r1) return;
+            int[] idx = new int[Math.max(0, r - 1)];
+            long[] base = offsets.clone();
+            long rem = r0;
+            for (int i = r - 2; i >= 0; i--) { // the odometer's state at row r0
+                idx[i] = (int) (rem % dims[i]);
+                rem /= dims[i];
+                for (int k = 0; k < base.length; k++) base[k] += idx[i] * strides[k][i];
+            }
+            for (long row = r0; row < r1; row++) {
+                body.run(row, base, n);
+                for (int i = r - 2; i >= 0; i--) {
+                    if (++idx[i] < dims[i]) {
+                        for (int k = 0; k < base.length; k++) base[k] += strides[k][i];
+                        break;
+                    }
+                    idx[i] = 0;
+                    for (int k = 0; k < base.length; k++) base[k] -= strides[k][i] * (dims[i] - 1L);
+                }
+            }
+        });
+    }
+
+    /**
+     * Walks out's rows ({@link #rows}' contract) over the threads when {@link #rowsIndependent} allows it, in order
+     * otherwise. For bodies that compute each output row from its own input rows and nothing else.
+     */
+    static void outputRows(Tensor out, Tensor[] inputs, long[][] strides, long[] offsets, Row body) {
+        if (rowsIndependent(out, inputs)) parallelRows(out.dims(), strides, offsets, body);
+        else rows(out.dims(), strides, offsets, body);
+    }
+
+    /**
+     * Whether rows of {@code out} can be written in any order: no element of out is reached twice (no zero stride over a
+     * dimension longer than one) and every input is either the very same view as out or shares none of its bytes.
+     */
+    static boolean rowsIndependent(Tensor out, Tensor... inputs) {
+        int[] d = out.dims();
+        long[] s = out.strides();
+        for (int i = 0; i < d.length; i++) if (d[i] > 1 && s[i] == 0) return false;
+        for (Tensor in : inputs) {
+            if (in == null) continue;
+            boolean sameView = in.segment().address() == out.segment().address() && in.offset() == out.offset()
+                    && in.dtype() == out.dtype() && java.util.Arrays.equals(in.strides(), s) && java.util.Arrays.equals(in.dims(), d);
+            if (!sameView && overlaps(in, out)) return false;
+        }
+        return true;
+    }
+
+    /** Whether the byte ranges the two views can reach intersect (a conservative test: their extents, not their elements). */
+    private static boolean overlaps(Tensor a, Tensor b) {
+        long[] ea = extent(a), eb = extent(b);
+        return ea[0] < eb[1] && eb[0] < ea[1];
+    }
+
+    /** [first byte, one past the last byte] of the elements a view can reach, as addresses. */
+    private static long[] extent(Tensor t) {
+        long es = t.dtype().byteSize(), lo = t.offset(), hi = t.offset();
+        int[] d = t.dims();
+        long[] s = t.strides();
+        for (int i = 0; i < d.length; i++) {
+            if (d[i] == 0) return new long[] {0, 0};
+            long span = (d[i] - 1L) * s[i];
+            if (span < 0) lo += span; else hi += span;
+        }
+        long base = t.segment().address();
+        return new long[] {base + lo * es, base + (hi + 1) * es};
+    }
+
     /** Inner (last-dim) stride of an aligned stride array, 0 for rank 0. */
     static long inner(long[] s) {
         return s.length == 0 ? 0 : s[s.length - 1];

@@ -2,7 +2,10 @@ package dev.tally.engine.cpu;
 
 import dev.tally.engine.Tensor;
 
-/** Row-wise neural-network primitives (softmax family, RMSNorm, RoPE); every row reduced in double. */
+/**
+ * Row-wise neural-network primitives (softmax family, RMSNorm, RoPE); every row reduced in double, rows spread over the
+ * CPU threads ({@link Loop#outputRows}: a row is one thread's work, so the split never changes a bit).
+ */
 final class NnKernels {
     private NnKernels() {}
 
@@ -13,7 +16,7 @@ final class NnKernels {
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
         int rows = causal ? x.dim(-2) : 1;
         int cols = x.dim(-1);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
             // causal: element j of row i is kept when j <= i + (C - R)
             int keep = causal ? (int) Math.max(0, Math.min(n, (row % rows) + (cols - rows) + 1)) : n;
             double m = Double.NEGATIVE_INFINITY;
@@ -33,7 +36,7 @@ final class NnKernels {
         Buf bx = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
             double m = Double.NEGATIVE_INFINITY;
             for (int j = 0; j < n; j++) m = Math.max(m, bx.get(base[0] + j * sx));
             if (m == Double.NEGATIVE_INFINITY || m == Double.POSITIVE_INFINITY) m = 0;
@@ -49,7 +52,7 @@ final class NnKernels {
         Buf by = Buf.of(y), bg = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {y.strides(), dy.strides(), dx.strides()};
         long sy = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
-        Loop.rows(dx.dims(), st, new long[]{y.offset(), dy.offset(), dx.offset()}, (row, base, n) -> {
+        Loop.outputRows(dx, new Tensor[] {y, dy}, st, new long[]{y.offset(), dy.offset(), dx.offset()}, (row, base, n) -> {
             double dot = 0;
             for (int j = 0; j < n; j++) dot += by.get(base[0] + j * sy) * bg.get(base[1] + j * sg);
             for (int j = 0; j < n; j++) {
@@ -67,7 +70,7 @@ final class NnKernels {
         long sw = w.stride(0);
         long[][] st = {x.strides(), out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+        Loop.outputRows(out, new Tensor[] {x, w, rstd}, st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
             double ss = 0;
             for (int j = 0; j < n; j++) {
                 double v = bx.get(base[0] + j * sx);
@@ -91,7 +94,8 @@ final class NnKernels {
         double[] dwAcc = dw == null ? null : new double[d];
         long[][] st = {x.strides(), dy.strides(), dx.strides()};
         long sx = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);
-        Loop.rows(dx.dims(), st, new long[]{x.offset(), dy.offset(), dx.offset()}, (row, base, n) -> {
+        long[] offsets = {x.offset(), dy.offset(), dx.offset()};
+        Loop.outputRows(dx, new Tensor[] {x, w, rstd, dy, dw}, st, offsets, (row, base, n) -> {
             double r = br.get(rf.at(row));
             // xhat = x·r, g = dy·w: dx = r·(g − xhat·mean(g·xhat))
             double dot = 0;
@@ -99,7 +103,6 @@ final class NnKernels {
                 double xh = bx.get(base[0] + j * sx) * r;
                 double g = bg.get(base[1] + j * sg) * bw.get(w.offset() + j * sw);
                 dot += g * xh;
-                if (dwAcc != null) dwAcc[j] += bg.get(base[1] + j * sg) * xh;
             }
             double mean = dot / n;
             for (int j = 0; j < n; j++) {
@@ -108,6 +111,17 @@ final class NnKernels {
                 o.set(base[2] + j * so, r * (g - xh * mean));
             }
         });
+        if (dwAcc != null) {
+            // dw sums over the rows in row order, each column by one thread: the columns are split, never the rows
+            int tasks = (int) Math.max(1, Math.min(CpuThreads.count(), dx.numel() / (1 << 15)));
+            CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
+                int j0 = (int) ((long) d * t / tasks), j1 = (int) ((long) d * (t + 1) / tasks);
+                Loop.rows(dx.dims(), st, offsets, (row, base, n) -> {
+                    double r = br.get(rf.at(row));
+                    for (int j = j0; j < j1; j++) dwAcc[j] += bg.get(base[1] + j * sg) * (bx.get(base[0] + j * sx) * r);
+                });
+            });
+        }
         if (dw != null) {
             Buf bd = Buf.of(dw);
             long sd = dw.stride(0);
@@ -132,7 +146,7 @@ final class NnKernels {
                 sin[p * half + i] = sign * Math.sin(angle);
             }
         }
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, bases, n) -> {
+        Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, bases, n) -> {
             int p = (int) ((row / h) % t);
             for (int i = 0; i < half; i++) {
                 double c = cos[p * half + i], s = sin[p * half + i];

@@ -118,6 +118,29 @@ public final class DeterminismProbe {
             ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), adw, bx, adm, adv, scratch);
         }, List.of(adw, adm, adv)));
 
+        // bf16 operands take the generic kernels (math in double) with their rows split over the pool on all the rows,
+        // and the GEMM widens them into its panels and rounds its rows back a vector at a time
+        Tensor hx = bf16(arena, r, rc, 3), hy = bf16(arena, r, rc, 1), hw = bf16(arena, r, row, 1);
+        Tensor hSilu = arena.allocate("out", DType.BF16, rc), hSiluGrad = arena.allocate("out", DType.BF16, rc);
+        Tensor hMul = arena.allocate("out", DType.BF16, rc), hAddRow = arena.allocate("out", DType.BF16, rc);
+        Tensor hSoftmax = arena.allocate("out", DType.BF16, rc), hNorm = arena.allocate("out", DType.BF16, rc);
+        Tensor hRstd = arena.allocate("rstd", DType.F32, rows), hdx = arena.allocate("out", DType.BF16, rc);
+        Tensor hdw = arena.allocate("dw", DType.BF16, cols), hWide = arena.allocate("out", DType.F32, rc);
+        cs.add(new Case("bf16.rows", () -> {
+            ops.unary(UnaryOp.SILU, hx, hSilu);
+            ops.unaryBackward(UnaryOp.SILU, hx, hy, hSiluGrad);
+            ops.binary(BinaryOp.MUL, hx, hy, hMul);
+            ops.binary(BinaryOp.ADD, hx, hw, hAddRow);
+            ops.softmax(hx, hSoftmax, true);
+            ops.rmsNorm(hx, hw, 1e-6, hNorm, hRstd);
+            ops.rmsNormBackward(hx, hw, hRstd, hy, hdx, hdw);
+            ops.copy(hx, hWide);
+        }, List.of(hSilu, hSiluGrad, hMul, hAddRow, hSoftmax, hNorm, hRstd, hdx, hdw, hWide)));
+        int hk = 96, hn = Math.max(40, cols / 16);
+        Tensor ha = bf16(arena, r, Shape.of(rows, hk), 1), hbStored = bf16(arena, r, Shape.of(hn, hk), 1);
+        Tensor hc = arena.allocate("out", DType.BF16, rows, hn);
+        cs.add(new Case("bf16.matmul", () -> ops.matmul(ha, hbStored.transpose(0, 1), hc, 1.0, 0.0), List.of(hc)));
+
         Tensor sm = arena.allocate("out", DType.F32, rc), causal = arena.allocate("out", DType.F32, rc);
         cs.add(new Case("softmax", () -> ops.softmax(x, sm, false), List.of(sm)));
         cs.add(new Case("softmax.causal", () -> ops.softmax(x, causal, true), List.of(causal)));
@@ -177,6 +200,10 @@ public final class DeterminismProbe {
 
     private static Tensor input(MemoryArena arena, SeededRandom r, Shape s, double scale) {
         return Views.of(arena, "in", DType.F32, s, r.normal((int) s.numel(), scale));
+    }
+
+    private static Tensor bf16(MemoryArena arena, SeededRandom r, Shape s, double scale) {
+        return Views.of(arena, "in", DType.BF16, s, r.normal((int) s.numel(), scale));
     }
 
     private static Tensor positive(MemoryArena arena, SeededRandom r, Shape s) {
