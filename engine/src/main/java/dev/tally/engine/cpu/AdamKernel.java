@@ -6,6 +6,10 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -29,6 +33,9 @@ final class AdamKernel {
     private static final VectorSpecies<Float> F = DoubleScalar.F;
     private static final int W = F.length();
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+    /** W bf16 values, and the ints they widen to (one {@link #F} vector). */
+    private static final VectorSpecies<Short> HALF_W = VectorSpecies.of(short.class, VectorShape.forBitSize(W * 16));
+    private static final VectorSpecies<Integer> INTS_W = VectorSpecies.of(int.class, F.vectorShape());
 
     private AdamKernel() {}
 
@@ -101,12 +108,13 @@ final class AdamKernel {
     }
 
     /**
-     * The step for bf16 weight and gradient with fp32 moments, in one scalar pass (the composition made ten, five of
+     * The step for bf16 weight and gradient with fp32 moments, in one pass (the composition made ten, five of
      * them on the element-by-element path every op takes for a bf16 operand: 0.84 s of a 3 s llama_20m bf16 step). It
      * mirrors which path each op of the composition takes: the ops with a bf16 operand (weight decay, the first moment,
      * the square of the gradient, the update and the decoupled decay) run in double and round once to their output
      * (bf16 through fp32, as {@link Buf#set} does; an axpby as {@code 0 + α·x + β·y}); the fp32 ones (second moment,
-     * square root, denominator, quotient, step size) as the fp32 kernel above, body and tail alike.
+     * square root, denominator, quotient, step size) as the fp32 kernel above, body and tail alike. Elements in whole
+     * vectors below the body limit take the same arithmetic W lanes at a time (each lane the scalar operations' bits).
      */
     private static boolean stepBf16Weights(AdamStep s, Tensor w, Tensor g, Tensor m, Tensor v) {
         if (!onePass(s, w, g, m, v)) return false;
@@ -116,20 +124,79 @@ final class AdamKernel {
         double b1 = s.beta1(), c1 = 1 - s.beta1(), b2 = s.beta2(), c2 = 1 - s.beta2();
         double eps = s.eps(), divisor = s.denominatorDivisor(), stepSize = s.stepSize(), before = s.decayBefore(), after = s.decayAfter();
         float b2f = (float) b2, c2f = (float) c2;
+        boolean vectors = DoubleScalar.available() && L % W == 0;
         // the fp32 second moment takes the fp32 kernel's vector form below `body` and its tail form above: two loops, so
         // that no element branches on it (a branch the first compiled code never saw sent it back to the interpreter)
         ContiguousF32Kernels.forElements(n, (lo, hi) -> {
             long mid = Math.max(lo, Math.min(hi, body));
-            for (long i = lo; i < mid; i++) {
+            long i0 = lo;
+            if (vectors) {
+                i0 = lo + (mid - lo) / W * W;
+                bf16Vectors(s, sw, sg, sm, sv, wo, go, mo, vo, lo, i0);
+            }
+            for (long i = i0; i < mid; i++) {
                 float vf = sv.getAtIndex(Buf.F, vo + i), sq = square(sg, go + i);
                 bf16Element(sw, sg, sm, sv, wo + i, go + i, mo + i, vo + i, vf * b2f + sq * c2f, b1, c1, eps, divisor, stepSize, before, after);
             }
-            for (long i = mid; i < hi; i++) {
+            for (long i = Math.max(i0, mid); i < hi; i++) {
                 float vf = sv.getAtIndex(Buf.F, vo + i), sq = square(sg, go + i);
                 bf16Element(sw, sg, sm, sv, wo + i, go + i, mo + i, vo + i, (float) (b2 * vf + c2 * sq), b1, c1, eps, divisor, stepSize, before, after);
             }
         });
         return true;
+    }
+
+    /**
+     * Elements [from, to) (whole vectors of the body) of {@link #stepBf16Weights}, W lanes at a time: bf16Element's
+     * arithmetic with each double operation the same IEEE operation on every lane, each {@code (float)} cast a D2F
+     * conversion and each bf16 rounding {@link DType#f32ToBf16}'s integer steps. Written out in full, without helpers
+     * that take or return vectors: C2 does not inline a helper it compiled on its own first, and then boxes every vector.
+     */
+    private static void bf16Vectors(AdamStep s, MemorySegment sw, MemorySegment sg, MemorySegment sm, MemorySegment sv,
+                                    long wo, long go, long mo, long vo, long from, long to) {
+        VectorSpecies<Double> dv = DoubleScalar.D;
+        double before = s.decayBefore(), after = s.decayAfter(), divisor = s.denominatorDivisor();
+        float b2f = (float) s.beta2(), c2f = (float) (1 - s.beta2());
+        DoubleVector zero = DoubleVector.zero(dv), vb1 = DoubleVector.broadcast(dv, s.beta1());
+        DoubleVector vc1 = DoubleVector.broadcast(dv, 1 - s.beta1()), vBefore = DoubleVector.broadcast(dv, before);
+        DoubleVector vAfter = DoubleVector.broadcast(dv, after), vDivisor = DoubleVector.broadcast(dv, divisor);
+        DoubleVector vEps = DoubleVector.broadcast(dv, s.eps()), vStep = DoubleVector.broadcast(dv, s.stepSize());
+        DoubleVector minusOne = DoubleVector.broadcast(dv, -1.0);
+        for (long i = from; i < to; i += W) {
+            FloatVector gf = ((IntVector) ShortVector.fromMemorySegment(HALF_W, sg, (go + i) * 2, NATIVE)
+                    .convertShape(VectorOperators.S2I, INTS_W, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            FloatVector wf = ((IntVector) ShortVector.fromMemorySegment(HALF_W, sw, (wo + i) * 2, NATIVE)
+                    .convertShape(VectorOperators.S2I, INTS_W, 0)).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+            DoubleVector gd = (DoubleVector) gf.convertShape(VectorOperators.F2D, dv, 0);
+            if (before != 1) { // bf16(w · before)
+                IntVector b = ((FloatVector) wf.convertShape(VectorOperators.F2D, dv, 0).mul(vBefore).convertShape(VectorOperators.D2F, F, 0)).reinterpretAsInts();
+                wf = b.add(b.lanewise(VectorOperators.LSHR, 16).and(1)).add(0x7FFF).and(0xFFFF0000)
+                        .blend(b.or(0x00400000).and(0xFFFF0000), b.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000)).reinterpretAsFloats();
+            }
+            DoubleVector mAcc = zero.add(vb1.mul((DoubleVector) load(sm, mo + i).convertShape(VectorOperators.F2D, dv, 0))).add(vc1.mul(gd));
+            FloatVector mf = (FloatVector) mAcc.convertShape(VectorOperators.D2F, F, 0);
+            FloatVector vf = load(sv, vo + i).mul(b2f).add(gf.mul(gf).mul(c2f)); // g² is exact in fp32 for a bf16 g
+            FloatVector den = (FloatVector) ((DoubleVector) vf.convertShape(VectorOperators.F2D, dv, 0)).sqrt().convertShape(VectorOperators.D2F, F, 0);
+            if (divisor != 1) den = (FloatVector) den.convertShape(VectorOperators.F2D, dv, 0).div(vDivisor).convertShape(VectorOperators.D2F, F, 0);
+            den = (FloatVector) den.convertShape(VectorOperators.F2D, dv, 0).add(vEps).convertShape(VectorOperators.D2F, F, 0);
+            // a float quotient, as mf / den is in Java, then the double step size
+            DoubleVector d = (DoubleVector) ((FloatVector) mf.div(den).convertShape(VectorOperators.F2D, dv, 0).mul(vStep)
+                    .convertShape(VectorOperators.D2F, F, 0)).convertShape(VectorOperators.F2D, dv, 0);
+            DoubleVector wd = (DoubleVector) wf.convertShape(VectorOperators.F2D, dv, 0);
+            IntVector b = ((FloatVector) zero.add(wd).add(minusOne.mul(d)).convertShape(VectorOperators.D2F, F, 0)).reinterpretAsInts();
+            IntVector wBits = b.add(b.lanewise(VectorOperators.LSHR, 16).and(1)).add(0x7FFF).and(0xFFFF0000)
+                    .blend(b.or(0x00400000).and(0xFFFF0000), b.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000));
+            if (after != 0) { // bf16(0 + w + after · w)
+                wd = (DoubleVector) wBits.reinterpretAsFloats().convertShape(VectorOperators.F2D, dv, 0);
+                b = ((FloatVector) zero.add(wd).add(vAfter.mul(wd)).convertShape(VectorOperators.D2F, F, 0)).reinterpretAsInts();
+                wBits = b.add(b.lanewise(VectorOperators.LSHR, 16).and(1)).add(0x7FFF).and(0xFFFF0000)
+                        .blend(b.or(0x00400000).and(0xFFFF0000), b.and(0x7FFFFFFF).compare(VectorOperators.GT, 0x7F800000));
+            }
+            ((ShortVector) wBits.lanewise(VectorOperators.LSHR, 16).convertShape(VectorOperators.I2S, HALF_W, 0))
+                    .intoMemorySegment(sw, (wo + i) * 2, NATIVE);
+            mf.intoMemorySegment(sm, (mo + i) * 4, NATIVE);
+            vf.intoMemorySegment(sv, (vo + i) * 4, NATIVE);
+        }
     }
 
     /** The gradient's square as the composition's unary SQUARE on a bf16 input writes it to fp32 (exact). */
@@ -167,7 +234,7 @@ final class AdamKernel {
         sv.setAtIndex(Buf.F, vi, vf);
     }
 
-    /** x rounded as a bf16 output stores it    /** x rounded as a bf16 output stores it (to fp32, then to bf16), as a double again. */
+    /** x rounded as a bf16 output stores it (to fp32, then to bf16), as a double again. */
     private static double bf16(double x) {
         return DType.bf16ToF32(DType.f32ToBf16((float) x));
     }

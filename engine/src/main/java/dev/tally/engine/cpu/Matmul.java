@@ -4,10 +4,7 @@ import dev.tally.engine.DType;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 
-import jdk.incubator.vector.FloatVector;
-
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import java.util.Arrays;
 
 /**
@@ -18,7 +15,6 @@ import java.util.Arrays;
 final class Matmul {
     /** Below this many flops per product, threads cost more than they save. */
     private static final long PARALLEL_FLOPS = 1L << 21;
-    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     private Matmul() {}
 
@@ -104,16 +100,8 @@ final class Matmul {
             int i0 = (int) ((long) m * t / tasks), i1 = (int) ((long) m * (t + 1) / tasks);
             for (int i = i0; i < i1; i++) {
                 long o = offset + i * ld, f = (long) i * n;
-                int c = 0;
-                if (toScratch) {
-                    for (; c + Bf16Lanes.L <= n; c += Bf16Lanes.L) Bf16Lanes.widen(out, o + c).intoMemorySegment(tmp, (f + c) * 4, NATIVE);
-                    for (; c < n; c++) tmp.setAtIndex(Buf.F, f + c, DType.bf16ToF32(out.getAtIndex(Buf.S, o + c)));
-                } else {
-                    for (; c + Bf16Lanes.L <= n; c += Bf16Lanes.L) {
-                        Bf16Lanes.narrowInto(FloatVector.fromMemorySegment(Bf16Lanes.S, tmp, (f + c) * 4, NATIVE), out, o + c);
-                    }
-                    for (; c < n; c++) out.setAtIndex(Buf.S, o + c, DType.f32ToBf16(tmp.getAtIndex(Buf.F, f + c)));
-                }
+                if (toScratch) Bf16Lanes.widenRow(out, o, tmp, f, n);
+                else Bf16Lanes.narrowRow(tmp, f, out, o, n);
             }
         });
     }

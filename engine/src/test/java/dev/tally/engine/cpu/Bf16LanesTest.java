@@ -1,11 +1,9 @@
 package dev.tally.engine.cpu;
 
 import dev.tally.engine.DType;
-import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.ByteOrder;
 import java.util.SplittableRandom;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -16,15 +14,19 @@ class Bf16LanesTest {
 
     @Test
     void wideningGivesEveryBf16PatternsFloatBits() {
-        MemorySegment src = MemorySegment.ofArray(new short[1 << 16]);
-        for (int i = 0; i < 1 << 16; i++) src.setAtIndex(Buf.S, i, (short) i);
+        int n = 1 << 16;
+        MemorySegment src = MemorySegment.ofArray(new short[n + 3]);
+        for (int i = 0; i < n + 3; i++) src.setAtIndex(Buf.S, i, (short) i);
         float[] out = new float[L];
-        for (int i = 0; i < 1 << 16; i += L) {
+        for (int i = 0; i < n; i += L) {
             Bf16Lanes.widen(src, i).intoArray(out, 0);
-            for (int j = 0; j < L; j++) {
-                assertEquals(Float.floatToRawIntBits(DType.bf16ToF32((short) (i + j))), Float.floatToRawIntBits(out[j]),
-                        "bf16 pattern 0x" + Integer.toHexString(i + j));
-            }
+            for (int j = 0; j < L; j++) assertEquals(bits(DType.bf16ToF32((short) (i + j))), bits(out[j]), "widen 0x" + Integer.toHexString(i + j));
+        }
+        // a row of n + 3 values from element 1: whole vectors and a scalar tail
+        MemorySegment row = MemorySegment.ofArray(new float[n + 3]);
+        Bf16Lanes.widenRow(src, 1, row, 0, n + 2);
+        for (int i = 0; i < n + 2; i++) {
+            assertEquals(bits(DType.bf16ToF32((short) (i + 1))), bits(row.getAtIndex(Buf.F, i)), "widenRow 0x" + Integer.toHexString(i + 1));
         }
     }
 
@@ -41,12 +43,13 @@ class Bf16LanesTest {
             values[k++] = Float.intBitsToFloat(hi << 16 | random.nextInt(1 << 16));
         }
         MemorySegment src = MemorySegment.ofArray(values), dst = MemorySegment.ofArray(new short[n]);
-        for (int i = 0; i < n; i += L) {
-            Bf16Lanes.narrowInto(FloatVector.fromMemorySegment(Bf16Lanes.S, src, i * 4L, ByteOrder.nativeOrder()), dst, i);
+        Bf16Lanes.narrowRow(src, 3, dst, 0, n - 3); // whole vectors and a scalar tail, from an unaligned start
+        for (int i = 0; i < n - 3; i++) {
+            assertEquals(DType.f32ToBf16(values[i + 3]), dst.getAtIndex(Buf.S, i), "float bits 0x" + Integer.toHexString(bits(values[i + 3])));
         }
-        for (int i = 0; i < n; i++) {
-            assertEquals(DType.f32ToBf16(values[i]), dst.getAtIndex(Buf.S, i),
-                    "float bits 0x" + Integer.toHexString(Float.floatToRawIntBits(values[i])));
-        }
+    }
+
+    private static int bits(float f) {
+        return Float.floatToRawIntBits(f);
     }
 }

@@ -117,6 +117,16 @@ public final class DeterminismProbe {
             ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), adw, by, adm, adv, scratch);
             ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), adw, bx, adm, adv, scratch);
         }, List.of(adw, adm, adv)));
+        // bf16 weight and gradient with fp32 moments: the bf16 one-pass kernel's vector lanes and scalar tail
+        Tensor hw0 = bf16(arena, r, big, 1), hg = bf16(arena, r, big, 1);
+        Tensor hadw = arena.allocate("w", DType.BF16, big), hadm = arena.allocate("m", DType.F32, big), hadv = arena.allocate("v", DType.F32, big);
+        cs.add(new Case("adamStep.bf16", () -> {
+            ops.copy(hw0, hadw);
+            ops.copy(m0, hadm);
+            ops.binary(BinaryOp.MUL, bpos, bpos, hadv);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), hadw, hg, hadm, hadv, scratch);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), hadw, hg, hadm, hadv, scratch);
+        }, List.of(hadw, hadm, hadv)));
 
         // bf16 operands take the generic kernels (math in double) with their rows split over the pool on all the rows,
         // and the GEMM widens them into its panels and rounds its rows back a vector at a time

@@ -8,6 +8,7 @@ import dev.tally.engine.MemoryArena;
 import dev.tally.engine.Ops;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
+import dev.tally.engine.testing.Reference;
 import dev.tally.engine.testing.SeededRandom;
 import dev.tally.engine.testing.TestArenas;
 import dev.tally.engine.testing.Views;
@@ -163,6 +164,35 @@ class AdamStepOpsTest {
                     assertArrayEquals(Views.read(ref[2]), Views.read(fused[2]), "exp_avg, " + what);
                     assertArrayEquals(Views.read(ref[3]), Views.read(fused[3]), "exp_avg_sq, " + what);
                 }
+            }
+        }
+    }
+
+    /**
+     * A first step whose update nearly cancels the weight (w within 2^-9 of the step it takes, as when a bf16 weight of
+     * ±lr meets Adam's first ±lr step): the result keeps the low bits of every intermediate rounding, so an operation
+     * done in another precision (a float quotient computed in double, say) shows in the bf16 weight.
+     */
+    @Test
+    void bf16WeightsNearlyCancelledByTheirFirstStepGiveTheBitsOfTheComposition() {
+        Ops cpu = Backends.of(Device.CPU).ops(), composed = composedOnly(cpu);
+        SeededRandom r = new SeededRandom(31);
+        int n = 4096 + 5;
+        Shape shape = Shape.of(n);
+        double[] g = r.normal(n, 1e-2), zeros = new double[n], noise = r.uniform(n, -1, 1);
+        for (AdamStep s : steps()) {
+            double[] w = new double[n];
+            for (int i = 0; i < n; i++) {
+                double gb = Reference.round(DType.BF16, new double[] {g[i]})[0];
+                double mi = (1 - s.beta1()) * gb, vi = (1 - s.beta2()) * gb * gb;
+                double d = s.stepSize() * mi / (Math.sqrt(vi) / s.denominatorDivisor() + s.eps());
+                w[i] = d / s.decayBefore() * (1 + noise[i] / 512);
+            }
+            try (MemoryArena arena = TestArenas.open(Device.CPU, 14L * 4 * n + (1 << 16))) {
+                Tensor[] fused = bf16Operands(arena, shape, w, g, zeros, zeros), ref = bf16Operands(arena, shape, w, g, zeros, zeros);
+                cpu.adamStep(s, fused[0], fused[1], fused[2], fused[3], fused[4]);
+                composed.adamStep(s, ref[0], ref[1], ref[2], ref[3], ref[4]);
+                assertArrayEquals(Views.read(ref[0]), Views.read(fused[0]), "w, " + s);
             }
         }
     }
