@@ -39,7 +39,7 @@ final class Indexing {
     }
 
     static void embedding(Tensor table, Tensor ids, Tensor out) {
-        if (f32Rows(table) && f32Rows(out)) {
+        if (unitRows(table) && unitRows(out) && (table.dtype() == out.dtype() || (table.dtype() == DType.BF16 && out.dtype() == DType.F32))) {
             copyRows(table, ids, out);
             return;
         }
@@ -83,14 +83,19 @@ final class Indexing {
         }
     }
 
-    // ---- F32 rows with unit column stride (CCE gathers and scatters a vocabulary tile of classifier rows per tile) ----
+    // ---- rows with unit column stride (CCE gathers a vocabulary tile of classifier rows per tile, any dtype, and scatters F32) ----
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
     /** F32 and every row (the last dim) contiguous: rows can be moved as blocks. */
     private static boolean f32Rows(Tensor t) {
-        return t.dtype() == DType.F32 && t.rank() >= 1 && (t.stride(-1) == 1 || t.dim(-1) == 1);
+        return t.dtype() == DType.F32 && unitRows(t);
+    }
+
+    /** Every row (the last dim) contiguous, any dtype. */
+    private static boolean unitRows(Tensor t) {
+        return t.rank() >= 1 && (t.stride(-1) == 1 || t.dim(-1) == 1);
     }
 
     /** Every id, checked before anything is written (a bad id leaves the output as it was). */
@@ -107,16 +112,24 @@ final class Indexing {
     }
 
     /** embedding as one block copy per row (zeros for a negative id). */
+    /**
+     * Contiguous rows, table and output of one dtype (each row moved as bytes: what the element loop writes, a float
+     * widened and rounded back to its own dtype, except that a signalling NaN's payload is kept) or a bf16 table into
+     * an F32 output (CCE's gathered classifier rows in bf16 training: each row widened, exact); an ignored id's row
+     * zeroed (+0 and integer 0 are all-zero bytes in every dtype).
+     */
     private static void copyRows(Tensor table, Tensor ids, Tensor out) {
         long[] id = checkedIds("embedding", ids, table);
-        int d = table.dim(1);
-        long bytes = 4L * d;
+        int d = table.dim(1), es = table.dtype().byteSize(), os = out.dtype().byteSize();
+        boolean widen = table.dtype() != out.dtype();
         MemorySegment st = table.segment(), so = out.segment();
         Loop.Flat rowStart = new Loop.Flat(out);
         for (int n = 0; n < id.length; n++) {
-            long ob = rowStart.at((long) n * d) * 4;
-            if (id[n] < 0) so.asSlice(ob, bytes).fill((byte) 0); // +0.0f is all-zero bytes
-            else MemorySegment.copy(st, (table.offset() + id[n] * table.stride(0)) * 4, so, ob, bytes);
+            long ob = rowStart.at((long) n * d);
+            long tb = table.offset() + id[n] * table.stride(0);
+            if (id[n] < 0) so.asSlice(ob * os, (long) os * d).fill((byte) 0);
+            else if (widen) Bf16Lanes.widenRow(st, tb, so, ob, d);
+            else MemorySegment.copy(st, tb * es, so, ob * os, (long) es * d);
         }
     }
 

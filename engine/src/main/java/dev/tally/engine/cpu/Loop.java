@@ -59,12 +59,17 @@ final class Loop {
      * the very same view: callers check with {@link #rowsIndependent}, and fall back to {@link #rows} otherwise.
      */
     static void parallelRows(int[] dims, long[][] strides, long[] offsets, Row body) {
+        parallelRows(dims, strides, offsets, body, 1);
+    }
+
+    /** {@link #parallelRows} where each output element costs {@code work} element visits (a reduction's length). */
+    static void parallelRows(int[] dims, long[][] strides, long[] offsets, Row body, long work) {
         int r = dims.length;
         for (int d : dims) if (d == 0) return;
         int n = r == 0 ? 1 : dims[r - 1];
         long rowsTotal = 1;
         for (int i = 0; i < r - 1; i++) rowsTotal *= dims[i];
-        int tasks = (int) Math.max(1, Math.min(rowsTotal, rowsTotal * n / (1 << 15)));
+        int tasks = (int) Math.max(1, Math.min(rowsTotal, rowsTotal * n * Math.max(1, work) / (1 << 15)));
         if (tasks == 1 || CpuThreads.count() == 1) {
             rows(dims, strides, offsets, body);
             return;
@@ -100,7 +105,12 @@ final class Loop {
      * otherwise. For bodies that compute each output row from its own input rows and nothing else.
      */
     static void outputRows(Tensor out, Tensor[] inputs, long[][] strides, long[] offsets, Row body) {
-        if (rowsIndependent(out, inputs)) parallelRows(out.dims(), strides, offsets, body);
+        outputRows(out, inputs, strides, offsets, body, 1);
+    }
+
+    /** {@link #outputRows} where each output element costs {@code work} element visits (a reduction's length). */
+    static void outputRows(Tensor out, Tensor[] inputs, long[][] strides, long[] offsets, Row body, long work) {
+        if (rowsIndependent(out, inputs)) parallelRows(out.dims(), strides, offsets, body, work);
         else rows(out.dims(), strides, offsets, body);
     }
 

@@ -80,15 +80,16 @@ final class Reductions {
         xs[d] = 0;
         long[][] st = {xs, out.strides()};
         long sx = Loop.inner(st[0]), so = Loop.inner(st[1]);
-        Acc acc = new Acc(op);
-        Loop.rows(out.dims(), st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+        // each output element is one thread's reduction in index order: the rows of out can go to the threads
+        Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, base, n) -> {
+            Acc acc = new Acc(op);
             for (int j = 0; j < n; j++) {
                 acc.reset();
                 long p = base[0] + j * sx;
                 for (int k = 0; k < len; k++) acc.add(bx.get(p + k * step));
                 o.set(base[1] + j * so, acc.result());
             }
-        });
+        }, len);
     }
 
     /**

@@ -136,6 +136,7 @@ public final class DeterminismProbe {
         Tensor hSoftmax = arena.allocate("out", DType.BF16, rc), hNorm = arena.allocate("out", DType.BF16, rc);
         Tensor hRstd = arena.allocate("rstd", DType.F32, rows), hdx = arena.allocate("out", DType.BF16, rc);
         Tensor hdw = arena.allocate("dw", DType.BF16, cols), hWide = arena.allocate("out", DType.F32, rc);
+        Tensor hNorms = arena.allocate("out", DType.F32, rows, 1);
         cs.add(new Case("bf16.rows", () -> {
             ops.unary(UnaryOp.SILU, hx, hSilu);
             ops.unaryBackward(UnaryOp.SILU, hx, hy, hSiluGrad);
@@ -145,7 +146,8 @@ public final class DeterminismProbe {
             ops.rmsNorm(hx, hw, 1e-6, hNorm, hRstd);
             ops.rmsNormBackward(hx, hw, hRstd, hy, hdx, hdw);
             ops.copy(hx, hWide);
-        }, List.of(hSilu, hSiluGrad, hMul, hAddRow, hSoftmax, hNorm, hRstd, hdx, hdw, hWide)));
+            ops.reduce(ReduceOp.NORM2, hx, -1, hNorms);
+        }, List.of(hSilu, hSiluGrad, hMul, hAddRow, hSoftmax, hNorm, hRstd, hdx, hdw, hWide, hNorms)));
         int hk = 96, hn = Math.max(40, cols / 16);
         Tensor ha = bf16(arena, r, Shape.of(rows, hk), 1), hbStored = bf16(arena, r, Shape.of(hn, hk), 1);
         Tensor hc = arena.allocate("out", DType.BF16, rows, hn);

@@ -22,6 +22,7 @@ import java.util.stream.Stream;
 
 import static dev.tally.engine.testing.Reference.assertClose;
 import static dev.tally.engine.testing.Reference.round;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,6 +45,37 @@ class IndexingOpsTest {
         double[] d = new double[v.length];
         for (int i = 0; i < v.length; i++) d[i] = v[i];
         return d;
+    }
+
+    /**
+     * The row copies of other dtypes (bf16 and f16 rows as bytes, bf16 rows widened into F32 — CCE's gathered classifier
+     * tile in bf16 training) against the element loop (the permuted layout): the same bits, ignored ids giving +0 rows.
+     */
+    @org.junit.jupiter.api.Test
+    void embeddingRowCopiesOfEveryDtypePairGiveTheElementLoopsBits() {
+        SeededRandom r = new SeededRandom(44);
+        Ops ops = Backends.of(Device.CPU).ops();
+        int v = 9, d = 37, n = 12;
+        DType[][] pairs = {{DType.BF16, DType.BF16}, {DType.BF16, DType.F32}, {DType.F16, DType.F16}, {DType.I32, DType.I32}};
+        try (MemoryArena arena = TestArenas.open(Device.CPU)) {
+            double[] table = r.normal(v * d);
+            for (int i = 0; i < table.length; i++) table[i] = Math.rint(table[i] * 1000); // integral: exact in I32 too
+            long[] ids = r.ints(n, -1, v);
+            ids[0] = -1;
+            Tensor ti = Views.of(arena, "ids", DType.I64, Shape.of(n), longs(ids));
+            for (DType[] pair : pairs) {
+                double[][] gathered = new double[2][];
+                Layout[] layouts = {Layout.SLICED, Layout.PERMUTED};
+                for (int k = 0; k < 2; k++) {
+                    Tensor tt = Views.of(arena, "table", pair[0], Shape.of(v, d), table, layouts[k]);
+                    Tensor out = Views.empty(arena, "out", pair[1], Shape.of(n, d), layouts[k]);
+                    ops.embedding(tt, ti, out);
+                    gathered[k] = Views.read(out);
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(gathered[1], gathered[0], "embedding bits " + pair[0] + " -> " + pair[1]);
+                for (int j = 0; j < d; j++) assertEquals(0L, Double.doubleToRawLongBits(gathered[0][j]), "ignored id: +0");
+            }
+        }
     }
 
     @ParameterizedTest(name = "{0} ids {1} {2} {3}")
