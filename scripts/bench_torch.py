@@ -135,8 +135,8 @@ def bench(model_name, batch, seq, steps, device, dtype, warmup=10):
     torch.manual_seed(0)
     model = Llama(h, i, heads, layers, vocab).to(device=device, dtype=dtype)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
-    ids = torch.randint(0, min(vocab, 256), (batch, seq), device=device)
-    tgt = torch.randint(0, min(vocab, 256), (batch, seq), device=device)
+    ids = torch.randint(0, vocab, (batch, seq), device=device)  # the whole vocabulary, as tally bench draws them
+    tgt = torch.randint(0, vocab, (batch, seq), device=device)
     cuda = device.startswith("cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()

@@ -197,7 +197,8 @@ final class Elementwise {
     }
 
     static void binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
-        if (ContiguousF32Kernels.binary(op, a, b, out) || OneElementOperand.binary(op, a, b, out)) return;
+        if (ContiguousF32Kernels.binary(op, a, b, out) || ContiguousBf16Kernels.binary(op, a, b, out)
+                || OneElementOperand.binary(op, a, b, out)) return;
         Buf ba = Buf.of(a), bb = Buf.of(b), o = Buf.of(out);
         long[][] st = {Loop.stridesFor(a, out.shape()), Loop.stridesFor(b, out.shape()), out.strides()};
         long sa = Loop.inner(st[0]), sb = Loop.inner(st[1]), so = Loop.inner(st[2]);

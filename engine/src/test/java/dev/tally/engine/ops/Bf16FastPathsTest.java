@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The contiguous bf16 paths of {@code fill} and {@code reduceAll(MAX_ABS)} (a bf16 run zeroes and checks every gradient
- * each step) against what the element-by-element path computes: the same values on lengths around the thread split,
+ * each step) and of ADD, SUB, MUL and DIV (residuals, SwiGLU) against what the element-by-element path computes: the same values on lengths around the thread split,
  * with −0, ±∞ and NaN placed anywhere, and strided views (which keep the general path) agreeing with them.
  */
 class Bf16FastPathsTest {
@@ -77,6 +77,48 @@ class Bf16FastPathsTest {
                     ops.copyToHost(t, host);
                     for (int i = 0; i < n; i++) {
                         assertEquals(expected, host.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i), "n=" + n + " value " + value + " at " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * bf16 ADD, SUB, MUL, DIV on contiguous operands (same shape, and a row repeated over the rows) against the same
+     * values through permuted views, which take the element loop's double arithmetic: bit for bit, with specials (NaN,
+     * ±∞, ±0, values that overflow or underflow when combined, exact ties of the bf16 rounding) and a vector tail.
+     */
+    @Test
+    void binaryOpsGiveTheElementLoopsBits() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        SeededRandom r = new SeededRandom(9);
+        int rows = 67, cols = 37;
+        double[] a = r.normal(rows * cols, 2.0), b = r.normal(rows * cols, 2.0), row = r.normal(cols, 1.0);
+        double[] specials = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0.0, -0.0, 3e38, -3e38, 1e-38, 1 + 1.0 / 256, 1.0 / 3};
+        for (int k = 0; k < specials.length; k++) {
+            a[k * 7] = specials[k];
+            b[k * 11 + 3] = specials[specials.length - 1 - k];
+            b[k * 13 + 1] = specials[k];
+            row[k % cols] = specials[(k + 3) % specials.length];
+        }
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 1 << 20)) {
+            for (dev.tally.engine.BinaryOp op : new dev.tally.engine.BinaryOp[] {dev.tally.engine.BinaryOp.ADD, dev.tally.engine.BinaryOp.SUB,
+                    dev.tally.engine.BinaryOp.MUL, dev.tally.engine.BinaryOp.DIV}) {
+                for (boolean broadcast : new boolean[] {false, true}) {
+                    Shape bs = broadcast ? Shape.of(cols) : Shape.of(rows, cols);
+                    double[] bv = broadcast ? row : b;
+                    double[][] got = new double[2][];
+                    Layout[] layouts = {Layout.CONTIGUOUS, Layout.PERMUTED};
+                    for (int k = 0; k < 2; k++) {
+                        Tensor ta = Views.of(arena, "a", DType.BF16, Shape.of(rows, cols), a, layouts[k]);
+                        Tensor tb = Views.of(arena, "b", DType.BF16, bs, bv, layouts[k]);
+                        Tensor out = Views.empty(arena, "out", DType.BF16, Shape.of(rows, cols), layouts[k]);
+                        ops.binary(op, ta, tb, out);
+                        got[k] = Views.read(out);
+                    }
+                    String what = op + (broadcast ? " row" : " same shape");
+                    for (int i = 0; i < got[0].length; i++) {
+                        assertEquals(Double.doubleToRawLongBits(got[1][i]), Double.doubleToRawLongBits(got[0][i]), what + " at " + i);
                     }
                 }
             }
