@@ -3,6 +3,7 @@ package dev.tally.engine.cpu;
 import dev.tally.engine.BinaryOp;
 import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
+import dev.tally.engine.UnaryOp;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
@@ -15,7 +16,14 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteOrder;
 
 /**
- * Vector paths for contiguous bf16 ADD, SUB, MUL and DIV (the residual adds, SwiGLU's products and their gradients in
+ * Vector paths for contiguous bf16 operands.
+ *
+ * <p>Unary ops and their backward with a vector form (SILU, SIGMOID, EXP, …) widen a chunk to fp32, run the fp32 kernel
+ * over it and round the result to bf16: exactly bf16(f32 kernel(widened x)), the fp32 kernel's arithmetic (its own e^x)
+ * in place of the element loop's double (Math.exp), as contiguous fp32 tensors already have it. Chunks are whole vectors,
+ * so only the tensor's last n mod L elements take the kernel's scalar tail, as they would over the whole widened tensor.
+ *
+ * <p>ADD, SUB, MUL and DIV (the residual adds, SwiGLU's products and their gradients in
  * bf16 training), same shapes or b a row repeated over a's leading dims. They give the generic kernel's bits: it
  * computes in double and rounds to fp32, then to bf16; for one +, −, × or ÷ of two floats, double's 53 bits are enough
  * that rounding to double first changes nothing (53 ≥ 2·24 + 2), so the fp32 operation on the widened values gives the
@@ -29,7 +37,54 @@ final class ContiguousBf16Kernels {
     private static final VectorSpecies<Integer> INTS = VectorSpecies.of(int.class, S.vectorShape());
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
+    /** Elements widened at a time: a multiple of L and a divisor of the element split's chunk. */
+    private static final int STAGE = 4096;
+    private static final ThreadLocal<MemorySegment[]> STAGING = ThreadLocal.withInitial(
+            () -> new MemorySegment[] {MemorySegment.ofArray(new float[STAGE]), MemorySegment.ofArray(new float[STAGE])});
+
+    static {
+        if (STAGE % L != 0 || ContiguousF32Kernels.ELEMENT_CHUNK % STAGE != 0) throw new AssertionError("staging chunk " + STAGE);
+    }
+
     private ContiguousBf16Kernels() {}
+
+    private static boolean bf16(Tensor... ts) {
+        for (Tensor t : ts) if (t.dtype() != DType.BF16 || !t.isContiguous()) return false;
+        return true;
+    }
+
+    static boolean unary(UnaryOp op, Tensor x, Tensor out) {
+        if (!ContiguousF32Kernels.vectorUnary(op) || !bf16(x, out) || !Loop.rowsIndependent(out, x)) return false;
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        ContiguousF32Kernels.forElements(out.numel(), (lo, hi) -> {
+            MemorySegment t = STAGING.get()[0];
+            for (long c = lo; c < hi; c += STAGE) {
+                int len = (int) Math.min(STAGE, hi - c);
+                Bf16Lanes.widenRow(sx, xo + c, t, 0, len);
+                ContiguousF32Kernels.unaryRange(op, t, 0, t, 0, 0, len);
+                Bf16Lanes.narrowRow(t, 0, so, oo + c, len);
+            }
+        });
+        return true;
+    }
+
+    static boolean unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
+        if (!ContiguousF32Kernels.vectorUnaryBackward(op) || !bf16(x, dy, dx) || !Loop.rowsIndependent(dx, x, dy)) return false;
+        MemorySegment sx = x.segment(), sg = dy.segment(), so = dx.segment();
+        long xo = x.offset(), go = dy.offset(), oo = dx.offset();
+        ContiguousF32Kernels.forElements(dx.numel(), (lo, hi) -> {
+            MemorySegment[] t = STAGING.get();
+            for (long c = lo; c < hi; c += STAGE) {
+                int len = (int) Math.min(STAGE, hi - c);
+                Bf16Lanes.widenRow(sx, xo + c, t[0], 0, len);
+                Bf16Lanes.widenRow(sg, go + c, t[1], 0, len);
+                ContiguousF32Kernels.unaryBackwardRange(op, t[0], 0, t[1], 0, t[0], 0, 0, len);
+                Bf16Lanes.narrowRow(t[0], 0, so, oo + c, len);
+            }
+        });
+        return true;
+    }
 
     static boolean binary(BinaryOp op, Tensor a, Tensor b, Tensor out) {
         switch (op) {

@@ -139,49 +139,64 @@ final class ContiguousF32Kernels {
         return v.lane(0);
     }
 
+    /** The unary ops with a vector form (LOG, TANH: see the class comment). */
+    static boolean vectorUnary(UnaryOp op) {
+        return switch (op) {
+            case NEG, ABS, EXP, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGMOID, SILU -> true;
+            default -> false;
+        };
+    }
+
+    /** The unary ops whose backward has a vector form. */
+    static boolean vectorUnaryBackward(UnaryOp op) {
+        return op == UnaryOp.SILU || op == UnaryOp.SIGMOID || op == UnaryOp.EXP;
+    }
+
     static boolean unary(UnaryOp op, Tensor x, Tensor out) {
-        if (!f32(x, out)) return false;
-        switch (op) {
-            case NEG, ABS, EXP, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGMOID, SILU -> { } // LOG, TANH: see the class comment
-            default -> { return false; }
-        }
+        if (!f32(x, out) || !vectorUnary(op)) return false;
         MemorySegment a = x.segment(), o = out.segment();
         long xo = x.offset(), oo = out.offset(), n = out.numel();
-        forElements(n, (lo, hi) -> {
-            long i = lo;
-            for (; i + L <= hi; i += L) unaryV(op, load(a, xo + i)).intoMemorySegment(o, (oo + i) * 4, NATIVE);
-            for (; i < hi; i++) o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unary(op, a.getAtIndex(Buf.F, xo + i)));
-        });
+        forElements(n, (lo, hi) -> unaryRange(op, a, xo, o, oo, lo, hi));
         return true;
     }
 
+    /** Elements [lo, hi) of the fp32 unary: vectors from lo, the remainder (below L) one by one. */
+    static void unaryRange(UnaryOp op, MemorySegment a, long xo, MemorySegment o, long oo, long lo, long hi) {
+        long i = lo;
+        for (; i + L <= hi; i += L) unaryV(op, load(a, xo + i)).intoMemorySegment(o, (oo + i) * 4, NATIVE);
+        for (; i < hi; i++) o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unary(op, a.getAtIndex(Buf.F, xo + i)));
+    }
+
     static boolean unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
-        if (!f32(x, dy, dx) || (op != UnaryOp.SILU && op != UnaryOp.SIGMOID && op != UnaryOp.EXP)) return false;
+        if (!f32(x, dy, dx) || !vectorUnaryBackward(op)) return false;
         MemorySegment a = x.segment(), g = dy.segment(), o = dx.segment();
         long xo = x.offset(), go = dy.offset(), oo = dx.offset(), n = dx.numel();
-        FloatVector one = FloatVector.broadcast(S, 1f);
-        forElements(n, (lo, hi) -> {
-            long i = lo;
-            for (; i + L <= hi; i += L) {
-                FloatVector v = load(a, xo + i), d = load(g, go + i);
-                FloatVector r = switch (op) {
-                    case EXP -> d.mul(exp(v));
-                    case SIGMOID -> {
-                        FloatVector s = sigmoid(v);
-                        yield d.mul(s).mul(one.sub(s));
-                    }
-                    default -> { // SILU: s·(1 + x·(1 − s))
-                        FloatVector s = sigmoid(v);
-                        yield d.mul(s).mul(one.add(v.mul(one.sub(s))));
-                    }
-                };
-                r.intoMemorySegment(o, (oo + i) * 4, NATIVE);
-            }
-            for (; i < hi; i++) {
-                o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unaryGrad(op, a.getAtIndex(Buf.F, xo + i), g.getAtIndex(Buf.F, go + i)));
-            }
-        });
+        forElements(n, (lo, hi) -> unaryBackwardRange(op, a, xo, g, go, o, oo, lo, hi));
         return true;
+    }
+
+    /** Elements [lo, hi) of the fp32 unary backward: vectors from lo, the remainder (below L) one by one. */
+    static void unaryBackwardRange(UnaryOp op, MemorySegment a, long xo, MemorySegment g, long go, MemorySegment o, long oo, long lo, long hi) {
+        FloatVector one = FloatVector.broadcast(S, 1f);
+        long i = lo;
+        for (; i + L <= hi; i += L) {
+            FloatVector v = load(a, xo + i), d = load(g, go + i);
+            FloatVector r = switch (op) {
+                case EXP -> d.mul(exp(v));
+                case SIGMOID -> {
+                    FloatVector s = sigmoid(v);
+                    yield d.mul(s).mul(one.sub(s));
+                }
+                default -> { // SILU: s·(1 + x·(1 − s))
+                    FloatVector s = sigmoid(v);
+                    yield d.mul(s).mul(one.add(v.mul(one.sub(s))));
+                }
+            };
+            r.intoMemorySegment(o, (oo + i) * 4, NATIVE);
+        }
+        for (; i < hi; i++) {
+            o.setAtIndex(Buf.F, oo + i, (float) Elementwise.unaryGrad(op, a.getAtIndex(Buf.F, xo + i), g.getAtIndex(Buf.F, go + i)));
+        }
     }
 
     /** b holds one value per row of out ([..., R, 1] against [..., R, C]: per-row scales and shifts). */

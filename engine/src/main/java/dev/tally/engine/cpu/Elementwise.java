@@ -10,7 +10,9 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * Elementwise kernels over strided, broadcast views; math in double, stored rounded to the output dtype. Rows go to the
- * CPU threads ({@link Loop#outputRows}): every element is computed alone, so the split never changes a bit.
+ * CPU threads ({@link Loop#outputRows}): every element is computed alone, so the split never changes a bit. Contiguous
+ * fp32 and bf16 operands take the vector kernels first ({@link ContiguousF32Kernels}, {@link ContiguousBf16Kernels}),
+ * whose unary ops compute in fp32.
  */
 final class Elementwise {
     private Elementwise() {}
@@ -175,7 +177,7 @@ final class Elementwise {
     }
 
     static void unary(UnaryOp op, Tensor x, Tensor out) {
-        if (ContiguousF32Kernels.unary(op, x, out)) return;
+        if (ContiguousF32Kernels.unary(op, x, out) || ContiguousBf16Kernels.unary(op, x, out)) return;
         Buf a = Buf.of(x), o = Buf.of(out);
         long[][] st = {x.strides(), out.strides()};
         long sa = Loop.inner(st[0]), so = Loop.inner(st[1]);
@@ -185,7 +187,7 @@ final class Elementwise {
     }
 
     static void unaryBackward(UnaryOp op, Tensor x, Tensor dy, Tensor dx) {
-        if (ContiguousF32Kernels.unaryBackward(op, x, dy, dx)) return;
+        if (ContiguousF32Kernels.unaryBackward(op, x, dy, dx) || ContiguousBf16Kernels.unaryBackward(op, x, dy, dx)) return;
         Buf a = Buf.of(x), g = Buf.of(dy), o = Buf.of(dx);
         long[][] st = {x.strides(), dy.strides(), dx.strides()};
         long sa = Loop.inner(st[0]), sg = Loop.inner(st[1]), so = Loop.inner(st[2]);

@@ -124,4 +124,59 @@ class Bf16FastPathsTest {
             }
         }
     }
+
+    /**
+     * Contiguous bf16 unary ops (and the backward of SILU, SIGMOID, EXP) are the fp32 kernel over the widened values,
+     * rounded once to bf16: checked against that composition (a widening copy, the F32 op, a rounding copy) on a length
+     * past two element chunks with a vector tail, with specials, and in place.
+     */
+    @Test
+    void unaryOpsAreTheFp32KernelRoundedOnce() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        SeededRandom r = new SeededRandom(10);
+        int n = 2 * 65536 + 37;
+        double[] x = r.normal(n, 3.0), dy = r.normal(n, 1.0);
+        double[] specials = {Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY, 0.0, -0.0, 100, -100, 1e-30};
+        for (int k = 0; k < specials.length; k++) x[k * 9001] = specials[k];
+        x[n - 1] = -0.0;
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 40L * n)) {
+            Tensor hx = Views.of(arena, "x", DType.BF16, Shape.of(n), x), hdy = Views.of(arena, "dy", DType.BF16, Shape.of(n), dy);
+            Tensor fx = arena.allocate("fx", DType.F32, n), fdy = arena.allocate("fdy", DType.F32, n), f = arena.allocate("f", DType.F32, n);
+            Tensor expect = arena.allocate("expect", DType.BF16, n), got = arena.allocate("got", DType.BF16, n);
+            ops.copy(hx, fx);
+            ops.copy(hdy, fdy);
+            for (dev.tally.engine.UnaryOp op : dev.tally.engine.UnaryOp.values()) {
+                boolean forward = switch (op) {
+                    case NEG, ABS, EXP, SQRT, RSQRT, SQUARE, RECIPROCAL, SIGMOID, SILU -> true;
+                    default -> false;
+                };
+                boolean backward = op == dev.tally.engine.UnaryOp.SILU || op == dev.tally.engine.UnaryOp.SIGMOID || op == dev.tally.engine.UnaryOp.EXP;
+                if (forward) {
+                    ops.unary(op, fx, f);
+                    ops.copy(f, expect);
+                    ops.unary(op, hx, got);
+                    assertSameBits(expect, got, op + " forward");
+                    ops.copy(hx, got);
+                    ops.unary(op, got, got); // in place
+                    assertSameBits(expect, got, op + " forward in place");
+                }
+                if (backward) {
+                    ops.unaryBackward(op, fx, fdy, f);
+                    ops.copy(f, expect);
+                    ops.unaryBackward(op, hx, hdy, got);
+                    assertSameBits(expect, got, op + " backward");
+                }
+            }
+        }
+    }
+
+    private static void assertSameBits(Tensor expect, Tensor got, String what) {
+        int n = (int) expect.numel();
+        java.lang.foreign.MemorySegment e = java.lang.foreign.MemorySegment.ofArray(new short[n]), g = java.lang.foreign.MemorySegment.ofArray(new short[n]);
+        expect.ops().copyToHost(expect, e);
+        got.ops().copyToHost(got, g);
+        for (int i = 0; i < n; i++) {
+            assertEquals(e.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i), g.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, i), what + " at " + i);
+        }
+    }
 }
