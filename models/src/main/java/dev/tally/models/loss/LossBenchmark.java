@@ -22,18 +22,21 @@ import java.util.Locale;
  * issue's configs (N×D×V = 2048×256×8192 and 1024×256×32000; hidden states N(0,1), classifier N(0, 0.02²) as at
  * initialisation, targets uniform), alternating CE and CCE, median wall time and median CPU time of the calling thread
  * (the latter less disturbed by other processes on a shared machine), with CCE's filter statistics. Run with
- * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp engine/target/classes:models/target/classes dev.tally.models.loss.LossBenchmark [reps]};
- * {@code -Dtally.cpu.threads=1} measures one thread.
+ * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp engine/target/classes:models/target/classes dev.tally.models.loss.LossBenchmark [reps] [f32|bf16]};
+ * {@code -Dtally.cpu.threads=1} measures one thread. A second argument {@code bf16} runs the inputs in bf16, as bf16 training
+ * does (CCE's filter then skips tiles at the reference's bf16 threshold).
  */
 public final class LossBenchmark {
     private LossBenchmark() {}
 
     public static void main(String[] args) {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 5;
-        for (int[] s : new int[][] {{2048, 256, 8192}, {1024, 256, 32000}}) run(s[0], s[1], s[2], reps);
+        DType dt = args.length > 1 ? DType.parse(args[1]) : DType.F32;
+        for (int[] s : new int[][] {{2048, 256, 8192}, {1024, 256, 32000}}) run(s[0], s[1], s[2], reps, dt);
     }
 
-    static void run(int n, int d, int v, int reps) {
+    /** One shape: hidden states, classifier and their gradients in {@code dt} (F32, or BF16 as in bf16 training). */
+    static void run(int n, int d, int v, int reps, DType dt) {
         MemoryLedger ledger = new MemoryLedger();
         LinearCrossEntropy ce = new CrossEntropy();
         CutCrossEntropy cce = new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
@@ -42,8 +45,8 @@ public final class LossBenchmark {
                 + MemoryArena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(v, d)) * 2 + MemoryArena.alignUp(8L * n) + 4 * MemoryArena.ALIGNMENT;
         try (MemoryArena in = new MemoryArena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.CPU, inputBytes);
              MemoryArena loss = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, lossBytes)) {
-            Tensor e = in.allocate("e", DType.F32, n, d), c = in.allocate("c", DType.F32, v, d);
-            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
+            Tensor e = in.allocate("e", dt, n, d), c = in.allocate("c", dt, v, d);
+            Tensor de = in.allocate("de", dt, n, d), dc = in.allocate("dc", dt, v, d);
             Tensor t = in.allocate("targets", DType.I64, n), out = in.allocate("loss", DType.F32, 1), dl = in.allocate("dloss", DType.F32, 1);
             e.ops().random(e, Distribution.NORMAL, 1, 0, 0, 1);
             e.ops().random(c, Distribution.NORMAL, 2, 0, 0, 0.02);
@@ -81,10 +84,10 @@ public final class LossBenchmark {
             double ceWall = median(ceTimes, 0), cceWall = median(cceTimes, 0), ceCpu = median(ceTimes, 1), cceCpu = median(cceTimes, 1);
             double ceMin = min(ceTimes), cceMin = min(cceTimes);
             CutCrossEntropy.FilterStats fs = cce.filterStats();
-            System.out.printf(Locale.ROOT, "N=%d D=%d V=%d: CE %.1f ms, CCE %.1f ms forward+backward (median of %d): CCE/CE %.2f wall, "
+            System.out.printf(Locale.ROOT, "%s N=%d D=%d V=%d: CE %.1f ms, CCE %.1f ms forward+backward (median of %d): CCE/CE %.2f wall, "
                             + "%.2f calling-thread CPU (%.0f / %.0f ms); fastest runs CE %.1f, CCE %.1f ms (%.2f, the figure a noisy "
                             + "machine disturbs least); CCE tiles %d, dE skipped %d, dC skipped %d; loss memory CE %d B, CCE %d B%n",
-                    n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, ceMin, cceMin, cceMin / ceMin,
+                    dt, n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, ceMin, cceMin, cceMin / ceMin,
                     fs.tiles(), fs.skippedE(), fs.skippedC(), ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
         }
     }
