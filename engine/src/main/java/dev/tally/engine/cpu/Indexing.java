@@ -66,6 +66,10 @@ final class Indexing {
             addRows(ids, src, table);
             return;
         }
+        if (table.dtype() == DType.BF16 && unitRows(table) && unitRows(src) && (src.dtype() == DType.F32 || src.dtype() == DType.BF16)) {
+            addRowsIntoBf16(ids, src, table);
+            return;
+        }
         long[] all = checkedIds("scatterAddRows", ids, table); // a bad id leaves the table as it was
         Buf bt = Buf.of(table), bs = Buf.of(src);
         Loop.Flat fs = new Loop.Flat(src);
@@ -151,6 +155,40 @@ final class Indexing {
                 a.add(FloatVector.fromMemorySegment(S, ss, (sb + j) * 4, NATIVE)).intoMemorySegment(st, (tb + j) * 4, NATIVE);
             }
             for (; j < d; j++) st.setAtIndex(Buf.F, tb + j, st.getAtIndex(Buf.F, tb + j) + ss.getAtIndex(Buf.F, sb + j));
+        }
+    }
+
+    /**
+     * scatterAddRows into a bf16 table (CCE's classifier gradient in bf16 training, one vocabulary tile of F32 rows at a
+     * time): each table row widened, the source row added with vectors, the sum rounded back, ids in order. The element
+     * loop adds in double and rounds to fp32 then bf16; a sum of two floats rounds the same in double then fp32 as in
+     * fp32 (53 ≥ 2·24 + 2), so the bits are its bits.
+     */
+    private static void addRowsIntoBf16(Tensor ids, Tensor src, Tensor table) {
+        long[] id = checkedIds("scatterAddRows", ids, table);
+        int d = table.dim(1), l = S.length();
+        boolean bf16Src = src.dtype() == DType.BF16;
+        MemorySegment st = table.segment(), ss = src.segment();
+        MemorySegment rowT = MemorySegment.ofArray(new float[d]), rowS = bf16Src ? MemorySegment.ofArray(new float[d]) : null;
+        Loop.Flat srcRow = new Loop.Flat(src);
+        for (int n = 0; n < id.length; n++) {
+            if (id[n] < 0) continue;
+            long tb = table.offset() + id[n] * table.stride(0), sb = srcRow.at((long) n * d);
+            Bf16Lanes.widenRow(st, tb, rowT, 0, d);
+            MemorySegment add = ss;
+            long ab = sb;
+            if (bf16Src) {
+                Bf16Lanes.widenRow(ss, sb, rowS, 0, d);
+                add = rowS;
+                ab = 0;
+            }
+            int j = 0;
+            for (; j + l <= d; j += l) {
+                FloatVector a = FloatVector.fromMemorySegment(S, rowT, j * 4L, NATIVE);
+                a.add(FloatVector.fromMemorySegment(S, add, (ab + j) * 4, NATIVE)).intoMemorySegment(rowT, j * 4L, NATIVE);
+            }
+            for (; j < d; j++) rowT.setAtIndex(Buf.F, j, rowT.getAtIndex(Buf.F, j) + add.getAtIndex(Buf.F, ab + j));
+            Bf16Lanes.narrowRow(rowT, 0, st, tb, d);
         }
     }
 

@@ -78,6 +78,35 @@ class IndexingOpsTest {
         }
     }
 
+    /**
+     * scatterAddRows into a bf16 table from F32 and bf16 rows (contiguous rows: widened, added with vectors, rounded)
+     * against the element loop (permuted layout): the same bits, with repeated and ignored ids and sums that round.
+     */
+    @org.junit.jupiter.api.Test
+    void scatterAddRowsIntoBf16GivesTheElementLoopsBits() {
+        SeededRandom r = new SeededRandom(45);
+        Ops ops = Backends.of(Device.CPU).ops();
+        int v = 9, d = 37, n = 12;
+        try (MemoryArena arena = TestArenas.open(Device.CPU)) {
+            double[] start = r.normal(v * d), src = r.normal(n * d, 1e-2);
+            src[5] = Double.NaN;
+            long[] ids = r.ints(n, -1, v);
+            ids[3] = ids[4] = ids[7] = 2;
+            ids[0] = -1;
+            Tensor ti = Views.of(arena, "ids", DType.I64, Shape.of(n), longs(ids));
+            for (DType srcType : new DType[] {DType.F32, DType.BF16}) {
+                double[][] got = new double[2][];
+                Layout[] layouts = {Layout.SLICED, Layout.PERMUTED};
+                for (int k = 0; k < 2; k++) {
+                    Tensor table = Views.of(arena, "table", DType.BF16, Shape.of(v, d), start, layouts[k]);
+                    ops.scatterAddRows(ti, Views.of(arena, "src", srcType, Shape.of(n, d), src, layouts[k]), table);
+                    got[k] = Views.read(table);
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(got[1], got[0], "scatterAddRows into bf16 from " + srcType);
+            }
+        }
+    }
+
     @ParameterizedTest(name = "{0} ids {1} {2} {3}")
     @MethodSource("cases")
     void embeddingAndItsBackward(Device device, DType idType, DType dt, Layout layout) {
