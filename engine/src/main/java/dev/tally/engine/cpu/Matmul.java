@@ -66,7 +66,7 @@ final class Matmul {
         }
         // The same kernel on an fp32 copy of out (its old values when beta != 0), then one rounding into out's dtype:
         // a strided F32 output gets exactly the bits a contiguous one would (results never depend on layout).
-        MemorySegment tmp = MemorySegment.ofArray(new byte[Math.multiplyExact(Math.multiplyExact(m, n), 4)]);
+        MemorySegment tmp = scratch(Math.multiplyExact(Math.multiplyExact(m, n), 4));
         long om = out.stride(-2), on = out.stride(-1);
         if (out.dtype() == DType.BF16 && on == 1) { // bf16 rows (every product of a bf16 run): convert a row at a time
             for (Job j : jobs) {
@@ -87,6 +87,21 @@ final class Matmul {
                 for (int c = 0; c < n; c++) bo.set(j.outOffset + i * om + c * on, tmp.getAtIndex(Buf.F, (long) i * n + c));
             }
         }
+    }
+
+    /** Outputs up to this many bytes reuse one per-thread fp32 copy (CCE's tiles, 0.5 MB each, hundreds a step). */
+    private static final int CACHED_SCRATCH = 8 << 20;
+    private static final ThreadLocal<MemorySegment> SCRATCH = ThreadLocal.withInitial(() -> MemorySegment.ofArray(new byte[0]));
+
+    /**
+     * An fp32 copy of the output: the calling thread's reused buffer when small (its old contents never matter: beta = 0
+     * ignores them and beta ≠ 0 overwrites them with out first), a fresh one when large (the head's logits, once a step).
+     */
+    private static MemorySegment scratch(int bytes) {
+        if (bytes > CACHED_SCRATCH) return MemorySegment.ofArray(new byte[bytes]);
+        MemorySegment s = SCRATCH.get();
+        if (s.byteSize() < bytes) SCRATCH.set(s = MemorySegment.ofArray(new byte[bytes]));
+        return s.asSlice(0, bytes);
     }
 
     /**
