@@ -3,6 +3,8 @@ package dev.tally.engine.cpu;
 import dev.tally.engine.Shape;
 import dev.tally.engine.Tensor;
 
+import java.util.Arrays;
+
 /**
  * Strided iteration: walks an output shape row by row (a row = the last dimension) and tells the body where each
  * operand's row starts. Operands are aligned to the output shape with numpy broadcasting (broadcast dims get stride 0).
@@ -30,15 +32,30 @@ final class Loop {
 
     /** Walks {@code dims} row by row; operand k has strides {@code strides[k]} and starts at {@code offsets[k]}. */
     static void rows(int[] dims, long[][] strides, long[] offsets, Row body) {
-        int r = dims.length;
-        int ops = offsets.length;
         for (int d : dims) if (d == 0) return;
+        walk(dims, strides, offsets, 0, rowCount(dims), body);
+    }
+
+    /** Rows of {@code dims}: the product of all but the last dimension. */
+    private static long rowCount(int[] dims) {
+        long rows = 1;
+        for (int i = 0; i < dims.length - 1; i++) rows *= dims[i];
+        return rows;
+    }
+
+    /** Rows [r0, r1) of {@link #rows}' walk (no dimension is 0): the odometer started at r0, then advanced row by row. */
+    private static void walk(int[] dims, long[][] strides, long[] offsets, long r0, long r1, Row body) {
+        int r = dims.length, ops = offsets.length;
         int n = r == 0 ? 1 : dims[r - 1];
-        long rowsTotal = 1;
-        for (int i = 0; i < r - 1; i++) rowsTotal *= dims[i];
         int[] idx = new int[Math.max(0, r - 1)];
         long[] base = offsets.clone();
-        for (long row = 0; row < rowsTotal; row++) {
+        long rem = r0;
+        for (int i = r - 2; i >= 0; i--) {
+            idx[i] = (int) (rem % dims[i]);
+            rem /= dims[i];
+            for (int k = 0; k < ops; k++) base[k] += idx[i] * strides[k][i];
+        }
+        for (long row = r0; row < r1; row++) {
             body.run(row, base, n);
             // odometer over the leading dims, updating every operand's base incrementally
             for (int i = r - 2; i >= 0; i--) {
@@ -64,40 +81,15 @@ final class Loop {
 
     /** {@link #parallelRows} where each output element costs {@code work} element visits (a reduction's length). */
     static void parallelRows(int[] dims, long[][] strides, long[] offsets, Row body, long work) {
-        int r = dims.length;
         for (int d : dims) if (d == 0) return;
-        int n = r == 0 ? 1 : dims[r - 1];
-        long rowsTotal = 1;
-        for (int i = 0; i < r - 1; i++) rowsTotal *= dims[i];
-        int tasks = (int) Math.max(1, Math.min(rowsTotal, rowsTotal * n * Math.max(1, work) / (1 << 15)));
+        int n = dims.length == 0 ? 1 : dims[dims.length - 1];
+        long total = rowCount(dims);
+        int tasks = (int) Math.max(1, Math.min(total, total * n * Math.max(1, work) / (1 << 15)));
         if (tasks == 1 || CpuThreads.count() == 1) {
-            rows(dims, strides, offsets, body);
+            walk(dims, strides, offsets, 0, total, body);
             return;
         }
-        long total = rowsTotal;
-        CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
-            long r0 = total * t / tasks, r1 = total * (t + 1) / tasks;
-            if (r0 == r1) return;
-            int[] idx = new int[Math.max(0, r - 1)];
-            long[] base = offsets.clone();
-            long rem = r0;
-            for (int i = r - 2; i >= 0; i--) { // the odometer's state at row r0
-                idx[i] = (int) (rem % dims[i]);
-                rem /= dims[i];
-                for (int k = 0; k < base.length; k++) base[k] += idx[i] * strides[k][i];
-            }
-            for (long row = r0; row < r1; row++) {
-                body.run(row, base, n);
-                for (int i = r - 2; i >= 0; i--) {
-                    if (++idx[i] < dims[i]) {
-                        for (int k = 0; k < base.length; k++) base[k] += strides[k][i];
-                        break;
-                    }
-                    idx[i] = 0;
-                    for (int k = 0; k < base.length; k++) base[k] -= strides[k][i] * (dims[i] - 1L);
-                }
-            }
-        });
+        CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> walk(dims, strides, offsets, total * t / tasks, total * (t + 1) / tasks, body));
     }
 
     /**
@@ -125,7 +117,7 @@ final class Loop {
         for (Tensor in : inputs) {
             if (in == null) continue;
             boolean sameView = in.segment().address() == out.segment().address() && in.offset() == out.offset()
-                    && in.dtype() == out.dtype() && java.util.Arrays.equals(in.strides(), s) && java.util.Arrays.equals(in.dims(), d);
+                    && in.dtype() == out.dtype() && Arrays.equals(in.strides(), s) && Arrays.equals(in.dims(), d);
             if (!sameView && overlaps(in, out)) return false;
         }
         return true;
