@@ -253,11 +253,7 @@ final class ContiguousF32Kernels {
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
         if (same) {
-            forElements(n, (lo, hi) -> {
-                long i = lo;
-                for (; i + L <= hi; i += L) apply(op, load(sa, ao + i), load(sb, bo + i)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
-                for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), sb.getAtIndex(Buf.F, bo + i)));
-            });
+            forElements(n, (lo, hi) -> binaryRange(op, sa, ao, sb, bo, so, oo, lo, hi));
             return true;
         }
         long period = bn, periods = n / bn;
@@ -276,6 +272,13 @@ final class ContiguousF32Kernels {
             }
         });
         return true;
+    }
+
+    /** Elements [lo, hi) of the same-shape fp32 binary op (ADD, SUB, MUL, DIV, MAX, MIN): vectors from lo, then the rest. */
+    static void binaryRange(BinaryOp op, MemorySegment sa, long ao, MemorySegment sb, long bo, MemorySegment so, long oo, long lo, long hi) {
+        long i = lo;
+        for (; i + L <= hi; i += L) apply(op, load(sa, ao + i), load(sb, bo + i)).intoMemorySegment(so, (oo + i) * 4, NATIVE);
+        for (; i < hi; i++) so.setAtIndex(Buf.F, oo + i, (float) Elementwise.binary(op, sa.getAtIndex(Buf.F, ao + i), sb.getAtIndex(Buf.F, bo + i)));
     }
 
     static boolean binaryScalar(BinaryOp op, Tensor a, double s, Tensor out) {
