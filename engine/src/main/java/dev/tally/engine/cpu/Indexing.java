@@ -62,12 +62,8 @@ final class Indexing {
     }
 
     static void scatterAddRows(Tensor ids, Tensor src, Tensor table) {
-        if (f32Rows(table) && f32Rows(src)) {
+        if (floatRows(table) && floatRows(src)) {
             addRows(ids, src, table);
-            return;
-        }
-        if (table.dtype() == DType.BF16 && unitRows(table) && unitRows(src) && (src.dtype() == DType.F32 || src.dtype() == DType.BF16)) {
-            addRowsIntoBf16(ids, src, table);
             return;
         }
         long[] all = checkedIds("scatterAddRows", ids, table); // a bad id leaves the table as it was
@@ -87,14 +83,14 @@ final class Indexing {
         }
     }
 
-    // ---- rows with unit column stride (CCE gathers a vocabulary tile of classifier rows per tile, any dtype, and scatters F32) ----
+    // ---- rows with unit column stride (CCE gathers a vocabulary tile of classifier rows per tile, any dtype, and scatters it) ----
 
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
 
-    /** F32 and every row (the last dim) contiguous: rows can be moved as blocks. */
-    private static boolean f32Rows(Tensor t) {
-        return t.dtype() == DType.F32 && unitRows(t);
+    /** F32 or bf16 and every row (the last dim) contiguous: rows can be added with vectors. */
+    private static boolean floatRows(Tensor t) {
+        return (t.dtype() == DType.F32 || t.dtype() == DType.BF16) && unitRows(t);
     }
 
     /** Every row (the last dim) contiguous, any dtype. */
@@ -115,7 +111,6 @@ final class Indexing {
         return out;
     }
 
-    /** embedding as one block copy per row (zeros for a negative id). */
     /**
      * Contiguous rows, table and output of one dtype (each row moved as bytes: what the element loop writes, a float
      * widened and rounded back to its own dtype, except that a signalling NaN's payload is kept) or a bf16 table into
@@ -138,57 +133,41 @@ final class Indexing {
     }
 
     /**
-     * scatterAddRows with vectors along each row; rows are added in id order, each element once per id, as the generic
-     * loop does (an fp32 sum of two floats rounds the same whether done in float or double), so the bits are its bits.
+     * scatterAddRows with vectors along each row, F32 or bf16 table and source (a bf16 row is widened into fp32 scratch
+     * first and the table's rounded back after: CCE's classifier gradient in bf16 training, a vocabulary tile of F32 rows
+     * at a time). Rows are added in id order, each element once per id, as the generic loop does; it adds in double and
+     * rounds to fp32 (then bf16), and a sum of two floats rounds the same in double then fp32 as in fp32
+     * (53 ≥ 2·24 + 2), so the bits are its bits.
      */
     private static void addRows(Tensor ids, Tensor src, Tensor table) {
         long[] id = checkedIds("scatterAddRows", ids, table);
         int d = table.dim(1), l = S.length();
+        boolean bf16Table = table.dtype() == DType.BF16, bf16Src = src.dtype() == DType.BF16;
         MemorySegment st = table.segment(), ss = src.segment();
+        MemorySegment rowT = bf16Table ? MemorySegment.ofArray(new float[d]) : null, rowS = bf16Src ? MemorySegment.ofArray(new float[d]) : null;
         Loop.Flat srcRow = new Loop.Flat(src);
         for (int n = 0; n < id.length; n++) {
             if (id[n] < 0) continue;
             long tb = table.offset() + id[n] * table.stride(0), sb = srcRow.at((long) n * d);
-            int j = 0;
-            for (; j + l <= d; j += l) {
-                FloatVector a = FloatVector.fromMemorySegment(S, st, (tb + j) * 4, NATIVE);
-                a.add(FloatVector.fromMemorySegment(S, ss, (sb + j) * 4, NATIVE)).intoMemorySegment(st, (tb + j) * 4, NATIVE);
+            MemorySegment to = st, add = ss;
+            long t0 = tb, a0 = sb;
+            if (bf16Table) {
+                Bf16Lanes.widenRow(st, tb, rowT, 0, d);
+                to = rowT;
+                t0 = 0;
             }
-            for (; j < d; j++) st.setAtIndex(Buf.F, tb + j, st.getAtIndex(Buf.F, tb + j) + ss.getAtIndex(Buf.F, sb + j));
-        }
-    }
-
-    /**
-     * scatterAddRows into a bf16 table (CCE's classifier gradient in bf16 training, one vocabulary tile of F32 rows at a
-     * time): each table row widened, the source row added with vectors, the sum rounded back, ids in order. The element
-     * loop adds in double and rounds to fp32 then bf16; a sum of two floats rounds the same in double then fp32 as in
-     * fp32 (53 ≥ 2·24 + 2), so the bits are its bits.
-     */
-    private static void addRowsIntoBf16(Tensor ids, Tensor src, Tensor table) {
-        long[] id = checkedIds("scatterAddRows", ids, table);
-        int d = table.dim(1), l = S.length();
-        boolean bf16Src = src.dtype() == DType.BF16;
-        MemorySegment st = table.segment(), ss = src.segment();
-        MemorySegment rowT = MemorySegment.ofArray(new float[d]), rowS = bf16Src ? MemorySegment.ofArray(new float[d]) : null;
-        Loop.Flat srcRow = new Loop.Flat(src);
-        for (int n = 0; n < id.length; n++) {
-            if (id[n] < 0) continue;
-            long tb = table.offset() + id[n] * table.stride(0), sb = srcRow.at((long) n * d);
-            Bf16Lanes.widenRow(st, tb, rowT, 0, d);
-            MemorySegment add = ss;
-            long ab = sb;
             if (bf16Src) {
                 Bf16Lanes.widenRow(ss, sb, rowS, 0, d);
                 add = rowS;
-                ab = 0;
+                a0 = 0;
             }
             int j = 0;
             for (; j + l <= d; j += l) {
-                FloatVector a = FloatVector.fromMemorySegment(S, rowT, j * 4L, NATIVE);
-                a.add(FloatVector.fromMemorySegment(S, add, (ab + j) * 4, NATIVE)).intoMemorySegment(rowT, j * 4L, NATIVE);
+                FloatVector a = FloatVector.fromMemorySegment(S, to, (t0 + j) * 4, NATIVE);
+                a.add(FloatVector.fromMemorySegment(S, add, (a0 + j) * 4, NATIVE)).intoMemorySegment(to, (t0 + j) * 4, NATIVE);
             }
-            for (; j < d; j++) rowT.setAtIndex(Buf.F, j, rowT.getAtIndex(Buf.F, j) + add.getAtIndex(Buf.F, ab + j));
-            Bf16Lanes.narrowRow(rowT, 0, st, tb, d);
+            for (; j < d; j++) to.setAtIndex(Buf.F, t0 + j, to.getAtIndex(Buf.F, t0 + j) + add.getAtIndex(Buf.F, a0 + j));
+            if (bf16Table) Bf16Lanes.narrowRow(rowT, 0, st, tb, d);
         }
     }
 

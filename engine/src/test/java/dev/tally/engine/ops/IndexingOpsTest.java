@@ -48,61 +48,43 @@ class IndexingOpsTest {
     }
 
     /**
-     * The row copies of other dtypes (bf16 and f16 rows as bytes, bf16 rows widened into F32 — CCE's gathered classifier
-     * tile in bf16 training) against the element loop (the permuted layout): the same bits, ignored ids giving +0 rows.
+     * The row paths of other dtypes against the element loop (the permuted layout), the same bits: embedding's row copies
+     * (bf16 and f16 rows as bytes, bf16 rows widened into F32 — CCE's gathered classifier tile in bf16 training; ignored
+     * ids give +0 rows) and scatterAddRows with a bf16 table or source (widened, added with vectors, rounded; repeated
+     * and ignored ids, sums that round, a NaN).
      */
     @org.junit.jupiter.api.Test
-    void embeddingRowCopiesOfEveryDtypePairGiveTheElementLoopsBits() {
+    void rowPathsOfOtherDtypesGiveTheElementLoopsBits() {
         SeededRandom r = new SeededRandom(44);
         Ops ops = Backends.of(Device.CPU).ops();
         int v = 9, d = 37, n = 12;
-        DType[][] pairs = {{DType.BF16, DType.BF16}, {DType.BF16, DType.F32}, {DType.F16, DType.F16}, {DType.I32, DType.I32}};
+        Layout[] layouts = {Layout.SLICED, Layout.PERMUTED}; // unit column stride (row paths), and not (element loop)
         try (MemoryArena arena = TestArenas.open(Device.CPU)) {
-            double[] table = r.normal(v * d);
+            double[] table = r.normal(v * d), start = r.normal(v * d), src = r.normal(n * d, 1e-2);
             for (int i = 0; i < table.length; i++) table[i] = Math.rint(table[i] * 1000); // integral: exact in I32 too
-            long[] ids = r.ints(n, -1, v);
-            ids[0] = -1;
-            Tensor ti = Views.of(arena, "ids", DType.I64, Shape.of(n), longs(ids));
-            for (DType[] pair : pairs) {
-                double[][] gathered = new double[2][];
-                Layout[] layouts = {Layout.SLICED, Layout.PERMUTED};
-                for (int k = 0; k < 2; k++) {
-                    Tensor tt = Views.of(arena, "table", pair[0], Shape.of(v, d), table, layouts[k]);
-                    Tensor out = Views.empty(arena, "out", pair[1], Shape.of(n, d), layouts[k]);
-                    ops.embedding(tt, ti, out);
-                    gathered[k] = Views.read(out);
-                }
-                org.junit.jupiter.api.Assertions.assertArrayEquals(gathered[1], gathered[0], "embedding bits " + pair[0] + " -> " + pair[1]);
-                for (int j = 0; j < d; j++) assertEquals(0L, Double.doubleToRawLongBits(gathered[0][j]), "ignored id: +0");
-            }
-        }
-    }
-
-    /**
-     * scatterAddRows into a bf16 table from F32 and bf16 rows (contiguous rows: widened, added with vectors, rounded)
-     * against the element loop (permuted layout): the same bits, with repeated and ignored ids and sums that round.
-     */
-    @org.junit.jupiter.api.Test
-    void scatterAddRowsIntoBf16GivesTheElementLoopsBits() {
-        SeededRandom r = new SeededRandom(45);
-        Ops ops = Backends.of(Device.CPU).ops();
-        int v = 9, d = 37, n = 12;
-        try (MemoryArena arena = TestArenas.open(Device.CPU)) {
-            double[] start = r.normal(v * d), src = r.normal(n * d, 1e-2);
             src[5] = Double.NaN;
             long[] ids = r.ints(n, -1, v);
             ids[3] = ids[4] = ids[7] = 2;
             ids[0] = -1;
             Tensor ti = Views.of(arena, "ids", DType.I64, Shape.of(n), longs(ids));
-            for (DType srcType : new DType[] {DType.F32, DType.BF16}) {
-                double[][] got = new double[2][];
-                Layout[] layouts = {Layout.SLICED, Layout.PERMUTED};
+            for (DType[] pair : new DType[][] {{DType.BF16, DType.BF16}, {DType.BF16, DType.F32}, {DType.F16, DType.F16}, {DType.I32, DType.I32}}) {
+                double[][] gathered = new double[2][];
                 for (int k = 0; k < 2; k++) {
-                    Tensor table = Views.of(arena, "table", DType.BF16, Shape.of(v, d), start, layouts[k]);
-                    ops.scatterAddRows(ti, Views.of(arena, "src", srcType, Shape.of(n, d), src, layouts[k]), table);
-                    got[k] = Views.read(table);
+                    Tensor out = Views.empty(arena, "out", pair[1], Shape.of(n, d), layouts[k]);
+                    ops.embedding(Views.of(arena, "table", pair[0], Shape.of(v, d), table, layouts[k]), ti, out);
+                    gathered[k] = Views.read(out);
                 }
-                org.junit.jupiter.api.Assertions.assertArrayEquals(got[1], got[0], "scatterAddRows into bf16 from " + srcType);
+                org.junit.jupiter.api.Assertions.assertArrayEquals(gathered[1], gathered[0], "embedding bits " + pair[0] + " -> " + pair[1]);
+                for (int j = 0; j < d; j++) assertEquals(0L, Double.doubleToRawLongBits(gathered[0][j]), "ignored id: +0");
+            }
+            for (DType[] pair : new DType[][] {{DType.F32, DType.BF16}, {DType.BF16, DType.F32}, {DType.BF16, DType.BF16}}) {
+                double[][] got = new double[2][];
+                for (int k = 0; k < 2; k++) {
+                    Tensor tt = Views.of(arena, "table", pair[1], Shape.of(v, d), start, layouts[k]);
+                    ops.scatterAddRows(ti, Views.of(arena, "src", pair[0], Shape.of(n, d), src, layouts[k]), tt);
+                    got[k] = Views.read(tt);
+                }
+                org.junit.jupiter.api.Assertions.assertArrayEquals(got[1], got[0], "scatterAddRows " + pair[0] + " into " + pair[1]);
             }
         }
     }
