@@ -73,7 +73,30 @@ class AdamStepOpsTest {
                     Views.empty(a, "scratch", DType.F32, shape, Layout.CONTIGUOUS));
         }
 
+        /** bf16 training's state: weight and gradient bf16, moments fp32, all contiguous. */
+        static Operands bf16Weights(MemoryArena a, Shape shape, double[] w, double[] g, double[] m, double[] v) {
+            return new Operands(Views.of(a, "w", DType.BF16, shape, w, Layout.CONTIGUOUS), Views.of(a, "g", DType.BF16, shape, g, Layout.CONTIGUOUS),
+                    Views.of(a, "m", DType.F32, shape, m, Layout.CONTIGUOUS), Views.of(a, "v", DType.F32, shape, v, Layout.CONTIGUOUS),
+                    Views.empty(a, "scratch", DType.F32, shape, Layout.CONTIGUOUS));
+        }
+
         void step(Ops ops, AdamStep s) { ops.adamStep(s, w, g, m, v, scratch); }
+    }
+
+    /**
+     * One step per gradient (each from the previous one's state) on both operand sets, the fused CPU kernel against the
+     * composition; w, exp_avg and exp_avg_sq must then hold the same bits.
+     */
+    private static void assertStepsMatch(Ops cpu, Ops composed, AdamStep s, Operands fused, Operands ref, double[][] grads, String what) {
+        for (double[] g : grads) {
+            Views.write(fused.g, g);
+            Views.write(ref.g, g);
+            fused.step(cpu, s);
+            ref.step(composed, s);
+        }
+        assertArrayEquals(Views.read(ref.w), Views.read(fused.w), "w, " + what);
+        assertArrayEquals(Views.read(ref.m), Views.read(fused.m), "exp_avg, " + what);
+        assertArrayEquals(Views.read(ref.v), Views.read(fused.v), "exp_avg_sq, " + what);
     }
 
     @Test
@@ -90,16 +113,7 @@ class AdamStepOpsTest {
                 try (MemoryArena arena = TestArenas.open(Device.CPU, 12L * 4 * n + (1 << 16))) {
                     Operands fused = Operands.of(arena, DType.F32, shape, w, grads[0], m, v, Layout.CONTIGUOUS);
                     Operands ref = Operands.of(arena, DType.F32, shape, w, grads[0], m, v, Layout.CONTIGUOUS);
-                    for (double[] g : grads) { // two steps: the second starts from the first's state
-                        Views.write(fused.g, g);
-                        Views.write(ref.g, g);
-                        fused.step(cpu, s);
-                        ref.step(composed, s);
-                    }
-                    String what = "n=" + n + " " + s;
-                    assertArrayEquals(ref.w.toFloatArray(), fused.w.toFloatArray(), "w, " + what);
-                    assertArrayEquals(ref.m.toFloatArray(), fused.m.toFloatArray(), "exp_avg, " + what);
-                    assertArrayEquals(ref.v.toFloatArray(), fused.v.toFloatArray(), "exp_avg_sq, " + what);
+                    assertStepsMatch(cpu, composed, s, fused, ref, grads, "n=" + n + " " + s); // two steps in a row
                 }
             }
         }
@@ -152,17 +166,8 @@ class AdamStepOpsTest {
             w[n - 1] = 0;
             for (AdamStep s : steps()) {
                 try (MemoryArena arena = TestArenas.open(Device.CPU, 14L * 4 * n + (1 << 16))) {
-                    Tensor[] fused = bf16Operands(arena, shape, w, grads[0], m, v), ref = bf16Operands(arena, shape, w, grads[0], m, v);
-                    for (double[] g : grads) {
-                        Views.write(fused[1], g);
-                        Views.write(ref[1], g);
-                        cpu.adamStep(s, fused[0], fused[1], fused[2], fused[3], fused[4]);
-                        composed.adamStep(s, ref[0], ref[1], ref[2], ref[3], ref[4]);
-                    }
-                    String what = "n=" + n + " " + s;
-                    assertArrayEquals(Views.read(ref[0]), Views.read(fused[0]), "w, " + what);
-                    assertArrayEquals(Views.read(ref[2]), Views.read(fused[2]), "exp_avg, " + what);
-                    assertArrayEquals(Views.read(ref[3]), Views.read(fused[3]), "exp_avg_sq, " + what);
+                    Operands fused = Operands.bf16Weights(arena, shape, w, grads[0], m, v), ref = Operands.bf16Weights(arena, shape, w, grads[0], m, v);
+                    assertStepsMatch(cpu, composed, s, fused, ref, grads, "n=" + n + " " + s);
                 }
             }
         }
@@ -189,19 +194,10 @@ class AdamStepOpsTest {
                 w[i] = d / s.decayBefore() * (1 + noise[i] / 512);
             }
             try (MemoryArena arena = TestArenas.open(Device.CPU, 14L * 4 * n + (1 << 16))) {
-                Tensor[] fused = bf16Operands(arena, shape, w, g, zeros, zeros), ref = bf16Operands(arena, shape, w, g, zeros, zeros);
-                cpu.adamStep(s, fused[0], fused[1], fused[2], fused[3], fused[4]);
-                composed.adamStep(s, ref[0], ref[1], ref[2], ref[3], ref[4]);
-                assertArrayEquals(Views.read(ref[0]), Views.read(fused[0]), "w, " + s);
+                Operands fused = Operands.bf16Weights(arena, shape, w, g, zeros, zeros), ref = Operands.bf16Weights(arena, shape, w, g, zeros, zeros);
+                assertStepsMatch(cpu, composed, s, fused, ref, new double[][] {g}, s.toString());
             }
         }
-    }
-
-    /** w and g bf16, m and v fp32, scratch fp32. */
-    private static Tensor[] bf16Operands(MemoryArena a, Shape shape, double[] w, double[] g, double[] m, double[] v) {
-        return new Tensor[] {Views.of(a, "w", DType.BF16, shape, w, Layout.CONTIGUOUS), Views.of(a, "g", DType.BF16, shape, g, Layout.CONTIGUOUS),
-                Views.of(a, "m", DType.F32, shape, m, Layout.CONTIGUOUS), Views.of(a, "v", DType.F32, shape, v, Layout.CONTIGUOUS),
-                Views.empty(a, "scratch", DType.F32, shape, Layout.CONTIGUOUS)};
     }
 
     /** Operands the kernel does not take (strided views, bf16 state) are updated by the composition, bit for bit. */
@@ -217,10 +213,7 @@ class AdamStepOpsTest {
             for (Layout layout : Layout.values()) {
                 try (MemoryArena arena = TestArenas.open(Device.CPU, 1 << 20)) {
                     Operands a = Operands.of(arena, dt, shape, w, g, m, v, layout), b = Operands.of(arena, dt, shape, w, g, m, v, layout);
-                    a.step(cpu, s);
-                    b.step(composed, s);
-                    assertArrayEquals(Views.read(b.w), Views.read(a.w), dt + " " + layout);
-                    assertArrayEquals(Views.read(b.v), Views.read(a.v), dt + " " + layout);
+                    assertStepsMatch(cpu, composed, s, a, b, new double[][] {g}, dt + " " + layout);
                 }
             }
         }
