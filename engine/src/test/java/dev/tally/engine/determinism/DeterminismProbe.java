@@ -107,26 +107,11 @@ public final class DeterminismProbe {
             ops.axpby(0.9, bx, 0.1, by, bAxpby);
             ops.binaryScalar(BinaryOp.MUL, bx, 1e-3, bScalar);
         }, List.of(bExp, bMul, bAxpby, bScalar)));
-        Tensor w0 = input(arena, r, big, 1), m0 = input(arena, r, big, 0.1);
-        Tensor adw = arena.allocate("w", DType.F32, big), adm = arena.allocate("m", DType.F32, big), adv = arena.allocate("v", DType.F32, big);
-        Tensor scratch = arena.allocate("scratch", DType.F32, big);
-        cs.add(new Case("adamStep", () -> { // from the same state every call: the step updates its operands in place
-            ops.copy(w0, adw);
-            ops.copy(m0, adm);
-            ops.binary(BinaryOp.MUL, bpos, bpos, adv);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), adw, by, adm, adv, scratch);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), adw, bx, adm, adv, scratch);
-        }, List.of(adw, adm, adv)));
+        Tensor m0 = input(arena, r, big, 0.1), scratch = arena.allocate("scratch", DType.F32, big);
+        cs.add(adamCase(ops, arena, "adamStep", input(arena, r, big, 1), by, bx, m0, bpos, scratch));
         // bf16 weight and gradient with fp32 moments: the bf16 one-pass kernel's vector lanes and scalar tail
-        Tensor hw0 = bf16(arena, r, big, 1), hg = bf16(arena, r, big, 1);
-        Tensor hadw = arena.allocate("w", DType.BF16, big), hadm = arena.allocate("m", DType.F32, big), hadv = arena.allocate("v", DType.F32, big);
-        cs.add(new Case("adamStep.bf16", () -> {
-            ops.copy(hw0, hadw);
-            ops.copy(m0, hadm);
-            ops.binary(BinaryOp.MUL, bpos, bpos, hadv);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), hadw, hg, hadm, hadv, scratch);
-            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), hadw, hg, hadm, hadv, scratch);
-        }, List.of(hadw, hadm, hadv)));
+        Tensor hg = bf16(arena, r, big, 1);
+        cs.add(adamCase(ops, arena, "adamStep.bf16", bf16(arena, r, big, 1), hg, hg, m0, bpos, scratch));
 
         // bf16 operands take the generic kernels (math in double) with their rows split over the pool on all the rows,
         // and the GEMM widens them into its panels and rounds its rows back a vector at a time
@@ -212,6 +197,22 @@ public final class DeterminismProbe {
 
     private static Tensor input(MemoryArena arena, SeededRandom r, Shape s, double scale) {
         return Views.of(arena, "in", DType.F32, s, r.normal((int) s.numel(), scale));
+    }
+
+    /**
+     * Two AdamW steps (bias-corrected with decoupled decay, then uncorrected with decay after) on a copy of w0 in w0's
+     * dtype with fp32 moments, from the same state every call (the step updates its operands in place).
+     */
+    private static Case adamCase(Ops ops, MemoryArena arena, String name, Tensor w0, Tensor g1, Tensor g2, Tensor m0, Tensor pos, Tensor scratch) {
+        Shape s = w0.shape();
+        Tensor w = arena.allocate("w", w0.dtype(), s), m = arena.allocate("m", DType.F32, s), v = arena.allocate("v", DType.F32, s);
+        return new Case(name, () -> {
+            ops.copy(w0, w);
+            ops.copy(m0, m);
+            ops.binary(BinaryOp.MUL, pos, pos, v);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-8, Math.sqrt(1 - 0.999 * 0.999), 1e-3 / (1 - 0.81), 1 - 1e-5, 0), w, g1, m, v, scratch);
+            ops.adamStep(new AdamStep(0.9, 0.999, 1e-6, 1, 1e-3, 1, -1e-5), w, g2, m, v, scratch);
+        }, List.of(w, m, v));
     }
 
     private static Tensor bf16(MemoryArena arena, SeededRandom r, Shape s, double scale) {
