@@ -16,20 +16,34 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class LossTest {
-    private record Result(double loss, double[] de, double[] dc, long lossArenaPeak) {}
+    /**
+     * A forward + backward's loss, dE, dC, loss-arena peak and (CCE) filter statistics; {@code deWithoutDc}: dE of a
+     * second backward given no dC.
+     */
+    private record Result(double loss, double[] de, double[] dc, long lossArenaPeak, CutCrossEntropy.FilterStats stats, double[] deWithoutDc) {}
 
     private static Result run(LinearCrossEntropy ce, float[] e, float[] c, long[] t, int n, int d, int v) {
+        return run(ce, e, c, t, n, d, v, new float[v * d]);
+    }
+
+    /** {@code dcStart}: what the dC buffer holds before backward adds the classifier's gradient into it. */
+    private static Result run(LinearCrossEntropy ce, float[] e, float[] c, long[] t, int n, int d, int v, float[] dcStart) {
         MemoryLedger ledger = new MemoryLedger();
         try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
              MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
             Tensor et = in.allocate("e", DType.F32, n, d).copyFrom(e), ct = in.allocate("c", DType.F32, v, d).copyFrom(c);
             Tensor tt = in.allocate("t", DType.I32, n).copyFrom(t);
             Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1).copyFrom(new float[] {2});
-            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d);
-            dc.ops().fill(dc, 0); // backward adds the classifier's gradient into dC
-            ce.backward(ce.forward(et, ct, tt, l, ws), g, de, dc, ws);
+            Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d).copyFrom(dcStart);
+            ce.backward(ce.forward(et, ct, tt, l, ws), g, de, dc, ws); // adds the classifier's gradient into dC
             assertEquals(0, ws.used(), "backward frees what forward booked");
-            return new Result(l.item(), de.toDoubleArray(), dc.toDoubleArray(), ws.highWater());
+            double loss = l.item();
+            long peak = ws.highWater();
+            double[] deWith = de.toDoubleArray();
+            CutCrossEntropy.FilterStats stats = ce instanceof CutCrossEntropy cce ? cce.filterStats() : null;
+            ce.backward(ce.forward(et, ct, tt, l, ws), g, de, null, ws);
+            assertEquals(0, ws.used(), "backward with a null dC frees what forward booked");
+            return new Result(loss, deWith, dc.toDoubleArray(), peak, stats, de.toDoubleArray());
         }
     }
 
@@ -49,28 +63,16 @@ class LossTest {
         CutCrossEntropy.Options small = new CutCrossEntropy.Options(16, 32, true, true, true, 1e-3);
         for (LinearCrossEntropy f : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
                 new CutCrossEntropy(CutCrossEntropy.Options.EXACT), new CutCrossEntropy(small)}) {
-            Result fresh = run(f, e, c, t, n, d, v);
-            MemoryLedger ledger = new MemoryLedger();
-            try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 8L << 20);
-                 MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 8L << 20)) {
-                Tensor et = in.allocate("e", DType.F32, n, d).copyFrom(e), ct = in.allocate("c", DType.F32, v, d).copyFrom(c);
-                Tensor tt = in.allocate("t", DType.I32, n).copyFrom(t);
-                Tensor l = in.allocate("l", DType.F32, 1), g = in.allocate("g", DType.F32, 1).copyFrom(new float[] {2});
-                Tensor de = in.allocate("de", DType.F32, n, d), dc = in.allocate("dc", DType.F32, v, d).copyFrom(prior);
-                f.backward(f.forward(et, ct, tt, l, ws), g, de, dc, ws);
-                double[] expected = fresh.dc.clone(), got = dc.toDoubleArray();
-                for (int i = 0; i < expected.length; i++) expected[i] += prior[i];
-                String what = f instanceof CutCrossEntropy cce ? "CCE " + cce.options() : "CE";
-                assertScaledClose(got, expected, 1e-6, "dC added onto a non-zero dC, " + what);
-                if (f instanceof CutCrossEntropy cce && cce.options() == small) {
-                    assertTrue(cce.filterStats().skippedC() > 0, "the sorted path skipped tiles: " + cce.filterStats());
-                }
-                assertEquals(0, scaledError(de.toDoubleArray(), fresh.de), "dE does not depend on dC, " + what);
-
-                f.backward(f.forward(et, ct, tt, l, ws), g, de, null, ws);
-                assertEquals(0, scaledError(de.toDoubleArray(), fresh.de), "dE with a null dC, " + what);
-                assertEquals(0, ws.used(), "backward with a null dC frees what forward booked, " + what);
+            Result fresh = run(f, e, c, t, n, d, v), onPrior = run(f, e, c, t, n, d, v, prior);
+            double[] expected = fresh.dc.clone();
+            for (int i = 0; i < expected.length; i++) expected[i] += prior[i];
+            String what = f instanceof CutCrossEntropy cce ? "CCE " + cce.options() : "CE";
+            assertScaledClose(onPrior.dc, expected, 1e-6, "dC added onto a non-zero dC, " + what);
+            if (f instanceof CutCrossEntropy cce && cce.options() == small) {
+                assertTrue(onPrior.stats.skippedC() > 0, "the sorted path skipped tiles: " + onPrior.stats);
             }
+            assertEquals(0, scaledError(onPrior.de, fresh.de), "dE does not depend on dC, " + what);
+            assertEquals(0, scaledError(onPrior.deWithoutDc, fresh.de), "dE with a null dC, " + what);
         }
     }
 
@@ -127,7 +129,7 @@ class LossTest {
         // bf16's threshold 2^-12 on fp32 inputs: most tiles hold only negligible probabilities
         CutCrossEntropy cce = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
         Result got = run(cce, e, c, t, n, d, v);
-        CutCrossEntropy.FilterStats stats = cce.filterStats();
+        CutCrossEntropy.FilterStats stats = got.stats;
         assertTrue(stats.skippedE() > stats.tiles() / 2, "most tiles skipped: " + stats);
         assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss));
         // skipped entries are below 2^-12 each, in fact ~e^-40 here: filtering costs nothing beyond fp32 rounding
@@ -135,14 +137,14 @@ class LossTest {
         // fp32's own threshold 2^-28 (the default options on F32 inputs): off-target probabilities here are ~e^-40
         CutCrossEntropy fp32 = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN));
         Result exact32 = run(fp32, e, c, t, n, d, v);
-        assertTrue(fp32.filterStats().skippedE() > 0 && fp32.filterStats().skippedC() > 0, "fp32 eps skips tiles too: " + fp32.filterStats());
+        assertTrue(exact32.stats.skippedE() > 0 && exact32.stats.skippedC() > 0, "fp32 eps skips tiles too: " + exact32.stats);
         assertEquals(ref.loss, exact32.loss, 1e-6 * Math.abs(ref.loss));
         assertScaledClose(exact32.de, ref.de, 1e-5, "dE with fp32 filtering");
         assertScaledClose(exact32.dc, ref.dc, 1e-5, "dC with fp32 filtering");
         // only dE filtered: dC is computed for every tile
         CutCrossEntropy onlyE = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, false, true, CutCrossEntropy.autoFilterEps(DType.BF16)));
         Result gotE = run(onlyE, e, c, t, n, d, v);
-        assertTrue(onlyE.filterStats().skippedE() > 0 && onlyE.filterStats().skippedC() == 0, onlyE.filterStats().toString());
+        assertTrue(gotE.stats.skippedE() > 0 && gotE.stats.skippedC() == 0, gotE.stats.toString());
         assertScaledClose(gotE.dc, ref.dc, 1e-5, "dC unfiltered when only dE is filtered");
         assertScaledClose(gotE.de, ref.de, 1e-5, "dE filtered");
         assertEquals(Math.scalb(1.0, -12), CutCrossEntropy.autoFilterEps(DType.BF16));
