@@ -43,7 +43,7 @@ public final class CompareCommand implements Callable<Integer> {
     @Option(names = "--opt", description = "Per-method override method:key=value, repeatable (e.g. --opt apollo_mini:lr=0.02).")
     List<String> opts = new ArrayList<>();
     @Option(names = "--model", description = "Model config (default: ${DEFAULT-VALUE}).") String model = "tiny";
-    @Option(names = "--loss", description = "ce, cce or cce_exact (default: ${DEFAULT-VALUE}).") String loss = "cce";
+    @Option(names = "--loss", description = "ce, cce, cce_exact or cce_fused (default: ${DEFAULT-VALUE}).") String loss = "cce";
     @Option(names = "--dtype", description = "f32 or bf16 (default: ${DEFAULT-VALUE}).") String dtype = "f32";
     @Option(names = "--batch", description = "Sequences per batch (default: ${DEFAULT-VALUE}).") int batch = 8;
     @Option(names = "--seq", description = "Sequence length (default: ${DEFAULT-VALUE}).") int seq = 64;

@@ -41,7 +41,7 @@ public final class FitCommand implements Callable<Integer> {
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes to try (default: ${DEFAULT-VALUE}).")
     List<Integer> batches = List.of(1, 2, 4, 8, 16, 32, 64);
     @Option(names = "--optimizers", split = ",", description = "Optimizers to try (default: all).") List<String> optimizers = Axes.optimizerNames();
-    @Option(names = "--loss", description = "ce or cce (default: ${DEFAULT-VALUE}).") String loss = "cce";
+    @Option(names = "--loss", description = "ce, cce, cce_exact or cce_fused (default: ${DEFAULT-VALUE}).") String loss = "cce";
     @Option(names = "--dtype", description = "Model dtype, f32 or bf16 (default: ${DEFAULT-VALUE}).") String dtype = "bf16";
     @Option(names = "--format", description = "table or csv (default: ${DEFAULT-VALUE}).") String format = "table";
     @Option(names = "--weight-group", description = "Group size of int8 weights, 128 or 256 (default: ${DEFAULT-VALUE}, Q-APOLLO's).") int weightGroup = 128;

@@ -31,7 +31,7 @@ public final class MemtableCommand implements Callable<Integer> {
     List<String> models = List.of("llama_60m", "llama_130m", "llama_350m", "llama_1b", "llama_7b");
     @Option(names = "--optimizers", split = ",", description = "Optimizers (default: all).")
     List<String> optimizers = java.util.Arrays.stream(OptimizerKind.values()).map(OptimizerKind::userName).toList();
-    @Option(names = "--loss", split = ",", description = "ce, cce (default: ${DEFAULT-VALUE}).") List<String> losses = List.of("cce");
+    @Option(names = "--loss", split = ",", description = "ce, cce, cce_exact, cce_fused (default: ${DEFAULT-VALUE}).") List<String> losses = List.of("cce");
     @Option(names = "--dtype", split = ",", description = "f32, bf16 (default: ${DEFAULT-VALUE}).") List<String> dtypes = List.of("bf16");
     @Option(names = "--batch", split = ",", description = "Micro-batch sizes (default: ${DEFAULT-VALUE}).") List<Integer> batches = List.of(1);
     @Option(names = "--seq", split = ",", description = "Sequence lengths (default: ${DEFAULT-VALUE}).") List<Integer> seqs = List.of(256);

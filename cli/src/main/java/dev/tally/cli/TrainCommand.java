@@ -45,7 +45,7 @@ public final class TrainCommand implements Callable<Integer> {
     @Option(names = "--opt", description = "Optimizer hyperparameter key=value, repeatable (e.g. --opt lr=0.01 --opt betas=0.9,0.95).")
     List<String> opts = new ArrayList<>();
     @Option(names = "--lr", description = "Peak learning rate (default: ${DEFAULT-VALUE}).") double lr = 0.01;
-    @Option(names = "--loss", description = "ce, cce or cce_exact (default: ${DEFAULT-VALUE}).") String loss = "cce";
+    @Option(names = "--loss", description = "ce, cce, cce_exact or cce_fused (default: ${DEFAULT-VALUE}).") String loss = "cce";
     @Option(names = "--dtype", description = "f32 or bf16 (default: ${DEFAULT-VALUE}).") String dtype = "f32";
     @Option(names = "--batch", description = "Sequences per micro-batch (default: ${DEFAULT-VALUE}).") int batch = 8;
     @Option(names = "--seq", description = "Sequence length (default: ${DEFAULT-VALUE}).") int seq = 64;

@@ -43,7 +43,8 @@ public sealed interface LinearCrossEntropy permits CrossEntropy, CutCrossEntropy
             case "ce" -> new CrossEntropy();
             case "cce" -> new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
             case "cce_exact" -> new CutCrossEntropy(CutCrossEntropy.Options.EXACT);
-            default -> throw new IllegalArgumentException("unknown loss '" + name + "' (expected ce, cce or cce_exact)");
+            case "cce_fused" -> new CutCrossEntropy(CutCrossEntropy.Options.FUSED);
+            default -> throw new IllegalArgumentException("unknown loss '" + name + "' (expected ce, cce, cce_exact or cce_fused)");
         };
     }
 }

@@ -20,11 +20,13 @@ import java.util.Locale;
 /**
  * Cut Cross-Entropy against the materialized CE on the CPU: forward + backward of each at the head shapes of the
  * issue's configs (N×D×V = 2048×256×8192 and 1024×256×32000; hidden states N(0,1), classifier N(0, 0.02²) as at
- * initialisation, targets uniform), alternating CE and CCE, median wall time and median CPU time of the calling thread
- * (the latter less disturbed by other processes on a shared machine), with CCE's filter statistics. Run with
- * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp engine/target/classes:models/target/classes dev.tally.models.loss.LossBenchmark [reps] [f32|bf16]};
+ * initialisation, targets uniform), round-robin over the losses, median wall time and median CPU time of the calling
+ * thread (the latter less disturbed by other processes on a shared machine), with each CCE's filter statistics and
+ * booked loss memory. Run with
+ * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp engine/target/classes:models/target/classes dev.tally.models.loss.LossBenchmark [reps] [f32|bf16] [losses]};
  * {@code -Dtally.cpu.threads=1} measures one thread. A second argument {@code bf16} runs the inputs in bf16, as bf16 training
- * does (CCE's filter then skips tiles at the reference's bf16 threshold).
+ * does (CCE's filter then skips tiles at the reference's bf16 threshold); the third names the losses compared with CE
+ * (default {@code cce,cce_fused}).
  */
 public final class LossBenchmark {
     private LossBenchmark() {}
@@ -32,15 +34,16 @@ public final class LossBenchmark {
     public static void main(String[] args) {
         int reps = args.length > 0 ? Integer.parseInt(args[0]) : 5;
         DType dt = args.length > 1 ? DType.parse(args[1]) : DType.F32;
-        for (int[] s : new int[][] {{2048, 256, 8192}, {1024, 256, 32000}}) run(s[0], s[1], s[2], reps, dt);
+        List<String> names = new ArrayList<>(List.of("ce"));
+        names.addAll(List.of((args.length > 2 ? args[2] : "cce,cce_fused").split(",")));
+        for (int[] s : new int[][] {{2048, 256, 8192}, {1024, 256, 32000}}) run(s[0], s[1], s[2], reps, dt, names);
     }
 
-    /** One shape: hidden states, classifier and their gradients in {@code dt} (F32, or BF16 as in bf16 training). */
-    static void run(int n, int d, int v, int reps, DType dt) {
+    /** One shape: hidden states, classifier and their gradients in {@code dt} (F32, or BF16 as in bf16 training); CE first. */
+    static void run(int n, int d, int v, int reps, DType dt, List<String> names) {
         MemoryLedger ledger = new MemoryLedger();
-        LinearCrossEntropy ce = new CrossEntropy();
-        CutCrossEntropy cce = new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
-        long lossBytes = Math.max(ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
+        List<LinearCrossEntropy> losses = names.stream().map(LinearCrossEntropy::named).toList();
+        long lossBytes = losses.stream().mapToLong(f -> f.lossArenaBytes(n, d, v)).max().orElseThrow();
         long inputBytes = MemoryArena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(n, d)) * 2
                 + MemoryArena.bookedBytes(DType.F32, dev.tally.engine.Shape.of(v, d)) * 2 + MemoryArena.alignUp(8L * n) + 4 * MemoryArena.ALIGNMENT;
         try (MemoryArena in = new MemoryArena(ledger, "inputs", MemoryCategory.ACTIVATIONS, Device.CPU, inputBytes);
@@ -56,17 +59,19 @@ public final class LossBenchmark {
             dl.copyFrom(new float[] {1f});
             dc.ops().fill(dc, 0); // backward adds into dC, as into a parameter's gradient in training
             ThreadMXBean mx = ManagementFactory.getThreadMXBean();
-            List<double[]> ceTimes = new ArrayList<>(), cceTimes = new ArrayList<>();
+            List<List<double[]>> times = new ArrayList<>();
+            for (int i = 0; i < losses.size(); i++) times.add(new ArrayList<>());
             for (int r = -2; r < reps; r++) { // two untimed rounds for the JIT
-                for (LinearCrossEntropy f : new LinearCrossEntropy[] {ce, cce}) {
+                for (int i = 0; i < losses.size(); i++) {
+                    LinearCrossEntropy f = losses.get(i);
                     long w0 = System.nanoTime(), c0 = mx.getCurrentThreadCpuTime();
                     f.backward(f.forward(e, c, t, out, loss), dl, de, dc, loss);
-                    double[] times = {(System.nanoTime() - w0) * 1e-6, (mx.getCurrentThreadCpuTime() - c0) * 1e-6};
-                    if (r >= 0) (f == ce ? ceTimes : cceTimes).add(times);
+                    if (r >= 0) times.get(i).add(new double[] {(System.nanoTime() - w0) * 1e-6, (mx.getCurrentThreadCpuTime() - c0) * 1e-6});
                 }
             }
             if (Boolean.getBoolean("tally.profile")) { // -Dtally.profile=true: one more round of each with the per-op table
-                for (LinearCrossEntropy f : new LinearCrossEntropy[] {ce, cce}) {
+                for (int i = 0; i < losses.size(); i++) {
+                    LinearCrossEntropy f = losses.get(i);
                     dev.tally.engine.profile.OpProfile p = new dev.tally.engine.profile.OpProfile();
                     try (AutoCloseable on = dev.tally.engine.Backends.profile(Device.CPU, p)) {
                         long w0 = System.nanoTime();
@@ -78,17 +83,21 @@ public final class LossBenchmark {
                     } catch (Exception ex) {
                         throw new IllegalStateException(ex);
                     }
-                    System.out.print((f == ce ? "CE " : "CCE ") + p.report(25));
+                    System.out.print(names.get(i) + " " + p.report(25));
                 }
             }
-            double ceWall = median(ceTimes, 0), cceWall = median(cceTimes, 0), ceCpu = median(ceTimes, 1), cceCpu = median(cceTimes, 1);
-            double ceMin = min(ceTimes), cceMin = min(cceTimes);
-            CutCrossEntropy.FilterStats fs = cce.filterStats();
-            System.out.printf(Locale.ROOT, "%s N=%d D=%d V=%d: CE %.1f ms, CCE %.1f ms forward+backward (median of %d): CCE/CE %.2f wall, "
-                            + "%.2f calling-thread CPU (%.0f / %.0f ms); fastest runs CE %.1f, CCE %.1f ms (%.2f, the figure a noisy "
-                            + "machine disturbs least); CCE tiles %d, dE skipped %d, dC skipped %d; loss memory CE %d B, CCE %d B%n",
-                    dt, n, d, v, ceWall, cceWall, reps, cceWall / ceWall, cceCpu / ceCpu, ceCpu, cceCpu, ceMin, cceMin, cceMin / ceMin,
-                    fs.tiles(), fs.skippedE(), fs.skippedC(), ce.lossArenaBytes(n, d, v), cce.lossArenaBytes(n, d, v));
+            double ceWall = median(times.get(0), 0), ceCpu = median(times.get(0), 1), ceMin = min(times.get(0));
+            System.out.printf(Locale.ROOT, "%s N=%d D=%d V=%d, forward+backward, median of %d: ce %.1f ms (calling-thread CPU %.0f ms, "
+                    + "fastest %.1f), loss memory %d B%n", dt, n, d, v, reps, ceWall, ceCpu, ceMin, losses.get(0).lossArenaBytes(n, d, v));
+            for (int i = 1; i < losses.size(); i++) {
+                double wall = median(times.get(i), 0), cpu = median(times.get(i), 1), fastest = min(times.get(i));
+                String filter = losses.get(i) instanceof CutCrossEntropy cce
+                        ? String.format(Locale.ROOT, "; tiles %d, dE skipped %d, dC skipped %d", cce.filterStats().tiles(),
+                                cce.filterStats().skippedE(), cce.filterStats().skippedC()) : "";
+                System.out.printf(Locale.ROOT, "  %-10s %.1f ms: /ce %.2f wall, %.2f calling-thread CPU, %.2f fastest runs (the figure a noisy "
+                                + "machine disturbs least)%s; loss memory %d B%n", names.get(i), wall, wall / ceWall, cpu / ceCpu,
+                        fastest / ceMin, filter, losses.get(i).lossArenaBytes(n, d, v));
+            }
         }
     }
 

@@ -8,7 +8,7 @@ import dev.tally.engine.MemoryLedger;
 import dev.tally.engine.Tensor;
 
 /**
- * Loss memory of CE vs CCE for any (N, D, V), found by running forward and backward on the META device: the bytes the
+ * Loss memory of CE vs CCE (and CCE with the gradient in forward) for any (N, D, V), found by running forward and backward on the META device: the bytes the
  * loss arena must hold at its peak, beyond the inputs (E, C, targets) and outputs (loss, dE, dC).
  */
 public final class LossMemoryReport {
@@ -29,9 +29,10 @@ public final class LossMemoryReport {
     public static String report(int n, int d, int v, DType dtype) {
         long ce = peakLossBytes(new CrossEntropy(), n, d, v, dtype);
         long cce = peakLossBytes(new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT), n, d, v, dtype);
+        long fused = peakLossBytes(new CutCrossEntropy(CutCrossEntropy.Options.FUSED), n, d, v, dtype);
         return String.format("loss memory for N=%d D=%d V=%d (%s), beyond inputs and outputs, planned on META:%n"
-                        + "  ce   %,17d B  (%s)%n  cce  %,17d B  (%s)%n",
-                n, d, v, dtype, ce, MemoryLedger.human(ce), cce, MemoryLedger.human(cce));
+                        + "  ce         %,17d B  (%s)%n  cce        %,17d B  (%s)%n  cce_fused  %,17d B  (%s)%n",
+                n, d, v, dtype, ce, MemoryLedger.human(ce), cce, MemoryLedger.human(cce), fused, MemoryLedger.human(fused));
     }
 
     public static void main(String[] args) {

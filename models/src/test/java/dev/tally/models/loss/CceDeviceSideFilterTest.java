@@ -71,6 +71,42 @@ class CceDeviceSideFilterTest {
         }
     }
 
+    /**
+     * The pass with the gradient in forward: its device-side filter zeroes a small tile's d and makes whole-block
+     * products, where the host-side one skips that tile's products — the same loss bits and tiles filtered, gradients
+     * equal to fp32 rounding (their terms summed in other groups); and backward, a scaling, reads nothing per tile.
+     */
+    @Test void fusedPassDeviceSideFilterAgreesWithTheHostSide() {
+        CutCrossEntropy.Options[] variants = {
+                new CutCrossEntropy.Options(8, 16, true, true, false, Double.NaN, true),
+                new CutCrossEntropy.Options(8, 16, true, false, false, Double.NaN, true),
+                new CutCrossEntropy.Options(8, 16, false, true, false, Double.NaN, true),
+                new CutCrossEntropy.Options(16, 32, true, true, false, 1e-3, true)};
+        for (CutCrossEntropy.Options o : variants) {
+            Run host = run(new CutCrossEntropy(o).deviceSideFiltering(false), 40, 12, 200, 7);
+            Run device = run(new CutCrossEntropy(o).deviceSideFiltering(true).countingGatedTiles(true), 40, 12, 200, 7);
+            assertEquals(Float.floatToRawIntBits(host.loss()), Float.floatToRawIntBits(device.loss()), o.toString());
+            assertClose(host.dE(), device.dE(), "dE, " + o);
+            assertClose(host.dC(), device.dC(), "dC, " + o);
+            assertEquals(host.stats(), device.stats(), "the same tiles filtered, " + o);
+            assertTrue(host.stats().skippedE() + host.stats().skippedC() > 0, "the data must exercise the filter: " + host.stats());
+            // on the CPU backward reads dLoss once (to skip multiplying by 1), a GPU never: nothing per tile either way
+            assertEquals(1, host.backwardTransfers(), "fused backward transfers, host-side filter");
+            assertEquals(1, device.backwardTransfers(), "fused backward transfers, device-side filter");
+        }
+    }
+
+    /** Raw float bits compared as values: max |a − b| within 1e-5 of max |a|. */
+    private static void assertClose(int[] a, int[] b, String what) {
+        double scale = 0, err = 0;
+        for (int i = 0; i < a.length; i++) {
+            double x = Float.intBitsToFloat(a[i]), y = Float.intBitsToFloat(b[i]);
+            scale = Math.max(scale, Math.abs(x));
+            err = Math.max(err, Math.abs(x - y));
+        }
+        assertTrue(scale > 0 && err <= 1e-5 * scale, what + ": error " + err + " at scale " + scale);
+    }
+
     @Test void noHostTransferInBackward() {
         CutCrossEntropy cce = new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))
                 .deviceSideFiltering(true);

@@ -61,19 +61,32 @@ class LossTest {
         for (int i = 0; i < n; i++) t[i] = i % 7 == 3 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
         float[] prior = rand(r, v * d, 0.01f);
         CutCrossEntropy.Options small = new CutCrossEntropy.Options(16, 32, true, true, true, 1e-3);
+        CutCrossEntropy.Options fusedSmall = new CutCrossEntropy.Options(16, 32, true, true, false, 1e-3, true);
         for (LinearCrossEntropy f : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
-                new CutCrossEntropy(CutCrossEntropy.Options.EXACT), new CutCrossEntropy(small)}) {
+                new CutCrossEntropy(CutCrossEntropy.Options.EXACT), new CutCrossEntropy(small),
+                new CutCrossEntropy(CutCrossEntropy.Options.FUSED), new CutCrossEntropy(fusedSmall)}) {
             Result fresh = run(f, e, c, t, n, d, v), onPrior = run(f, e, c, t, n, d, v, prior);
             double[] expected = fresh.dc.clone();
             for (int i = 0; i < expected.length; i++) expected[i] += prior[i];
             String what = f instanceof CutCrossEntropy cce ? "CCE " + cce.options() : "CE";
             assertScaledClose(onPrior.dc, expected, 1e-6, "dC added onto a non-zero dC, " + what);
-            if (f instanceof CutCrossEntropy cce && cce.options() == small) {
-                assertTrue(onPrior.stats.skippedC() > 0, "the sorted path skipped tiles: " + onPrior.stats);
+            if (f instanceof CutCrossEntropy cce && (cce.options() == small || cce.options() == fusedSmall)) {
+                assertTrue(onPrior.stats.skippedC() > 0, "the filter skipped tiles: " + onPrior.stats);
             }
             assertEquals(0, scaledError(onPrior.de, fresh.de), "dE does not depend on dC, " + what);
             assertEquals(0, scaledError(onPrior.deWithoutDc, fresh.de), "dE with a null dC, " + what);
         }
+    }
+
+    /** Every |actual − expected| within {@code bound} plus fp32 rounding (1e-5 of the scale), and the bound not vacuous. */
+    private static void assertWithin(double[] actual, double[] expected, double bound, String what) {
+        double scale = 0, err = 0;
+        for (int i = 0; i < actual.length; i++) {
+            scale = Math.max(scale, Math.abs(expected[i]));
+            err = Math.max(err, Math.abs(actual[i] - expected[i]));
+        }
+        assertTrue(bound < 0.1 * scale, what + ": bound " + bound + " should be small next to the scale " + scale);
+        assertTrue(err <= bound + 1e-5 * scale, what + ": error " + err + " > bound " + bound + " + rounding");
     }
 
     /** max |actual − expected| / max |expected|: the error relative to the quantity's scale (gradients are ≪ 1). */
@@ -107,7 +120,9 @@ class LossTest {
         for (int i = 0; i < n; i++) t[i] = i % 7 == 0 ? LinearCrossEntropy.IGNORE_INDEX : r.nextInt(v);
         Result ref = run(new CrossEntropy(), e, c, t, n, d, v);
         for (CutCrossEntropy cce : new CutCrossEntropy[] {new CutCrossEntropy(CutCrossEntropy.Options.EXACT),
-                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN))}) {
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN)),
+                new CutCrossEntropy(CutCrossEntropy.Options.FUSED), // one block of all 45 rows
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, false, Double.NaN, true))}) { // 6 blocks, the last of 5
             Result got = run(cce, e, c, t, n, d, v);
             assertEquals(ref.loss, got.loss, 1e-5 * Math.abs(ref.loss), cce.options().toString());
             assertScaledClose(got.de, ref.de, 1e-5, "dE " + cce.options());
@@ -147,6 +162,38 @@ class LossTest {
         assertTrue(gotE.stats.skippedE() > 0 && gotE.stats.skippedC() == 0, gotE.stats.toString());
         assertScaledClose(gotE.dc, ref.dc, 1e-5, "dC unfiltered when only dE is filtered");
         assertScaledClose(gotE.de, ref.de, 1e-5, "dE filtered");
+        // the gradient in forward: the same thresholds on the same tiles of d, visited in natural order, where a tile also
+        // holds the other row block's peaked target columns — so at bf16's threshold it skips entries up to 2^-12, not
+        // ~e^-40: each gradient entry may then lose up to eps · g / count times the sum of |C| (dE) or |E| (dC) over its
+        // skipped terms, the bound checked below; at fp32's threshold nothing measurable is dropped
+        double g = 2, count = n; // run() backpropagates dLoss = 2; every target is valid
+        for (double eps : new double[] {CutCrossEntropy.autoFilterEps(DType.BF16), CutCrossEntropy.autoFilterEps(DType.F32)}) {
+            for (boolean[] fe : new boolean[][] {{true, true}, {true, false}, {false, true}}) {
+                CutCrossEntropy fused = new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, fe[0], fe[1], false, eps, true));
+                Result f = run(fused, e, c, t, n, d, v);
+                String what = "fused " + fused.options() + " " + f.stats;
+                assertEquals(2 * 16, f.stats.tiles(), "2 row blocks × 16 vocabulary tiles: " + what);
+                boolean coarse = eps > 1e-6;
+                assertTrue(fe[0] ? f.stats.skippedE() > 0 || !coarse : f.stats.skippedE() == 0, what);
+                assertTrue(fe[1] ? f.stats.skippedC() > 0 || !coarse : f.stats.skippedC() == 0, what);
+                assertEquals(ref.loss, f.loss, 1e-5 * Math.abs(ref.loss), what);
+                if (!coarse) {
+                    assertScaledClose(f.de, ref.de, 1e-5, "dE, " + what);
+                    assertScaledClose(f.dc, ref.dc, 1e-5, "dC, " + what);
+                    continue;
+                }
+                double cSum = 0, eSum = 0;
+                for (int k = 0; k < d; k++) {
+                    double sc = 0, se = 0;
+                    for (int j = 0; j < v; j++) sc += Math.abs(c[j * d + k]);
+                    for (int i = 0; i < n; i++) se += Math.abs(e[i * d + k]);
+                    cSum = Math.max(cSum, sc);
+                    eSum = Math.max(eSum, se);
+                }
+                assertWithin(f.de, ref.de, eps * g / count * cSum, "dE, " + what);
+                assertWithin(f.dc, ref.dc, eps * g / count * eSum, "dC, " + what);
+            }
+        }
         assertEquals(Math.scalb(1.0, -12), CutCrossEntropy.autoFilterEps(DType.BF16));
         assertEquals(Math.scalb(1.0, -28), CutCrossEntropy.autoFilterEps(DType.F32));
     }
@@ -165,6 +212,11 @@ class LossTest {
         assertTrue(cce < 3_000_000, "CCE loss workspace " + cce + " B must stay under 3 MB");
         assertEquals(ce, new CrossEntropy().lossArenaBytes(n, d, v));
         assertEquals(cce, new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT).lossArenaBytes(n, d, v));
+        // the gradient in forward holds a 64-row block of logits and fp32 dE and dC: between the two, dominated by dC here
+        long fused = LossMemoryReport.peakLossBytes(new CutCrossEntropy(CutCrossEntropy.Options.FUSED), n, d, v, DType.BF16);
+        long held = 4L * 64 * v + 4L * n * d + 4L * v * d;
+        assertTrue(fused >= held && fused < held + 1_000_000, "fused: block + dE + dC = " + held + " B plus small buffers: " + fused);
+        assertTrue(fused < ce / 5, "fused " + fused + " B vs CE " + ce + " B");
     }
 
     /** The loss arena's ledger peak for one forward + backward on {@code device} (random data on CPU, none on META). */
@@ -197,7 +249,10 @@ class LossTest {
         LinearCrossEntropy[] losses = {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.EXACT),
                 new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
                 new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, false, true, Double.NaN)),
-                new CutCrossEntropy(new CutCrossEntropy.Options(16, 4, true, true, false, Double.NaN))};
+                new CutCrossEntropy(new CutCrossEntropy.Options(16, 4, true, true, false, Double.NaN)),
+                new CutCrossEntropy(CutCrossEntropy.Options.FUSED),
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, false, false, Double.NaN, true)),
+                new CutCrossEntropy(new CutCrossEntropy.Options(8, 16, true, true, false, Double.NaN, true)).deviceSideFiltering(true)};
         for (int[] s : shapes) {
             for (LinearCrossEntropy ce : losses) {
                 String who = ce.getClass().getSimpleName() + (ce instanceof CutCrossEntropy x ? " " + x.options() : "")
@@ -219,6 +274,17 @@ class LossTest {
         assertEquals(java.util.List.of(8, 16), java.util.Arrays.stream(new CutCrossEntropy.Options(8, 16, true, true, true, Double.NaN)
                 .tiles(100, 2304, 1000)).boxed().toList(), "explicit tiles are kept");
         assertThrows(IllegalArgumentException.class, () -> new CutCrossEntropy.Options(-1, 16, true, true, true, Double.NaN));
+        // the fused pass's row block: about 64 MiB of fp32 logits, a power of two in [16, 2048], never more than N
+        CutCrossEntropy.Options fused = CutCrossEntropy.Options.FUSED;
+        assertEquals(512, fused.fusedRows(4096, 32000));
+        assertEquals(2048, fused.fusedRows(4096, 8192));
+        assertEquals(64, fused.fusedRows(8192, 256000));
+        assertEquals(1000, fused.fusedRows(1000, 8192));
+        assertEquals(8, new CutCrossEntropy.Options(8, 16, true, true, false, Double.NaN, true).fusedRows(100, 32000), "explicit rows are kept");
+        IllegalArgumentException sorted = assertThrows(IllegalArgumentException.class,
+                () -> new CutCrossEntropy.Options(0, 0, true, true, true, Double.NaN, true));
+        assertTrue(sorted.getMessage().contains("sortVocab"), sorted.getMessage());
+        assertEquals(fused, ((CutCrossEntropy) LinearCrossEntropy.named("cce_fused")).options());
     }
 
     @Test
@@ -228,7 +294,8 @@ class LossTest {
         float[] e = rand(r, n * d, 1), c = rand(r, v * d, 1);
         long[] t = new long[n];
         java.util.Arrays.fill(t, LinearCrossEntropy.IGNORE_INDEX);
-        for (LinearCrossEntropy ce : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT)}) {
+        for (LinearCrossEntropy ce : new LinearCrossEntropy[] {new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
+                new CutCrossEntropy(CutCrossEntropy.Options.FUSED)}) {
             Result got = run(ce, e, c, t, n, d, v);
             assertTrue(Double.isNaN(got.loss), "mean over no tokens is NaN, as torch's: " + got.loss);
             for (double x : got.de) assertEquals(0.0, x, "dE of an all-ignored batch");

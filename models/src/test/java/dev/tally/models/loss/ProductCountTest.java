@@ -54,5 +54,9 @@ class ProductCountTest {
         CutCrossEntropy cce = new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT);
         assertEquals(4 * product, matmulFlops(cce, n, d, v), "CCE: logits twice, dE, dC (nothing filtered: " + cce.filterStats() + ")");
         assertEquals(0, cce.filterStats().skippedE());
+        // the gradient in forward: the logits once, dE and dC while the row block is in cache — CE's three, in 3 blocks
+        CutCrossEntropy fused = new CutCrossEntropy(new CutCrossEntropy.Options(32, 0, true, true, false, Double.NaN, true));
+        assertEquals(3 * product, matmulFlops(fused, n, d, v), "CCE with the gradient in forward: logits, dE, dC");
+        assertEquals(3 * 3, fused.filterStats().tiles(), "3 row blocks × 3 vocabulary tiles of 256: " + fused.filterStats());
     }
 }

@@ -41,7 +41,7 @@ class PlanCheckTest {
     @Test
     void plansOfRealStepsPassTheReplayCheck() {
         for (Trainer.Settings s : List.of(settings("tiny", 1, "cce", false, 0), settings("tiny", 2, "ce", true, 0),
-                settings("small", 1, "cce_exact", false, 1.0), new Trainer.Settings(LlamaConfig.named("small"), DType.BF16, 4, 64, 1,
+                settings("small", 1, "cce_exact", false, 1.0), settings("tiny", 2, "cce_fused", true, 0), new Trainer.Settings(LlamaConfig.named("small"), DType.BF16, 4, 64, 1,
                         "cce", false, Device.CPU, 1, 0))) {
             Trainer.StepTrace t = Trainer.traceStep(s);
             assertTrue(t.activations().size() > 100, "a real step allocates many activation buffers");
@@ -135,7 +135,8 @@ class PlanCheckTest {
     @Test
     void plannedStepsEqualStepsWithSeparateBuffersBitForBit() throws IOException {
         TextData data = TextData.load(TextData.BUNDLED, new Tokenizer.Bytes(), 0.05);
-        for (Trainer.Settings s : List.of(settings("tiny", 2, "cce", false, 1.0), settings("tiny", 1, "ce", true, 0))) {
+        for (Trainer.Settings s : List.of(settings("tiny", 2, "cce", false, 1.0), settings("tiny", 1, "ce", true, 0),
+                settings("tiny", 2, "cce_fused", false, 1.0))) {
             Run separate = run(s, new StepMemory(true, true), data, 3);
             assertTrue(separate.losses.stream().allMatch(l -> Double.isFinite(Double.longBitsToDouble(l))), "finite losses");
             assertSameRun(separate, run(s, new StepMemory(false, true), data, 3), "planned + poisoned vs separate, " + s);

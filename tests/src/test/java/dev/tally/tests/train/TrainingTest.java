@@ -73,6 +73,30 @@ class TrainingTest {
         assertTrue(ledger.arenas().isEmpty(), "closing the trainer frees every arena, the optimizer's included: " + ledger.arenas());
     }
 
+    /**
+     * {@code --loss cce_fused} (the gradients computed in forward) trains the model the paper's CCE trains: the same
+     * losses to fp32 rounding over ten AdamW steps, with the loss arena's plan what the step books.
+     */
+    @Test
+    void cceFusedTrainsLikeCce() {
+        byte[] text = TEXT.getBytes(StandardCharsets.US_ASCII);
+        double[][] losses = new double[2][10];
+        String[] names = {"cce", "cce_fused"};
+        for (int k = 0; k < 2; k++) {
+            try (Trainer t = trainer("adamw", names[k], false, Device.CPU, new MemoryLedger())) {
+                for (int step = 0; step < 10; step++) {
+                    int at = (step * 131) % text.length;
+                    losses[k][step] = t.step(batch(text, at, 4, 32, false), batch(text, at, 4, 32, true), 1.0);
+                }
+                assertEquals(t.lossPlan().size(), t.lossArena().highWater(), "planned = measured (loss), " + names[k]);
+            }
+        }
+        for (int step = 0; step < 10; step++) {
+            assertEquals(losses[0][step], losses[1][step], 1e-4 * losses[0][step], "step " + step + " loss, cce vs cce_fused");
+        }
+        assertTrue(losses[1][9] < losses[1][0] - 0.5, "it learns: " + losses[1][0] + " -> " + losses[1][9]);
+    }
+
     @Test
     void metaLedgerEqualsCpuLedger() {
         for (String opt : new String[] {"adamw", "apollo_mini", "galore_adamw8bit"}) {
