@@ -77,7 +77,10 @@ final class ContiguousBf16Kernels {
             case ADD, SUB, MUL, DIV -> { }
             default -> { return false; }
         }
-        if (!bf16(a, b, out) || !a.shape().equals(out.shape())) return false;
+        // b may also be contiguous F32 (a bf16 buffer plus an fp32 one, as a loss's fp32 dC added into a bf16 gradient):
+        // it is read as it is instead of widened — the same fp32 operation on the same values
+        boolean f32b = b.dtype() == DType.F32 && b.isContiguous();
+        if (!bf16(a, out) || !(f32b || bf16(b)) || !a.shape().equals(out.shape())) return false;
         long n = out.numel(), bn = b.numel();
         boolean same = b.shape().equals(out.shape());
         boolean row = !same && out.rank() >= 1 && bn == out.dim(-1) && (b.rank() == 0 || b.dim(-1) == bn);
@@ -86,27 +89,35 @@ final class ContiguousBf16Kernels {
         MemorySegment sa = a.segment(), sb = b.segment(), so = out.segment();
         long ao = a.offset(), bo = b.offset(), oo = out.offset();
         if (same) {
-            ContiguousF32Kernels.forElements(n, (lo, hi) -> staged(op, sa, ao + lo, sb, bo + lo, so, oo + lo, hi - lo));
+            ContiguousF32Kernels.forElements(n, (lo, hi) -> staged(op, sa, ao + lo, sb, bo + lo, f32b, so, oo + lo, hi - lo));
             return true;
         }
         long periods = n / bn;
         int tasks = (int) Math.max(1, Math.min(periods, n / (1 << 16)));
         CpuThreads.parallelFor(tasks, CpuThreads.count(), t -> {
             for (long p = periods * t / tasks, end = periods * (t + 1) / tasks; p < end; p++) {
-                staged(op, sa, ao + p * bn, sb, bo, so, oo + p * bn, bn);
+                staged(op, sa, ao + p * bn, sb, bo, f32b, so, oo + p * bn, bn);
             }
         });
         return true;
     }
 
-    /** out[o0 + i] = a[a0 + i] ∘ b[b0 + i] for i in [0, len): both widened a chunk at a time, the fp32 kernel, rounded. */
-    private static void staged(BinaryOp op, MemorySegment sa, long a0, MemorySegment sb, long b0, MemorySegment so, long o0, long len) {
+    /**
+     * out[o0 + i] = a[a0 + i] ∘ b[b0 + i] for i in [0, len): both widened a chunk at a time (b read in place when it is
+     * F32, {@code f32b}), the fp32 kernel, rounded.
+     */
+    private static void staged(BinaryOp op, MemorySegment sa, long a0, MemorySegment sb, long b0, boolean f32b, MemorySegment so,
+                               long o0, long len) {
         MemorySegment[] t = STAGING.get();
         for (long c = 0; c < len; c += STAGE) {
             int k = (int) Math.min(STAGE, len - c);
             Bf16Lanes.widenRow(sa, a0 + c, t[0], 0, k);
-            Bf16Lanes.widenRow(sb, b0 + c, t[1], 0, k);
-            ContiguousF32Kernels.binaryRange(op, t[0], 0, t[1], 0, t[0], 0, 0, k);
+            if (f32b) {
+                ContiguousF32Kernels.binaryRange(op, t[0], 0, sb, b0 + c, t[0], 0, 0, k);
+            } else {
+                Bf16Lanes.widenRow(sb, b0 + c, t[1], 0, k);
+                ContiguousF32Kernels.binaryRange(op, t[0], 0, t[1], 0, t[0], 0, 0, k);
+            }
             Bf16Lanes.narrowRow(t[0], 0, so, o0 + c, k);
         }
     }

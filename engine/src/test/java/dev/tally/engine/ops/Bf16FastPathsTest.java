@@ -84,8 +84,9 @@ class Bf16FastPathsTest {
     }
 
     /**
-     * bf16 ADD, SUB, MUL, DIV on contiguous operands (same shape, and a row repeated over the rows) against the same
-     * values through permuted views, which take the element loop's double arithmetic: bit for bit, with specials (NaN,
+     * bf16 ADD, SUB, MUL, DIV on contiguous operands (same shape, and a row repeated over the rows; the second operand
+     * bf16 or F32) against the same values through permuted views, which take the element loop's double arithmetic: bit
+     * for bit, with specials (NaN,
      * ±∞, ±0, values that overflow or underflow when combined, exact ties of the bf16 rounding) and a vector tail.
      */
     @Test
@@ -104,19 +105,21 @@ class Bf16FastPathsTest {
         try (MemoryArena arena = TestArenas.open(Device.CPU, 1 << 20)) {
             for (dev.tally.engine.BinaryOp op : new dev.tally.engine.BinaryOp[] {dev.tally.engine.BinaryOp.ADD, dev.tally.engine.BinaryOp.SUB,
                     dev.tally.engine.BinaryOp.MUL, dev.tally.engine.BinaryOp.DIV}) {
-                for (boolean broadcast : new boolean[] {false, true}) {
+                for (int variant = 0; variant < 4; variant++) {
+                    boolean broadcast = variant % 2 == 1;
+                    DType bType = variant < 2 ? DType.BF16 : DType.F32; // a bf16 and an fp32 operand: b read in place
                     Shape bs = broadcast ? Shape.of(cols) : Shape.of(rows, cols);
                     double[] bv = broadcast ? row : b;
                     double[][] got = new double[2][];
                     Layout[] layouts = {Layout.CONTIGUOUS, Layout.PERMUTED};
                     for (int k = 0; k < 2; k++) {
                         Tensor ta = Views.of(arena, "a", DType.BF16, Shape.of(rows, cols), a, layouts[k]);
-                        Tensor tb = Views.of(arena, "b", DType.BF16, bs, bv, layouts[k]);
+                        Tensor tb = Views.of(arena, "b", bType, bs, bv, layouts[k]);
                         Tensor out = Views.empty(arena, "out", DType.BF16, Shape.of(rows, cols), layouts[k]);
                         ops.binary(op, ta, tb, out);
                         got[k] = Views.read(out);
                     }
-                    String what = op + (broadcast ? " row" : " same shape");
+                    String what = op + (broadcast ? " row" : " same shape") + ", b " + bType;
                     for (int i = 0; i < got[0].length; i++) {
                         assertEquals(Double.doubleToRawLongBits(got[1][i]), Double.doubleToRawLongBits(got[0][i]), what + " at " + i);
                     }
