@@ -41,8 +41,9 @@ final class CceFusedPass {
         int rows = options.fusedRows(n, v), vt = options.tiles(n, d, v)[1];
         long one = MemoryArena.alignUp(4), blockVec = MemoryArena.alignUp(4L * rows);
         long saved = MemoryArena.alignUp(4L * n * d) + MemoryArena.alignUp(4L * v * d);
+        long tiles = (v + vt - 1) / vt;
         long temps = MemoryArena.alignUp(4L * n) + MemoryArena.alignUp(4L * rows * v) + MemoryArena.alignUp(4L * rows * d)
-                + 4 * blockVec + 7 * one + MemoryArena.alignUp(4L * ((v + vt - 1) / vt));
+                + 4 * blockVec + 5 * one + 3 * MemoryArena.alignUp(4L * tiles) + MemoryArena.alignUp(4L * rows * tiles);
         return saved + temps;
     }
 
@@ -70,11 +71,12 @@ final class CceFusedPass {
             Tensor rowScale = temps.add("loss.cce.row_scale", DType.F32, rows);
             Tensor norms = temps.add("loss.cce.row_norms", DType.F32, rows, 1);
             Tensor partial = temps.add("loss.cce.partial", DType.F32, 1);
-            Tensor maxAbs = temps.add("loss.cce.max_abs", DType.F32, 1);
-            Tensor tileSmall = temps.add("loss.cce.small", DType.F32, 1);
             Tensor skipped = temps.add("loss.cce.skipped", DType.F32, 1);
             Tensor cMaxT = temps.add("loss.cce.c_max_norm", DType.F32, 1);
             Tensor gates = temps.add("loss.cce.gates", DType.F32, tilesPerRow);
+            Tensor tileMax = temps.add("loss.cce.tile_max", DType.F32, tilesPerRow);
+            Tensor tileSmall = temps.add("loss.cce.tile_small", DType.F32, tilesPerRow);
+            Tensor rowTileMax = temps.add("loss.cce.row_tile_max", DType.F32, rows, tilesPerRow);
             boolean hostFilter = options.filtering() && !gated && data;
             ops.fill(loss, 0);
             ops.fill(skipped, 0);
@@ -123,12 +125,11 @@ final class CceFusedPass {
                     // any) of the scaled block, the gates applied, the filtered products — whole-block products, so no
                     // host read (the host-side filter instead skips the products of its small tiles, which sums dE's
                     // and dC's terms in other groups: the same values to fp32 rounding, not the same bits)
-                    for (int k = 0; k < tilesPerRow; k++) {
-                        ops.reduceAll(ReduceOp.MAX_ABS, logits.slice(1, k * vt, Math.min(v, k * vt + vt)), maxAbs);
-                        ops.binaryScalar(BinaryOp.LT, maxAbs, eps, tileSmall); // NaN is not small
-                        ops.binaryScalar(BinaryOp.EQ, tileSmall, 0, gates.slice(0, k, k + 1));
-                        ops.binary(BinaryOp.ADD, skipped, tileSmall, skipped);
-                    }
+                    tileMaxima(logits, vt, rowTileMax, tileMax);
+                    ops.binaryScalar(BinaryOp.LT, tileMax, eps, tileSmall); // NaN is not small
+                    ops.binaryScalar(BinaryOp.EQ, tileSmall, 0, gates);
+                    ops.reduceAll(ReduceOp.SUM, tileSmall, partial);
+                    ops.binary(BinaryOp.ADD, skipped, partial, skipped);
                     ops.binary(BinaryOp.MUL, logits, scale, logits);
                     if (!options.filterE()) ops.matmul(logits, c, gE, 1, 1);
                     if (!options.filterC()) ops.matmul(logits.t(), eb, gradC, 1, cWritten ? 1 : 0);
@@ -142,14 +143,11 @@ final class CceFusedPass {
                     continue;
                 }
                 boolean anySmall = false;
+                tileMaxima(logits, vt, rowTileMax, tileMax);
+                float[] maxima = data ? tileMax.toFloatArray() : new float[tilesPerRow];
                 for (int k = 0; k < tilesPerRow; k++) {
-                    int k0 = k * vt, k1 = Math.min(v, k0 + vt);
-                    smallTile[k] = false;
-                    if (data) {
-                        ops.reduceAll(ReduceOp.MAX_ABS, logits.slice(1, k0, k1), maxAbs);
-                        smallTile[k] = maxAbs.item() < eps;
-                        anySmall |= smallTile[k];
-                    }
+                    smallTile[k] = data && maxima[k] < eps; // NaN is not small
+                    anySmall |= smallTile[k];
                 }
                 ops.binary(BinaryOp.MUL, logits, scale, logits);
                 if (!anySmall) {
@@ -218,6 +216,23 @@ final class CceFusedPass {
         } finally {
             s.free();
         }
+    }
+
+    /**
+     * max |d| of each vocabulary tile of the block's gradient d [rb, V] into {@code tileMax}: when the tiles divide V, the
+     * block is [rb · tiles, vt] rows whose maxima are one contiguous row reduction, then a reduction over the rb rows;
+     * otherwise one reduction per (strided) tile.
+     */
+    private static void tileMaxima(Tensor d, int vt, Tensor rowTileMax, Tensor tileMax) {
+        Ops ops = d.ops();
+        int rb = d.dim(0), v = d.dim(1), tiles = (int) tileMax.numel();
+        if (v % vt == 0) {
+            Tensor perRow = rowTileMax.reshape((int) rowTileMax.numel()).slice(0, 0, rb * tiles).reshape(rb, tiles);
+            ops.reduce(ReduceOp.MAX_ABS, d.reshape(rb * tiles, vt), 1, perRow.reshape(rb * tiles, 1));
+            ops.reduce(ReduceOp.MAX, perRow, 0, tileMax.reshape(1, tiles));
+            return;
+        }
+        for (int k = 0; k < tiles; k++) ops.reduceAll(ReduceOp.MAX_ABS, d.slice(1, k * vt, Math.min(v, k * vt + vt)), tileMax.slice(0, k, k + 1));
     }
 
     /** max_j ‖C_j‖, through the logit block's buffer (at least V floats); NaN when some norm is NaN. */

@@ -81,6 +81,7 @@ class CceDeviceSideFilterTest {
                 new CutCrossEntropy.Options(8, 16, true, true, false, Double.NaN, true),
                 new CutCrossEntropy.Options(8, 16, true, false, false, Double.NaN, true),
                 new CutCrossEntropy.Options(8, 16, false, true, false, Double.NaN, true),
+                new CutCrossEntropy.Options(8, 8, true, true, false, Double.NaN, true),   // tiles divide V: one row reduction
                 new CutCrossEntropy.Options(16, 32, true, true, false, 1e-3, true)};
         for (CutCrossEntropy.Options o : variants) {
             Run host = run(new CutCrossEntropy(o).deviceSideFiltering(false), 40, 12, 200, 7);
