@@ -146,10 +146,12 @@ public final class MemtableCommand implements Callable<Integer> {
                 }
             }
         } else if (format.equalsIgnoreCase("table")) {
-            out.printf("%-12s %-18s %-4s %-5s %6s %5s %5s %3s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
+            // the loss column as wide as its longest name (4 for ce and cce, 9 with cce_fused)
+            String loss = "%-" + Math.max(4, rows.stream().mapToInt(r -> r.loss().length()).max().orElse(4)) + "s";
+            out.printf("%-12s %-18s " + loss + " %-5s %6s %5s %5s %3s %3s %12s %12s %12s %12s %12s %12s %12s%n", "model", "optimizer", "loss", "dtype",
                     "wbits", "batch", "seq", "lw", "rc", "weights", "grads", "opt_state", "activations", "loss_ws", "workspace", "total");
             for (Row r : rows) {
-                out.printf("%-12s %-18s %-4s %-5s %6s %5d %5d %3s %3d %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
+                out.printf("%-12s %-18s " + loss + " %-5s %6s %5d %5d %3s %3d %12s %12s %12s %12s %12s %12s %12s%n", r.model(), r.optimizer(), r.loss(),
                         r.dtype(), r.weightColumn(), r.batch(), r.seq(), r.layerwise() ? "yes" : "no", r.recomputed(), gib(r, MemoryCategory.WEIGHTS), gib(r, MemoryCategory.GRADS),
                         gib(r, MemoryCategory.OPTIMIZER_STATE), gib(r, MemoryCategory.ACTIVATIONS), gib(r, MemoryCategory.LOSS),
                         gib(r, MemoryCategory.WORKSPACE), MemoryLedger.human(r.total()));

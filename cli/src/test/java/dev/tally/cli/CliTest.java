@@ -230,6 +230,25 @@ class CliTest {
         assertTrue(Device.META.toString().equals("meta"));
     }
 
+    /**
+     * The losses side by side: cce_fused's loss workspace (a row block of logits, fp32 dE and dC) lies between CCE's and
+     * CE's at llama_60m bf16 batch 16 × 256, as planned by the same code the run uses, and the table stays aligned with
+     * the longer name.
+     */
+    @Test
+    void memtableListsTheFusedCceBetweenCceAndCe() {
+        CliRunner.Result r = run("memtable", "--models", "llama_60m", "--optimizers", "adamw", "--loss", "ce,cce,cce_fused", "--batch", "16");
+        assertEquals(0, r.code(), r.err());
+        List<String> lines = r.out().lines().filter(l -> l.startsWith("model") || l.startsWith("llama_60m")).toList();
+        assertEquals(4, lines.size(), r.out());
+        int dtypeColumn = lines.get(0).indexOf("dtype");
+        for (String l : lines.subList(1, 4)) assertEquals(dtypeColumn, l.indexOf("bf16"), "aligned columns:\n" + r.out());
+        long[] loss = new long[3];
+        String[] names = {"ce", "cce", "cce_fused"};
+        for (int i = 0; i < 3; i++) loss[i] = MemtableCommand.plan("llama_60m", "adamw", names[i], "bf16", 16, 256, false).bytes().get(MemoryCategory.LOSS);
+        assertTrue(loss[1] < loss[2] && loss[2] < loss[0], "loss workspace cce < cce_fused < ce: " + java.util.Arrays.toString(loss));
+    }
+
     @Test
     void memtableRecomputeAutoSaysHowManyLayersFit() {
         MemtableCommand.Row none = MemtableCommand.plan("llama_60m", "adamw", "cce", "bf16", 4, 256, false);
