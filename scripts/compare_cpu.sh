@@ -5,14 +5,14 @@
 #   scripts/compare_cpu.sh MODEL BATCH SEQ [REPS=3] [STEPS=10] [WARMUP=3]
 #   e.g. scripts/compare_cpu.sh scripts/configs/h256_v8192.json 8 256
 #        scripts/compare_cpu.sh llama_20m 4 256
-# Environment: OPTIMIZERS (default adamw,apollo_mini), LOSSES (default ce,cce), PYTHON (default /usr/bin/python3, a
+# Environment: OPTIMIZERS (default adamw,apollo_mini), LOSSES (default ce,cce,cce_fused), PYTHON (default /usr/bin/python3, a
 # Python with torch), TORCH_THREADS (default: PyTorch's own choice), OUT (folder for the raw JSON, default a temp dir).
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are unset for the PyTorch runs so OpenBLAS picks its kernel for this CPU itself.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 model="${1:?usage: compare_cpu.sh MODEL BATCH SEQ [REPS] [STEPS] [WARMUP]}" batch="${2:?batch}" seq="${3:?seq}"
 reps="${4:-3}" steps="${5:-10}" warmup="${6:-3}"
-optimizers="${OPTIMIZERS:-adamw,apollo_mini}" losses="${LOSSES:-ce,cce}" py="${PYTHON:-/usr/bin/python3}"
+optimizers="${OPTIMIZERS:-adamw,apollo_mini}" losses="${LOSSES:-ce,cce,cce_fused}" py="${PYTHON:-/usr/bin/python3}"
 out="${OUT:-$(mktemp -d)}"
 mkdir -p "$out"
 threads=()

@@ -15,11 +15,12 @@ import dev.tally.engine.Tensor;
  * gradient products follow while the block is in cache. Backward only scales the saved gradients by dLoss.
  *
  * <p>Why: the paper's CCE recomputes the logits in backward — four N·D·V products where materialized CE makes three —
- * which on a GPU is hidden by memory bandwidth but on the CPU costs about a third more than CE. This pass makes three,
+ * which on a GPU the memory traffic it saves pays for, but on the CPU costs about a third more than CE. This pass makes three,
  * as CE does, and never holds N×V: the price is a row block of fp32 logits (about 64 MiB, {@link
  * CutCrossEntropy.Options#fusedRows}) during forward and an fp32 dE (N×D) and dC (V×D) from forward to backward —
  * bytes the memory plan books in the LOSS arena. Training calls backward right after forward, so those two live only
- * across that gap; a forward that is never followed by backward (evaluation) pays for two products it does not use.
+ * across that gap; a forward that is never followed by backward (the trainer's held-out evaluation) pays for two
+ * products it does not use.
  * The same idea as Liger Kernel's fused linear cross-entropy, here with CCE's filtering.
  *
  * <p>The gradients are computed for dLoss = 1 and scaled by the actual dLoss in backward: when dLoss is 1 (as in
