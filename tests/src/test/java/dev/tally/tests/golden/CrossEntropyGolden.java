@@ -15,8 +15,9 @@ import java.util.List;
 
 /**
  * kind = cross_entropy: loss, dE and dC of the mean linear cross-entropy against float64 expectations, for the
- * materialized reference (CE), exact CCE and CCE with its default filtering. Computation is fp32 on the CPU; the
- * bound is relative to the largest expected magnitude of each quantity.
+ * materialized reference (CE), exact CCE, CCE with its default filtering, and CCE with the gradient in forward (one
+ * block and several). Computation is fp32 on the CPU; the bound is relative to the largest expected magnitude of each
+ * quantity.
  */
 final class CrossEntropyGolden {
     /** fp32 computation against float64 expectations: relative to the quantity's largest magnitude. */
@@ -28,7 +29,9 @@ final class CrossEntropyGolden {
         int n = f.entry("E").shape()[0], d = f.entry("E").shape()[1], v = f.entry("C").shape()[0];
         for (LinearCrossEntropy loss : List.of(new CrossEntropy(), new CutCrossEntropy(CutCrossEntropy.Options.EXACT),
                 new CutCrossEntropy(CutCrossEntropy.Options.DEFAULT),
-                new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN)))) {
+                new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, true, Double.NaN)),
+                new CutCrossEntropy(CutCrossEntropy.Options.FUSED),
+                new CutCrossEntropy(new CutCrossEntropy.Options(16, 32, true, true, false, Double.NaN, true)))) { // several blocks
             MemoryLedger ledger = new MemoryLedger();
             try (MemoryArena in = new MemoryArena(ledger, "in", MemoryCategory.ACTIVATIONS, Device.CPU, 16L << 20);
                  MemoryArena ws = new MemoryArena(ledger, "loss", MemoryCategory.LOSS, Device.CPU, 16L << 20)) {
