@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Tally against PyTorch on this CPU, back to back: REPS rounds of (tally bench, then bench_torch.py) for one config,
-# each run's load average recorded, then the median tokens/s of each side and the ratio table.
+# each run's load average recorded, then the median tokens/s of each side and the ratio table. Each Tally configuration
+# (optimizer x loss) runs in its own JVM: in one JVM a configuration runs after the others' code has been compiled, and
+# the JIT's type profiles then slow some kernels (AdamW's moved from ~27 to 50-120 ms a step), so the order would be
+# part of the result.
 #
 #   scripts/compare_cpu.sh MODEL BATCH SEQ [REPS=3] [STEPS=10] [WARMUP=3]
 #   e.g. scripts/compare_cpu.sh scripts/configs/h256_v8192.json 8 256
@@ -18,23 +21,28 @@ mkdir -p "$out"
 threads=()
 [[ -n "${TORCH_THREADS:-}" ]] && threads=(--threads "$TORCH_THREADS")
 for r in $(seq 1 "$reps"); do
-  echo "round $r: tally ($(uptime | sed 's/.*load average: //'))" >&2
-  "$root/tally" bench --device cpu --model "$model" --batch "$batch" --seq "$seq" --optimizers "$optimizers" --loss "$losses" \
-    --steps "$steps" --warmup-steps "$warmup" --out "$out/tally-$r.json" > /dev/null
-  echo "$(uptime | sed 's/.*load average: //')" > "$out/tally-$r.load"
+  for o in ${optimizers//,/ }; do
+    for l in ${losses//,/ }; do
+      echo "round $r: tally $o + $l ($(uptime | sed 's/.*load average: //'))" >&2
+      "$root/tally" bench --device cpu --model "$model" --batch "$batch" --seq "$seq" --optimizers "$o" --loss "$l" \
+        --steps "$steps" --warmup-steps "$warmup" --out "$out/tally-$r-$o-$l.json" > /dev/null
+      echo "$(uptime | sed 's/.*load average: //')" > "$out/tally-$r-$o-$l.load"
+    done
+  done
   echo "round $r: torch ($(uptime | sed 's/.*load average: //'))" >&2
   (unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE; "$py" "$root/scripts/bench_torch.py" --device cpu --model "$model" --batch "$batch" \
     --seq "$seq" --steps "$steps" --warmup-steps "$warmup" "${threads[@]}" > "$out/torch-$r.txt")
   echo "$(uptime | sed 's/.*load average: //')" > "$out/torch-$r.load"
 done
 "$py" - "$out" "$reps" "$model" "$batch" "$seq" <<'PY'
-import json, statistics, sys
+import glob, json, statistics, sys
 out, reps, model, batch, seq = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 load = lambda p: open(p).read().strip()
 tally, torch_runs = {}, []
 for r in range(1, reps + 1):
-    for row in json.load(open(f"{out}/tally-{r}.json"))["training"]:
-        tally.setdefault((row["optimizer"], row["loss"]), []).append((row["tokens_per_s"], load(f"{out}/tally-{r}.load")))
+    for path in sorted(glob.glob(f"{out}/tally-{r}-*.json")):
+        for row in json.load(open(path))["training"]:
+            tally.setdefault((row["optimizer"], row["loss"]), []).append((row["tokens_per_s"], load(path[:-len(".json")] + ".load")))
     t = json.loads(open(f"{out}/torch-{r}.txt").readline())["torch"]
     torch_runs.append((t["tokens_per_s"], load(f"{out}/torch-{r}.load")))
 info = t
