@@ -15,13 +15,16 @@ import dev.tally.engine.Tensor;
  * takes the target logit as an indexed dot product E_i·C_{t_i}. Backward recomputes each tile's logits, forms
  * softmax − onehot, and — with filtering — skips a tile whose every entry is below eps (machine eps of the input dtype
  * / 32), visiting the vocabulary sorted by average logit so that negligible columns cluster into whole skippable tiles.
- * Memory: the per-row LSE, the per-column average logit, and tile-sized workspace — independent of N×V.
+ * Memory: the per-row LSE, the per-column average logit, and tile-sized workspace — independent of N×V. With
+ * {@link Options#gradientInForward} ({@code --loss cce_fused}) forward computes the gradients instead, making three
+ * N·D·V products instead of four for a row block of logits and an fp32 dE and dC held until backward ({@link CceFusedPass}).
  */
 public final class CutCrossEntropy implements LinearCrossEntropy {
 
     /**
      * Tile sizes and filtering. A tile size of {@link #AUTO} is chosen from D by {@link #tiles}; {@code filterEps} NaN
-     * means "auto": eps(dtype of E)/32.
+     * means "auto": eps(dtype of E)/32. {@code gradientInForward}: the gradients computed in forward from a row block of
+     * logits ({@link #FUSED}, {@link CceFusedPass}) instead of recomputed in backward, the paper's way.
      */
     public record Options(int rowBlock, int vocabTile, boolean filterE, boolean filterC, boolean sortVocab, double filterEps,
                           boolean gradientInForward) {
