@@ -88,7 +88,7 @@ final class CceFusedPass {
             ops.binaryScalar(BinaryOp.MAX, count, 1, scale);
             ops.fill(partial, 1);
             ops.binary(BinaryOp.DIV, partial, scale, scale);
-            double cMax = hostFilter ? maxRowNorm(c, block, cMaxT) : Double.NaN;
+            double cMax = hostFilter ? CutCrossEntropy.maxRowNorm(c, block, cMaxT) : Double.NaN;
             boolean[] smallTile = new boolean[tilesPerRow];
             boolean cWritten = false; // dC's first product overwrites (beta 0) instead of adding onto a zero fill
             for (int b0 = 0; b0 < n; b0 += rows) {
@@ -98,15 +98,7 @@ final class CceFusedPass {
                 Tensor lseB = lse.slice(0, 0, rb);
                 ops.matmul(eb, c.t(), logits, 1, 0);
                 ops.reduce(ReduceOp.LOGSUMEXP, logits, 1, lseB);
-                // the loss: lse − E_i·C_{t_i}, the target logit as an indexed dot as in the paper (ignored rows: zero row)
-                Tensor target = targetRows.slice(0, 0, rb), dt = dot.slice(0, 0, rb);
-                ops.embedding(c, tb, target);
-                ops.binary(BinaryOp.MUL, target, eb, target);
-                ops.reduce(ReduceOp.SUM, target, 1, dt);
-                ops.binary(BinaryOp.SUB, lseB, dt, dt);
-                ops.binary(BinaryOp.MUL, dt, maskB.reshape(rb, 1), dt);
-                ops.reduceAll(ReduceOp.SUM, dt, partial);
-                ops.binary(BinaryOp.ADD, loss, partial, loss);
+                CutCrossEntropy.addBlockNll(c, eb, tb, lseB, maskB, targetRows, dot, partial, loss);
                 // the gradient d = (softmax − onehot) · mask, in place. The filter tests d itself (the reference's threshold),
                 // so it is scaled afterwards; with nothing to test the scale rides in the row scale (mask is 0 or 1).
                 boolean test = options.filtering() && (!hostFilter || blockMayHaveSmallTile(eb, lseB, tb, cMax, eps, norms.slice(0, 0, rb)));
@@ -236,29 +228,10 @@ final class CceFusedPass {
         for (int k = 0; k < tiles; k++) ops.reduceAll(ReduceOp.MAX_ABS, d.slice(1, k * vt, Math.min(v, k * vt + vt)), tileMax.slice(0, k, k + 1));
     }
 
-    /** max_j ‖C_j‖, through the logit block's buffer (at least V floats); NaN when some norm is NaN. */
-    private static double maxRowNorm(Tensor c, Tensor scratch, Tensor one) {
-        int v = c.dim(0);
-        Tensor norms = scratch.reshape((int) scratch.numel()).slice(0, 0, v).reshape(v, 1);
-        c.ops().reduce(ReduceOp.NORM2, c, 1, norms);
-        c.ops().reduceAll(ReduceOp.MAX, norms, one);
-        return one.item();
-    }
-
-    /**
-     * Whether some vocabulary tile of this row block could have every |d| below eps — the bound of the paper-order
-     * backward's test ({@code CutCrossEntropy.someTileMayBeSmall}) for one block: a valid row whose smallest possible
-     * probability exp(−‖E_i‖·max‖C_j‖ − lse_i) clears eps (with a factor e and 0.1 % to spare) keeps every tile.
-     */
+    /** The paper-order backward's bound ({@link CutCrossEntropy#someRowKeepsEveryTile}) for one block: may a tile be small? */
     private static boolean blockMayHaveSmallTile(Tensor eb, Tensor lseB, Tensor targets, double cMax, double eps, Tensor norms) {
-        if (!(cMax >= 0)) return true; // NaN
+        if (!(cMax >= 0)) return true; // NaN: no bound, and no pass over the block for it
         eb.ops().reduce(ReduceOp.NORM2, eb, 1, norms);
-        float[] eNorm = norms.toFloatArray(), lse = lseB.toFloatArray();
-        long[] t = targets.toLongArray();
-        double floor = Math.log(eps) + 1;
-        for (int i = 0; i < eNorm.length; i++) {
-            if (t[i] != LinearCrossEntropy.IGNORE_INDEX && -eNorm[i] * cMax * 1.001 - lse[i] >= floor) return false;
-        }
-        return true;
+        return !CutCrossEntropy.someRowKeepsEveryTile(norms.toFloatArray(), lseB.toFloatArray(), targets.toLongArray(), cMax, eps);
     }
 }

@@ -8,6 +8,8 @@ import dev.tally.engine.Ops;
 import dev.tally.engine.ReduceOp;
 import dev.tally.engine.Tensor;
 
+import java.util.Arrays;
+
 
 /**
  * Cut Cross-Entropy (Wijmans et al. 2025): the loss and its gradients without ever materializing the N×V logits.
@@ -209,16 +211,7 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
                     ops.reduce(ReduceOp.LOGSUMEXP, logits, 1, tl);
                     ops.binary(BinaryOp.LOGADDEXP, lseB, tl, lseB);
                 }
-                // indexed dot: the target logit E_i · C_{t_i} (ignored targets gather a zero row)
-                Tensor target = rows.slice(0, 0, rb);
-                ops.embedding(c, targets.slice(0, b0, b1), target);
-                ops.binary(BinaryOp.MUL, target, eb, target);
-                Tensor dt = dot.slice(0, 0, rb);
-                ops.reduce(ReduceOp.SUM, target, 1, dt);
-                ops.binary(BinaryOp.SUB, lseB, dt, dt);
-                ops.binary(BinaryOp.MUL, dt, maskB.reshape(rb, 1), dt);
-                ops.reduceAll(ReduceOp.SUM, dt, partial);
-                ops.binary(BinaryOp.ADD, loss, partial, loss);
+                addBlockNll(c, eb, targets.slice(0, b0, b1), lseB, maskB, rows, dot, partial, loss);
             }
             ops.binary(BinaryOp.DIV, loss, count, loss);
         } finally {
@@ -385,34 +378,75 @@ public final class CutCrossEntropy implements LinearCrossEntropy {
      * NaN anywhere answers "may be small", as the filter treats NaN as not small but must see it.
      */
     private static boolean someTileMayBeSmall(State s, long[] targets, double eps, int nb, Tensor scratch, Tensor one) {
-        Ops ops = s.e.ops();
-        int n = s.e.dim(0), v = s.c.dim(0), chunk = (int) scratch.numel();
-        if (v < 2) return true;
+        int n = s.e.dim(0);
+        double cMax = maxRowNorm(s.c, scratch, one);
+        if (!(cMax >= 0)) return true; // NaN somewhere, or V < 2: no bound
+        float[] lse = s.lse.toFloatArray();
+        Tensor flat = scratch.reshape((int) scratch.numel());
+        for (int b0 = 0; b0 < n; b0 += nb) {
+            int b1 = Math.min(n, b0 + nb);
+            Tensor norms = flat.slice(0, 0, b1 - b0).reshape(b1 - b0, 1);
+            s.e.ops().reduce(ReduceOp.NORM2, s.e.slice(0, b0, b1), 1, norms);
+            if (!someRowKeepsEveryTile(norms.toFloatArray(), Arrays.copyOfRange(lse, b0, b1), Arrays.copyOfRange(targets, b0, b1), cMax, eps)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * max_j ‖C_j‖, the row norms computed a scratch-sized chunk of rows at a time into {@code scratch}; NaN when some norm
+     * is NaN (and V &lt; 2, where no tile bound applies: "may be small").
+     */
+    static double maxRowNorm(Tensor c, Tensor scratch, Tensor one) {
+        Ops ops = c.ops();
+        int v = c.dim(0), chunk = (int) scratch.numel();
+        if (v < 2) return Double.NaN;
         Tensor flat = scratch.reshape(chunk);
         double cMax = 0;
         for (int v0 = 0; v0 < v; v0 += chunk) {
             int v1 = Math.min(v, v0 + chunk);
             Tensor norms = flat.slice(0, 0, v1 - v0).reshape(v1 - v0, 1);
-            ops.reduce(ReduceOp.NORM2, s.c.slice(0, v0, v1), 1, norms);
+            ops.reduce(ReduceOp.NORM2, c.slice(0, v0, v1), 1, norms);
             ops.reduceAll(ReduceOp.MAX, norms, one);
             double m = one.item();
-            if (!(m >= 0)) return true; // NaN
+            if (!(m >= 0)) return Double.NaN;
             cMax = Math.max(cMax, m);
         }
-        float[] lse = s.lse.toFloatArray();
+        return cMax;
+    }
+
+    /**
+     * Whether a block of rows surely has no tile below eps: some valid row i whose smallest possible probability,
+     * exp(−‖E_i‖·max_j ‖C_j‖ − lse_i), clears eps with a factor e and 0.1 % on the norms' product to spare (see
+     * {@link #someTileMayBeSmall}). A NaN bound (cMax) answers no.
+     */
+    static boolean someRowKeepsEveryTile(float[] eNorm, float[] lse, long[] targets, double cMax, double eps) {
+        if (!(cMax >= 0)) return false;
         double floor = Math.log(eps) + 1;
-        for (int b0 = 0; b0 < n; b0 += nb) {
-            int b1 = Math.min(n, b0 + nb);
-            Tensor norms = flat.slice(0, 0, b1 - b0).reshape(b1 - b0, 1);
-            ops.reduce(ReduceOp.NORM2, s.e.slice(0, b0, b1), 1, norms);
-            float[] eNorm = norms.toFloatArray();
-            boolean sure = false;
-            for (int i = b0; i < b1 && !sure; i++) {
-                sure = targets[i] != IGNORE_INDEX && -eNorm[i - b0] * cMax * 1.001 - lse[i] >= floor;
-            }
-            if (!sure) return true;
+        for (int i = 0; i < eNorm.length; i++) {
+            if (targets[i] != IGNORE_INDEX && -eNorm[i] * cMax * 1.001 - lse[i] >= floor) return true;
         }
         return false;
+    }
+
+    /**
+     * Adds Σ_i mask_i · (lse_i − E_i·C_{t_i}) over one block of rows into {@code loss}: the target logit as an indexed
+     * dot, as the reference takes it (an ignored target gathers a zero row). {@code rows} (≥ block × D), {@code dot}
+     * (≥ block) and {@code partial} are scratch.
+     */
+    static void addBlockNll(Tensor c, Tensor eb, Tensor targets, Tensor lseB, Tensor maskB, Tensor rows, Tensor dot,
+                            Tensor partial, Tensor loss) {
+        Ops ops = eb.ops();
+        int rb = eb.dim(0);
+        Tensor target = rows.slice(0, 0, rb), dt = dot.slice(0, 0, rb);
+        ops.embedding(c, targets, target);
+        ops.binary(BinaryOp.MUL, target, eb, target);
+        ops.reduce(ReduceOp.SUM, target, 1, dt);
+        ops.binary(BinaryOp.SUB, lseB, dt, dt);
+        ops.binary(BinaryOp.MUL, dt, maskB.reshape(rb, 1), dt);
+        ops.reduceAll(ReduceOp.SUM, dt, partial);
+        ops.binary(BinaryOp.ADD, loss, partial, loss);
     }
 
     /**
