@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Tally against PyTorch on this CPU, back to back: REPS rounds of (tally bench, then bench_torch.py) for one config,
-# each run's load average recorded, then the median tokens/s of each side and the ratio table. Each Tally configuration
+# each run's load average recorded, then the median tokens/s of each side and the ratio table (ratios of the medians, and
+# the medians of each round's ratios to PyTorch and to Tally's AdamW + CE, which a slowly drifting co-tenant disturbs less). Each Tally configuration
 # (optimizer x loss) runs in its own JVM: in one JVM a configuration runs after the others' code has been compiled, and
 # the JIT's type profiles then slow some kernels (AdamW's moved from ~27 to 50-120 ms a step), so the order would be
 # part of the result.
@@ -51,7 +52,14 @@ print(f"PyTorch {info['torch_version']}: {info['torch_threads']} intra-op thread
       f"({info.get('openblas_threads')} threads), {', '.join(info.get('blas_libraries') or ['no BLAS found'])}")
 med = statistics.median(v for v, _ in torch_runs)
 print(f"  torch adamw + ce: median {med:8.0f} tokens/s   runs: " + "; ".join(f"{v:.0f} (load {l})" for v, l in torch_runs))
+# Paired ratios: each run against the PyTorch run (and Tally's AdamW + CE run) of the same round, then their median.
+# A co-tenant's load drifts slowly against one round, so these move less than a ratio of two medians does.
+base = tally.get(("adamw", "ce"))
 for (o, l), runs in tally.items():
     m = statistics.median(v for v, _ in runs)
-    print(f"  tally {o} + {l}: median {m:8.0f} tokens/s = {m / med:.2f}x torch   runs: " + "; ".join(f"{v:.0f} (load {ld})" for v, ld in runs))
+    paired = statistics.median(v / tv for (v, _), (tv, _) in zip(runs, torch_runs))
+    vs_base = "" if base is None or (o, l) == ("adamw", "ce") else \
+        f", {statistics.median(v / bv for (v, _), (bv, _) in zip(runs, base)):.2f}x tally adamw + ce"
+    print(f"  tally {o} + {l}: median {m:8.0f} tokens/s = {m / med:.2f}x torch (per round: {paired:.2f}x torch{vs_base})   runs: "
+          + "; ".join(f"{v:.0f} (load {ld})" for v, ld in runs))
 PY

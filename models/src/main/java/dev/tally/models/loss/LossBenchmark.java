@@ -21,8 +21,9 @@ import java.util.Locale;
  * Cut Cross-Entropy against the materialized CE on the CPU: forward + backward of each at the head shapes of the
  * issue's configs (N×D×V = 2048×256×8192 and 1024×256×32000; hidden states N(0,1), classifier N(0, 0.02²) as at
  * initialisation, targets uniform), round-robin over the losses, median wall time and median CPU time of the calling
- * thread (the latter less disturbed by other processes on a shared machine), with each CCE's filter statistics and
- * booked loss memory. Run with
+ * thread, the fastest run, and the median of each round's ratio to the CE run just before it (the last three less
+ * disturbed by other processes on a shared machine: a co-tenant's load changes slowly against one round), with each
+ * CCE's filter statistics and booked loss memory. Run with
  * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -cp engine/target/classes:models/target/classes dev.tally.models.loss.LossBenchmark [reps] [f32|bf16] [losses]};
  * {@code -Dtally.cpu.threads=1} measures one thread. A second argument {@code bf16} runs the inputs in bf16, as bf16 training
  * does (CCE's filter then skips tiles at the reference's bf16 threshold); the third names the losses compared with CE
@@ -87,16 +88,19 @@ public final class LossBenchmark {
                 }
             }
             double ceWall = median(times.get(0), 0), ceCpu = median(times.get(0), 1), ceMin = min(times.get(0));
+            List<double[]> ceRuns = times.get(0);
             System.out.printf(Locale.ROOT, "%s N=%d D=%d V=%d, forward+backward, median of %d: ce %.1f ms (calling-thread CPU %.0f ms, "
                     + "fastest %.1f), loss memory %d B%n", dt, n, d, v, reps, ceWall, ceCpu, ceMin, losses.get(0).lossArenaBytes(n, d, v));
             for (int i = 1; i < losses.size(); i++) {
                 double wall = median(times.get(i), 0), cpu = median(times.get(i), 1), fastest = min(times.get(i));
+                List<double[]> runs = times.get(i), paired = new ArrayList<>();
+                for (int r = 0; r < runs.size(); r++) paired.add(new double[] {runs.get(r)[0] / ceRuns.get(r)[0]});
                 String filter = losses.get(i) instanceof CutCrossEntropy cce
                         ? String.format(Locale.ROOT, "; tiles %d, dE skipped %d, dC skipped %d", cce.filterStats().tiles(),
                                 cce.filterStats().skippedE(), cce.filterStats().skippedC()) : "";
-                System.out.printf(Locale.ROOT, "  %-10s %.1f ms: /ce %.2f wall, %.2f calling-thread CPU, %.2f fastest runs (the figure a noisy "
-                                + "machine disturbs least)%s; loss memory %d B%n", names.get(i), wall, wall / ceWall, cpu / ceCpu,
-                        fastest / ceMin, filter, losses.get(i).lossArenaBytes(n, d, v));
+                System.out.printf(Locale.ROOT, "  %-10s %.1f ms: /ce %.2f wall, %.2f calling-thread CPU, %.2f fastest runs, %.2f median of the "
+                                + "rounds' ratios (the last two the figures a noisy machine disturbs least)%s; loss memory %d B%n", names.get(i), wall,
+                        wall / ceWall, cpu / ceCpu, fastest / ceMin, median(paired, 0), filter, losses.get(i).lossArenaBytes(n, d, v));
             }
         }
     }
