@@ -21,6 +21,11 @@ import java.lang.foreign.MemorySegment;
  * that rounding to double first changes nothing (53 ≥ 2·24 + 2), so the fp32 operation on the widened values gives the
  * same float, which is then rounded to bf16 as {@link DType#f32ToBf16} does. They take the same route as the unary ops:
  * the fp32 kernel over widened chunks, rounded once.
+ *
+ * <p>RMSNorm and its backward (x, dy, out and dx in bf16; the weight and its gradient in bf16 or fp32; rstd fp32) are
+ * the fp32 kernel's row arithmetic ({@link ContiguousF32Kernels#rmsNormRow}, {@link
+ * ContiguousF32Kernels#rmsNormBackwardRow}) on widened rows, each output rounded once: the weight gradient accumulates in
+ * fp32 as the fp32 kernel's does and is rounded at the end.
  */
 final class ContiguousBf16Kernels {
     /** Elements widened at a time: a multiple of L and a divisor of the element split's chunk. */
@@ -33,6 +38,15 @@ final class ContiguousBf16Kernels {
     }
 
     private ContiguousBf16Kernels() {}
+
+    /** Per-thread fp32 rows for the row kernels (RMSNorm): grown to the widest row seen. */
+    private static final ThreadLocal<MemorySegment[]> ROWS = ThreadLocal.withInitial(() -> new MemorySegment[4]);
+
+    private static MemorySegment row(int which, int floats) {
+        MemorySegment[] rows = ROWS.get();
+        if (rows[which] == null || rows[which].byteSize() < 4L * floats) rows[which] = MemorySegment.ofArray(new float[floats]);
+        return rows[which];
+    }
 
     private static boolean bf16(Tensor... ts) {
         for (Tensor t : ts) if (t.dtype() != DType.BF16 || !t.isContiguous()) return false;
@@ -120,5 +134,63 @@ final class ContiguousBf16Kernels {
             }
             Bf16Lanes.narrowRow(t[0], 0, so, o0 + c, k);
         }
+    }
+
+    /** A contiguous bf16 or F32 tensor (RMSNorm's weight and its gradient may be either). */
+    private static boolean bf16OrF32(Tensor t) {
+        return (t.dtype() == DType.BF16 || t.dtype() == DType.F32) && t.isContiguous();
+    }
+
+    /** A weight row as fp32: the F32 tensor itself, or a bf16 one widened into a new array. */
+    private static MemorySegment widened(Tensor w, int d) {
+        if (w.dtype() == DType.F32) return w.segment().asSlice(w.offset() * 4, 4L * d);
+        MemorySegment f = MemorySegment.ofArray(new float[d]);
+        Bf16Lanes.widenRow(w.segment(), w.offset(), f, 0, d);
+        return f;
+    }
+
+    static boolean rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
+        if (!bf16(x, out) || !bf16OrF32(w) || (rstd != null && (rstd.dtype() != DType.F32 || !rstd.isContiguous()))) return false;
+        int d = x.dim(-1);
+        if (d == 0) return false;
+        long rows = x.numel() / d;
+        MemorySegment sx = x.segment(), so = out.segment(), sw = widened(w, d);
+        MemorySegment sr = rstd == null ? null : rstd.segment();
+        long xo = x.offset(), oo = out.offset(), ro = rstd == null ? 0 : rstd.offset();
+        CpuThreads.parallelFor(ContiguousF32Kernels.chunks(rows, d), CpuThreads.count(), chunk -> {
+            MemorySegment xr = row(0, d), or = row(1, d);
+            for (long r = ContiguousF32Kernels.chunkStart(rows, d, chunk), r1 = ContiguousF32Kernels.chunkStart(rows, d, chunk + 1); r < r1; r++) {
+                Bf16Lanes.widenRow(sx, xo + r * d, xr, 0, d);
+                float rs = ContiguousF32Kernels.rmsNormRow(xr, 0, sw, 0, or, 0, d, eps);
+                Bf16Lanes.narrowRow(or, 0, so, oo + r * d, d);
+                if (sr != null) sr.setAtIndex(Buf.F, ro + r, rs);
+            }
+        });
+        return true;
+    }
+
+    static boolean rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
+        if (!bf16(x, dy, dx) || !bf16OrF32(w) || rstd.dtype() != DType.F32 || !rstd.isContiguous() || (dw != null && !bf16OrF32(dw))) {
+            return false;
+        }
+        int d = x.dim(-1);
+        if (d == 0) return false;
+        long rows = x.numel() / d;
+        MemorySegment sx = x.segment(), sg = dy.segment(), so = dx.segment(), sr = rstd.segment(), sw = widened(w, d);
+        long xo = x.offset(), go = dy.offset(), oo = dx.offset(), ro = rstd.offset();
+        float[] dwAcc = dw == null ? null : new float[d];
+        MemorySegment xr = row(0, d), gr = row(1, d), or = row(2, d);
+        for (long r = 0; r < rows; r++) { // in row order, as the fp32 kernel: dwAcc sums the rows in order
+            Bf16Lanes.widenRow(sx, xo + r * d, xr, 0, d);
+            Bf16Lanes.widenRow(sg, go + r * d, gr, 0, d);
+            ContiguousF32Kernels.rmsNormBackwardRow(xr, 0, sw, 0, sr.getAtIndex(Buf.F, ro + r), gr, 0, or, 0, d, dwAcc);
+            Bf16Lanes.narrowRow(or, 0, so, oo + r * d, d);
+        }
+        if (dw != null) {
+            MemorySegment acc = MemorySegment.ofArray(dwAcc);
+            if (dw.dtype() == DType.F32) MemorySegment.copy(acc, 0, dw.segment(), dw.offset() * 4, 4L * d);
+            else Bf16Lanes.narrowRow(acc, 0, dw.segment(), dw.offset(), d);
+        }
+        return true;
     }
 }

@@ -386,30 +386,37 @@ final class ContiguousF32Kernels {
         CpuThreads.parallelFor(chunks(rows, d), CpuThreads.count(), chunk -> {
             long r0 = chunkStart(rows, d, chunk), r1 = chunkStart(rows, d, chunk + 1);
             for (long r = r0; r < r1; r++) {
-                long xb = xo + r * d, ob = oo + r * d;
-                FloatVector acc = FloatVector.zero(S);
-                int j = 0;
-                for (; j + L <= d; j += L) {
-                    FloatVector v = load(sx, xb + j);
-                    acc = v.fma(v, acc);
-                }
-                double ss = sumLanes(acc);
-                for (; j < d; j++) {
-                    double v = sx.getAtIndex(Buf.F, xb + j);
-                    ss += v * v;
-                }
-                float rs = (float) (1.0 / Math.sqrt(ss / d + eps));
-                FloatVector vr = FloatVector.broadcast(S, rs);
-                j = 0;
-                for (; j + L <= d; j += L) load(sx, xb + j).mul(vr).mul(load(sw, wo + j)).intoMemorySegment(so, (ob + j) * 4, NATIVE);
-                for (; j < d; j++) so.setAtIndex(Buf.F, ob + j, sx.getAtIndex(Buf.F, xb + j) * rs * sw.getAtIndex(Buf.F, wo + j));
+                float rs = rmsNormRow(sx, xo + r * d, sw, wo, so, oo + r * d, d, eps);
                 if (sr != null) sr.setAtIndex(Buf.F, ro + r, rs);
             }
         });
         return true;
     }
 
-    /** Same-dtype copy between contiguous tensors of one shape: a plain memory copy. */
+    /**
+     * One row of {@link #rmsNorm}: out[ob..] = x[xb..] · rstd · w[wo..] over d floats, rstd = 1 / √(mean(x²) + eps) in
+     * fp32, returned. Also the bf16 kernel's arithmetic, on widened rows ({@link ContiguousBf16Kernels#rmsNorm}).
+     */
+    static float rmsNormRow(MemorySegment sx, long xb, MemorySegment sw, long wo, MemorySegment so, long ob, int d, double eps) {
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j + L <= d; j += L) {
+            FloatVector v = load(sx, xb + j);
+            acc = v.fma(v, acc);
+        }
+        double ss = sumLanes(acc);
+        for (; j < d; j++) {
+            double v = sx.getAtIndex(Buf.F, xb + j);
+            ss += v * v;
+        }
+        float rs = (float) (1.0 / Math.sqrt(ss / d + eps));
+        FloatVector vr = FloatVector.broadcast(S, rs);
+        j = 0;
+        for (; j + L <= d; j += L) load(sx, xb + j).mul(vr).mul(load(sw, wo + j)).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+        for (; j < d; j++) so.setAtIndex(Buf.F, ob + j, sx.getAtIndex(Buf.F, xb + j) * rs * sw.getAtIndex(Buf.F, wo + j));
+        return rs;
+    }
+
     /** Contiguous F32: vector stores of (float) value, split over the threads (zeroing gradients was one core's job). */
     static boolean fill(Tensor out, double value) {
         if (!f32(out)) return false;
@@ -425,6 +432,7 @@ final class ContiguousF32Kernels {
         return true;
     }
 
+    /** Same-dtype copy between contiguous tensors of one shape: a plain memory copy. */
     static boolean copy(Tensor src, Tensor dst) {
         if (src.dtype() != dst.dtype() || !src.shape().equals(dst.shape()) || !src.isContiguous() || !dst.isContiguous()) return false;
         int es = src.dtype().byteSize();
@@ -471,42 +479,49 @@ final class ContiguousF32Kernels {
         long xo = x.offset(), wo = w.offset(), ro = rstd.offset(), go = dy.offset(), oo = dx.offset();
         float[] dwAcc = dw == null ? null : new float[d];
         for (long r = 0; r < rows; r++) {
-            long xb = xo + r * d, gb = go + r * d, ob = oo + r * d;
-            float rs = sr.getAtIndex(Buf.F, ro + r);
-            FloatVector vr = FloatVector.broadcast(S, rs);
-            // dot = Σ dy·w·xhat with xhat = x·rstd
-            FloatVector acc = FloatVector.zero(S);
-            int j = 0;
-            for (; j + L <= d; j += L) {
-                FloatVector xh = load(sx, xb + j).mul(vr), g = load(sg, gb + j);
-                acc = g.mul(load(sw, wo + j)).fma(xh, acc);
-                if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
-            }
-            double dot = sumLanes(acc);
-            for (; j < d; j++) {
-                float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
-                dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
-                if (dwAcc != null) dwAcc[j] += g * xh;
-            }
-            float mean = (float) (dot / d);
-            FloatVector vm = FloatVector.broadcast(S, mean);
-            j = 0;
-            for (; j + L <= d; j += L) {
-                FloatVector xh = load(sx, xb + j).mul(vr);
-                FloatVector g = load(sg, gb + j).mul(load(sw, wo + j));
-                g.sub(xh.mul(vm)).mul(vr).intoMemorySegment(so, (ob + j) * 4, NATIVE);
-            }
-            for (; j < d; j++) {
-                float xh = sx.getAtIndex(Buf.F, xb + j) * rs;
-                float g = sg.getAtIndex(Buf.F, gb + j) * sw.getAtIndex(Buf.F, wo + j);
-                so.setAtIndex(Buf.F, ob + j, rs * (g - xh * mean));
-            }
+            rmsNormBackwardRow(sx, xo + r * d, sw, wo, sr.getAtIndex(Buf.F, ro + r), sg, go + r * d, so, oo + r * d, d, dwAcc);
         }
         if (dw != null) {
             MemorySegment sd = dw.segment();
             for (int j = 0; j < d; j++) sd.setAtIndex(Buf.F, dw.offset() + j, dwAcc[j]);
         }
         return true;
+    }
+
+    /**
+     * One row of {@link #rmsNormBackward}: dx[ob..] = rstd · (g − x̂ · mean(g · x̂)) with x̂ = x · rstd, g = dy · w, and
+     * dwAcc[j] += dy[j] · x̂[j] (rows in order; null: no weight gradient). Also the bf16 kernel's arithmetic.
+     */
+    static void rmsNormBackwardRow(MemorySegment sx, long xb, MemorySegment sw, long wo, float rs, MemorySegment sg, long gb,
+                                   MemorySegment so, long ob, int d, float[] dwAcc) {
+        FloatVector vr = FloatVector.broadcast(S, rs);
+        // dot = Σ dy·w·xhat with xhat = x·rstd
+        FloatVector acc = FloatVector.zero(S);
+        int j = 0;
+        for (; j + L <= d; j += L) {
+            FloatVector xh = load(sx, xb + j).mul(vr), g = load(sg, gb + j);
+            acc = g.mul(load(sw, wo + j)).fma(xh, acc);
+            if (dwAcc != null) g.fma(xh, FloatVector.fromArray(S, dwAcc, j)).intoArray(dwAcc, j);
+        }
+        double dot = sumLanes(acc);
+        for (; j < d; j++) {
+            float xh = sx.getAtIndex(Buf.F, xb + j) * rs, g = sg.getAtIndex(Buf.F, gb + j);
+            dot += (double) g * sw.getAtIndex(Buf.F, wo + j) * xh;
+            if (dwAcc != null) dwAcc[j] += g * xh;
+        }
+        float mean = (float) (dot / d);
+        FloatVector vm = FloatVector.broadcast(S, mean);
+        j = 0;
+        for (; j + L <= d; j += L) {
+            FloatVector xh = load(sx, xb + j).mul(vr);
+            FloatVector g = load(sg, gb + j).mul(load(sw, wo + j));
+            g.sub(xh.mul(vm)).mul(vr).intoMemorySegment(so, (ob + j) * 4, NATIVE);
+        }
+        for (; j < d; j++) {
+            float xh = sx.getAtIndex(Buf.F, xb + j) * rs;
+            float g = sg.getAtIndex(Buf.F, gb + j) * sw.getAtIndex(Buf.F, wo + j);
+            so.setAtIndex(Buf.F, ob + j, rs * (g - xh * mean));
+        }
     }
 
     /**
@@ -629,7 +644,6 @@ final class ContiguousF32Kernels {
         return true;
     }
 
-    /** Enough work per chunk to be worth a thread hand-off (about 64K elements). */
     /** A range [lo, hi) of flattened elements. */
     @FunctionalInterface
     interface ElementRange {
@@ -653,12 +667,13 @@ final class ContiguousF32Kernels {
         CpuThreads.parallelFor((int) tasks, CpuThreads.count(), t -> body.run(t * ELEMENT_CHUNK, Math.min(n, (t + 1) * ELEMENT_CHUNK)));
     }
 
-    private static int chunks(long rows, int cols) {
+    /** Row chunks of a row kernel: enough work per chunk to be worth a thread hand-off (about 64K elements), whole rows. */
+    static int chunks(long rows, int cols) {
         long total = rows * cols;
         return (int) Math.max(1, Math.min(rows, total / (1 << 16)));
     }
 
-    private static long chunkStart(long rows, int cols, int chunk) {
+    static long chunkStart(long rows, int cols, int chunk) {
         return rows * chunk / chunks(rows, cols);
     }
 }

@@ -63,7 +63,7 @@ final class NnKernels {
     }
 
     static void rmsNorm(Tensor x, Tensor w, double eps, Tensor out, Tensor rstd) {
-        if (ContiguousF32Kernels.rmsNorm(x, w, eps, out, rstd)) return;
+        if (ContiguousF32Kernels.rmsNorm(x, w, eps, out, rstd) || ContiguousBf16Kernels.rmsNorm(x, w, eps, out, rstd)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), o = Buf.of(out);
         Buf br = rstd == null ? null : Buf.of(rstd);
         Loop.Flat rf = rstd == null ? null : new Loop.Flat(rstd);
@@ -86,7 +86,7 @@ final class NnKernels {
     }
 
     static void rmsNormBackward(Tensor x, Tensor w, Tensor rstd, Tensor dy, Tensor dx, Tensor dw) {
-        if (ContiguousF32Kernels.rmsNormBackward(x, w, rstd, dy, dx, dw)) return;
+        if (ContiguousF32Kernels.rmsNormBackward(x, w, rstd, dy, dx, dw) || ContiguousBf16Kernels.rmsNormBackward(x, w, rstd, dy, dx, dw)) return;
         Buf bx = Buf.of(x), bw = Buf.of(w), br = Buf.of(rstd), bg = Buf.of(dy), o = Buf.of(dx);
         Loop.Flat rf = new Loop.Flat(rstd);
         long sw = w.stride(0);

@@ -173,6 +173,64 @@ class Bf16FastPathsTest {
         }
     }
 
+    /**
+     * Contiguous bf16 RMSNorm and its backward are the fp32 kernel over the widened rows, each output rounded once (rstd
+     * and an fp32 weight gradient exactly the fp32 kernel's; a bf16 weight gradient its rounding): against that
+     * composition, with the weight in bf16 and in fp32, on rows split over the threads, a row width with a vector tail,
+     * and x's specials.
+     */
+    @Test
+    void rmsNormIsTheFp32KernelRoundedOnce() {
+        Ops ops = Backends.of(Device.CPU).ops();
+        SeededRandom r = new SeededRandom(11);
+        for (int[] shape : new int[][] {{1030, 256}, {9, 37}, {3, 1}}) {
+            int rows = shape[0], d = shape[1], n = rows * d;
+            double[] x = r.normal(n, 2.0), dy = r.normal(n, 1.0), w = r.normal(d, 1.0);
+            if (n > 100) {
+                x[5] = Double.NaN;
+                x[d + 3] = Double.POSITIVE_INFINITY;
+                for (int j = 0; j < d; j++) x[2 * d + j] = 0; // a zero row: rstd = 1/√eps
+                x[3 * d + 1] = 1e30;
+            }
+            try (MemoryArena arena = TestArenas.open(Device.CPU, 64L * n + 64L * d + (1 << 16))) {
+                Tensor hx = Views.of(arena, "x", DType.BF16, Shape.of(rows, d), x), hdy = Views.of(arena, "dy", DType.BF16, Shape.of(rows, d), dy);
+                Tensor fx = arena.allocate("fx", DType.F32, rows, d), fdy = arena.allocate("fdy", DType.F32, rows, d);
+                ops.copy(hx, fx);
+                ops.copy(hdy, fdy);
+                for (DType wt : new DType[] {DType.BF16, DType.F32}) {
+                    String what = rows + "x" + d + " weight " + wt;
+                    Tensor hw = Views.of(arena, "w", wt, Shape.of(d), w), fw = arena.allocate("fw", DType.F32, d);
+                    ops.copy(hw, fw);
+                    Tensor f = arena.allocate("f", DType.F32, rows, d), fr = arena.allocate("fr", DType.F32, rows);
+                    Tensor expect = arena.allocate("expect", DType.BF16, rows, d), got = arena.allocate("got", DType.BF16, rows, d);
+                    Tensor gr = arena.allocate("gr", DType.F32, rows);
+                    ops.rmsNorm(fx, fw, 1e-5, f, fr);
+                    ops.copy(f, expect);
+                    ops.rmsNorm(hx, hw, 1e-5, got, gr);
+                    assertSameBits(expect, got, what + " forward");
+                    assertSameFloats(fr, gr, what + " rstd");
+
+                    Tensor fdw = arena.allocate("fdw", DType.F32, d), gdw = arena.allocate("gdw", wt, d), edw = arena.allocate("edw", wt, d);
+                    ops.rmsNormBackward(fx, fw, fr, fdy, f, fdw);
+                    ops.copy(f, expect);
+                    ops.copy(fdw, edw);
+                    ops.rmsNormBackward(hx, hw, gr, hdy, got, gdw);
+                    assertSameBits(expect, got, what + " dx");
+                    if (wt == DType.BF16) assertSameBits(edw, gdw, what + " dw");
+                    else assertSameFloats(edw, gdw, what + " dw");
+                    ops.rmsNormBackward(hx, hw, gr, hdy, got, null);
+                    assertSameBits(expect, got, what + " dx without dw");
+                    for (Tensor t : new Tensor[] {edw, gdw, fdw, gr, got, expect, fr, f, fw, hw}) arena.free(t);
+                }
+            }
+        }
+    }
+
+    private static void assertSameFloats(Tensor expect, Tensor got, String what) {
+        float[] e = expect.toFloatArray(), g = got.toFloatArray();
+        for (int i = 0; i < e.length; i++) assertEquals(Float.floatToIntBits(e[i]), Float.floatToIntBits(g[i]), what + " at " + i);
+    }
+
     private static void assertSameBits(Tensor expect, Tensor got, String what) {
         int n = (int) expect.numel();
         java.lang.foreign.MemorySegment e = java.lang.foreign.MemorySegment.ofArray(new short[n]), g = java.lang.foreign.MemorySegment.ofArray(new short[n]);
