@@ -1,12 +1,24 @@
 package dev.tally.engine.cpu;
 
+import dev.tally.engine.DType;
 import dev.tally.engine.Tensor;
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 
 /**
  * Row-wise neural-network primitives (softmax family, RMSNorm, RoPE); every row reduced in double, rows spread over the
  * CPU threads ({@link Loop#outputRows}: a row is one thread's work, so the split never changes a bit).
  */
 final class NnKernels {
+    private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
+
     private NnKernels() {}
 
     static void softmax(Tensor x, Tensor out, boolean causal) {
@@ -146,6 +158,7 @@ final class NnKernels {
                 sin[p * half + i] = sign * Math.sin(angle);
             }
         }
+        if (ropeContiguous(x, out, t, h, half, cos, sin)) return;
         Loop.outputRows(out, new Tensor[] {x}, st, new long[]{x.offset(), out.offset()}, (row, bases, n) -> {
             int p = (int) ((row / h) % t);
             for (int i = 0; i < half; i++) {
@@ -155,5 +168,63 @@ final class NnKernels {
                 o.set(bases[1] + (i + half) * so, x2 * c + x1 * s);
             }
         });
+    }
+
+    private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+    /** Floats in lanes of DS's count: converted to and from DS's doubles without changing the lane count. */
+    private static final VectorSpecies<Float> FS = VectorSpecies.of(float.class, VectorShape.forBitSize(DS.length() * 32));
+    private static final ThreadLocal<MemorySegment[]> ROPE_ROWS = ThreadLocal.withInitial(() -> new MemorySegment[2]);
+
+    /**
+     * RoPE over contiguous F32 or bf16 tensors of one dtype: the element loop's arithmetic — each output x1·c − x2·s or
+     * x2·c + x1·s in double from the stored values, then cast to float (and rounded to bf16 as {@link Buf#set} does) —
+     * with double vectors, whose multiplies and adds round as Java's scalar ones do, so the bits are the loop's. bf16 rows
+     * are widened to fp32 first (exact), fp32 rows read in place.
+     */
+    private static boolean ropeContiguous(Tensor x, Tensor out, int t, int h, int half, double[] cos, double[] sin) {
+        DType dt = x.dtype();
+        if ((dt != DType.F32 && dt != DType.BF16) || out.dtype() != dt || !x.isContiguous() || !out.isContiguous()) return false;
+        int dh = 2 * half;
+        long rows = x.numel() / dh;
+        if (rows == 0) return true;
+        boolean bf16 = dt == DType.BF16;
+        MemorySegment sx = x.segment(), so = out.segment();
+        long xo = x.offset(), oo = out.offset();
+        int dl = DS.length();
+        CpuThreads.parallelFor(ContiguousF32Kernels.chunks(rows, dh), CpuThreads.count(), chunk -> {
+            MemorySegment[] staged = ROPE_ROWS.get();
+            if (bf16 && (staged[0] == null || staged[0].byteSize() < 4L * dh)) {
+                staged[0] = MemorySegment.ofArray(new float[dh]);
+                staged[1] = MemorySegment.ofArray(new float[dh]);
+            }
+            for (long r = ContiguousF32Kernels.chunkStart(rows, dh, chunk), r1 = ContiguousF32Kernels.chunkStart(rows, dh, chunk + 1); r < r1; r++) {
+                MemorySegment in = sx, res = so;
+                long ib = (xo + r * dh) * 4, ob = (oo + r * dh) * 4; // byte offsets of the fp32 row read and written
+                if (bf16) {
+                    Bf16Lanes.widenRow(sx, xo + r * dh, staged[0], 0, dh);
+                    in = staged[0];
+                    res = staged[1];
+                    ib = 0;
+                    ob = 0;
+                }
+                int pb = (int) ((r / h) % t) * half;
+                int i = 0;
+                for (; i + dl <= half; i += dl) {
+                    DoubleVector x1 = (DoubleVector) FloatVector.fromMemorySegment(FS, in, ib + 4L * i, NATIVE).convertShape(VectorOperators.F2D, DS, 0);
+                    DoubleVector x2 = (DoubleVector) FloatVector.fromMemorySegment(FS, in, ib + 4L * (i + half), NATIVE).convertShape(VectorOperators.F2D, DS, 0);
+                    DoubleVector c = DoubleVector.fromArray(DS, cos, pb + i), s = DoubleVector.fromArray(DS, sin, pb + i);
+                    x1.mul(c).sub(x2.mul(s)).convertShape(VectorOperators.D2F, FS, 0).intoMemorySegment(res, ob + 4L * i, NATIVE);
+                    x2.mul(c).add(x1.mul(s)).convertShape(VectorOperators.D2F, FS, 0).intoMemorySegment(res, ob + 4L * (i + half), NATIVE);
+                }
+                for (; i < half; i++) {
+                    double c = cos[pb + i], s = sin[pb + i];
+                    double x1 = in.get(ValueLayout.JAVA_FLOAT_UNALIGNED, ib + 4L * i), x2 = in.get(ValueLayout.JAVA_FLOAT_UNALIGNED, ib + 4L * (i + half));
+                    res.set(ValueLayout.JAVA_FLOAT_UNALIGNED, ob + 4L * i, (float) (x1 * c - x2 * s));
+                    res.set(ValueLayout.JAVA_FLOAT_UNALIGNED, ob + 4L * (i + half), (float) (x2 * c + x1 * s));
+                }
+                if (bf16) Bf16Lanes.narrowRow(res, 0, so, oo + r * dh, dh);
+            }
+        });
+        return true;
     }
 }
