@@ -189,9 +189,9 @@ final class FlashAttention {
         Buf bo = Buf.of(out);
         long lseBase = lse.offset() + bi * lse.stride(0) + hi * lse.stride(1);
         for (int i = 0; i < t; i++) {
-            long ob = offset(out, bi, hi, i);
+            readRow(bo, out, offset(out, bi, hi, i), dh, w.row);
             float di = 0f;
-            for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dhp + d], bo.getF(ob + d * out.stride(3)), di);
+            for (int d = 0; d < dh; d++) di = Math.fma(w.dout[i * dhp + d], w.row[d], di);
             w.delta[i] = di;
             w.lse[i] = bl.getF(lseBase + i * lse.stride(2));
         }
@@ -460,19 +460,28 @@ final class FlashAttention {
         for (int d = 0; d < dh; d++) Arrays.fill(dst, d * ld + rows, (d + 1) * ld, 0f);
     }
 
+    /**
+     * Row base..base+dh of x into row[0, dh) as fp32. Contiguous F32 rows are a memory copy and contiguous bf16 rows a
+     * vector widening (exact, as {@link Buf#getF}); other layouts and dtypes go element by element.
+     */
     private static void readRow(Buf buf, Tensor x, long base, int dh, float[] row) {
         long sd = x.stride(3);
         if (x.dtype() == DType.F32 && sd == 1) {
             MemorySegment.copy(buf.seg(), Buf.F, base * 4, row, 0, dh);
+        } else if (x.dtype() == DType.BF16 && sd == 1) {
+            Bf16Lanes.widenRow(buf.seg(), base, MemorySegment.ofArray(row), 0, dh);
         } else {
             for (int d = 0; d < dh; d++) row[d] = buf.getF(base + d * sd);
         }
     }
 
+    /** row[0, dh) into x's row at base; contiguous bf16 rows rounded a vector at a time with {@link Buf#set}'s bits. */
     private static void writeRow(Buf buf, Tensor x, long base, int dh, float[] row) {
         long sd = x.stride(3);
         if (x.dtype() == DType.F32 && sd == 1) {
             MemorySegment.copy(row, 0, buf.seg(), Buf.F, base * 4, dh);
+        } else if (x.dtype() == DType.BF16 && sd == 1) {
+            Bf16Lanes.narrowRow(MemorySegment.ofArray(row), 0, buf.seg(), base, dh);
         } else {
             for (int d = 0; d < dh; d++) buf.set(base + d * sd, row[d]);
         }

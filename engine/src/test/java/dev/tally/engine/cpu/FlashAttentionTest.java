@@ -118,6 +118,62 @@ class FlashAttentionTest {
         }
     }
 
+    /**
+     * bf16 inputs and gradients: rows with a unit Dh stride (as the model's views have) are widened and rounded a vector at
+     * a time, other layouts element by element; both give the same bits — forward out and lse, and the accumulated
+     * gradients — here against views whose Dh stride is H.
+     */
+    @org.junit.jupiter.api.Test
+    void bf16RowsGiveTheSameBitsInEitherLayout() {
+        B = 2;
+        H = 3;
+        T = 70;
+        DH = 24;
+        SeededRandom r = new SeededRandom(19);
+        Ops ops = dev.tally.engine.Backends.of(Device.CPU).ops();
+        double scale = 1 / Math.sqrt(DH);
+        int n = B * T * H * DH;
+        double[][] values = {r.normal(n), r.normal(n), r.normal(n), r.normal(n), r.normal(n)}; // q k v dout prior, logical order
+        try (MemoryArena arena = TestArenas.open(Device.CPU, 8L << 20)) {
+            double[][][] results = new double[2][][];
+            for (int layout = 0; layout < 2; layout++) {
+                Tensor[] in = new Tensor[5];
+                for (int i = 0; i < 5; i++) in[i] = bf16View(arena, values[i], layout == 1);
+                Tensor out = bf16View(arena, new double[n], layout == 1), lse = arena.allocate("lse", DType.F32, B, H, T);
+                Tensor dq = bf16View(arena, values[4], layout == 1), dk = bf16View(arena, values[4], layout == 1);
+                ops.causalAttention(in[0], in[1], in[2], scale, out, lse);
+                ops.causalAttentionBackward(in[0], in[1], in[2], out, lse, in[3], scale, dq, dk, in[4]);
+                results[layout] = new double[][] {out.toDoubleArray(), lse.toDoubleArray(), dq.toDoubleArray(), dk.toDoubleArray(), in[4].toDoubleArray()};
+            }
+            String[] names = {"out", "lse", "dq", "dk", "dv"};
+            for (int i = 0; i < names.length; i++) {
+                assertTrue(results[0][i].length > 0 && results[0][i].length == results[1][i].length, names[i]);
+                for (int j = 0; j < results[0][i].length; j++) {
+                    assertEquals(Double.doubleToRawLongBits(results[1][i][j]), Double.doubleToRawLongBits(results[0][i][j]), names[i] + " at " + j);
+                }
+            }
+        }
+    }
+
+    /** A bf16 [B, H, T, Dh] view holding {@code logical} (in that order): Dh stride 1 ([B, T, H, Dh] storage) or H ([B, T, Dh, H]). */
+    private Tensor bf16View(MemoryArena arena, double[] logical, boolean strided) {
+        double[] stored = new double[logical.length];
+        for (int b = 0; b < B; b++) {
+            for (int h = 0; h < H; h++) {
+                for (int t = 0; t < T; t++) {
+                    for (int d = 0; d < DH; d++) {
+                        int at = strided ? ((b * T + t) * DH + d) * H + h : ((b * T + t) * H + h) * DH + d;
+                        stored[at] = logical[((b * H + h) * T + t) * DH + d];
+                    }
+                }
+            }
+        }
+        Tensor storage = arena.allocate("x", DType.BF16, B, T, strided ? DH : H, strided ? H : DH).copyFrom(stored);
+        Tensor view = strided ? storage.permute(0, 3, 1, 2) : storage.permute(0, 2, 1, 3);
+        assertEquals(strided ? H : 1, view.stride(3));
+        return view;
+    }
+
     private Tensor t(MemoryArena arena, double[] x) {
         Tensor t = arena.allocate("x", DType.F32, B * T, H * DH);
         float[] f = new float[x.length];
