@@ -39,10 +39,14 @@ final class ContiguousBf16Kernels {
 
     private ContiguousBf16Kernels() {}
 
-    /** Per-thread fp32 rows for the row kernels (RMSNorm): grown to the widest row seen. */
-    private static final ThreadLocal<MemorySegment[]> ROWS = ThreadLocal.withInitial(() -> new MemorySegment[4]);
+    /** Per-thread fp32 rows for the bf16 row kernels (RMSNorm here, RoPE in {@link NnKernels}): grown to the widest row seen. */
+    private static final ThreadLocal<MemorySegment[]> ROWS = ThreadLocal.withInitial(() -> new MemorySegment[3]);
 
-    private static MemorySegment row(int which, int floats) {
+    /**
+     * The calling thread's fp32 staging row {@code which} (0–2), at least {@code floats} long. The row kernels that use
+     * them run one at a time on a thread (a pool thread runs one task at a time), so they share the rows.
+     */
+    static MemorySegment stagingRow(int which, int floats) {
         MemorySegment[] rows = ROWS.get();
         if (rows[which] == null || rows[which].byteSize() < 4L * floats) rows[which] = MemorySegment.ofArray(new float[floats]);
         return rows[which];
@@ -158,7 +162,7 @@ final class ContiguousBf16Kernels {
         MemorySegment sr = rstd == null ? null : rstd.segment();
         long xo = x.offset(), oo = out.offset(), ro = rstd == null ? 0 : rstd.offset();
         CpuThreads.parallelFor(ContiguousF32Kernels.chunks(rows, d), CpuThreads.count(), chunk -> {
-            MemorySegment xr = row(0, d), or = row(1, d);
+            MemorySegment xr = stagingRow(0, d), or = stagingRow(1, d);
             for (long r = ContiguousF32Kernels.chunkStart(rows, d, chunk), r1 = ContiguousF32Kernels.chunkStart(rows, d, chunk + 1); r < r1; r++) {
                 Bf16Lanes.widenRow(sx, xo + r * d, xr, 0, d);
                 float rs = ContiguousF32Kernels.rmsNormRow(xr, 0, sw, 0, or, 0, d, eps);
@@ -179,7 +183,7 @@ final class ContiguousBf16Kernels {
         MemorySegment sx = x.segment(), sg = dy.segment(), so = dx.segment(), sr = rstd.segment(), sw = widened(w, d);
         long xo = x.offset(), go = dy.offset(), oo = dx.offset(), ro = rstd.offset();
         float[] dwAcc = dw == null ? null : new float[d];
-        MemorySegment xr = row(0, d), gr = row(1, d), or = row(2, d);
+        MemorySegment xr = stagingRow(0, d), gr = stagingRow(1, d), or = stagingRow(2, d);
         for (long r = 0; r < rows; r++) { // in row order, as the fp32 kernel: dwAcc sums the rows in order
             Bf16Lanes.widenRow(sx, xo + r * d, xr, 0, d);
             Bf16Lanes.widenRow(sg, go + r * d, gr, 0, d);

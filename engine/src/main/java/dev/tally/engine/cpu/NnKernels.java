@@ -173,7 +173,6 @@ final class NnKernels {
     private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
     /** Floats in lanes of DS's count: converted to and from DS's doubles without changing the lane count. */
     private static final VectorSpecies<Float> FS = VectorSpecies.of(float.class, VectorShape.forBitSize(DS.length() * 32));
-    private static final ThreadLocal<MemorySegment[]> ROPE_ROWS = ThreadLocal.withInitial(() -> new MemorySegment[2]);
 
     /**
      * RoPE over contiguous F32 or bf16 tensors of one dtype: the element loop's arithmetic — each output x1·c − x2·s or
@@ -192,18 +191,14 @@ final class NnKernels {
         long xo = x.offset(), oo = out.offset();
         int dl = DS.length();
         CpuThreads.parallelFor(ContiguousF32Kernels.chunks(rows, dh), CpuThreads.count(), chunk -> {
-            MemorySegment[] staged = ROPE_ROWS.get();
-            if (bf16 && (staged[0] == null || staged[0].byteSize() < 4L * dh)) {
-                staged[0] = MemorySegment.ofArray(new float[dh]);
-                staged[1] = MemorySegment.ofArray(new float[dh]);
-            }
+            MemorySegment xr = bf16 ? ContiguousBf16Kernels.stagingRow(0, dh) : null, or = bf16 ? ContiguousBf16Kernels.stagingRow(1, dh) : null;
             for (long r = ContiguousF32Kernels.chunkStart(rows, dh, chunk), r1 = ContiguousF32Kernels.chunkStart(rows, dh, chunk + 1); r < r1; r++) {
                 MemorySegment in = sx, res = so;
                 long ib = (xo + r * dh) * 4, ob = (oo + r * dh) * 4; // byte offsets of the fp32 row read and written
                 if (bf16) {
-                    Bf16Lanes.widenRow(sx, xo + r * dh, staged[0], 0, dh);
-                    in = staged[0];
-                    res = staged[1];
+                    Bf16Lanes.widenRow(sx, xo + r * dh, xr, 0, dh);
+                    in = xr;
+                    res = or;
                     ib = 0;
                     ob = 0;
                 }
